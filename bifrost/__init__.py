@@ -1,0 +1,70 @@
+"""bifrost: industrial protocols as easy to use from a notebook as a web API.
+
+>>> import bifrost as bf
+>>> plc = bf.connect("modbus://127.0.0.1:5020", unit=1)        # doctest: +SKIP
+>>> plc.read(["hr:0:float32", "hr:2:int16"])                    # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import importlib
+from importlib.metadata import PackageNotFoundError, version
+from typing import TYPE_CHECKING, Any
+
+from bifrost.connection import Connection, connect
+from bifrost.exceptions import (
+    AddressError,
+    BifrostError,
+    ConfigurationError,
+    ConnectionError,
+    MissingDependency,
+    ProtocolError,
+    TagNotFound,
+    TimeoutError,
+    ValueOutOfRange,
+    WriteNotAllowed,
+)
+from bifrost.model import ByteOrder, DataPoint, DataType, Quality, Tag
+from bifrost.tags import TagTable
+
+if TYPE_CHECKING:
+    from bifrost import aio, analytics, sim
+
+try:
+    __version__ = version("bifrost")
+except PackageNotFoundError:  # running from a source tree that was never installed
+    __version__ = "0+unknown"
+
+__all__ = [
+    "AddressError",
+    "BifrostError",
+    "ByteOrder",
+    "ConfigurationError",
+    "Connection",
+    "ConnectionError",
+    "DataPoint",
+    "DataType",
+    "MissingDependency",
+    "ProtocolError",
+    "Quality",
+    "Tag",
+    "TagNotFound",
+    "TagTable",
+    "TimeoutError",
+    "ValueOutOfRange",
+    "WriteNotAllowed",
+    "__version__",
+    "aio",
+    "analytics",
+    "connect",
+    "sim",
+]
+
+_LAZY_MODULES = {"aio", "analytics", "sim"}
+
+
+def __getattr__(name: str) -> Any:
+    # Submodules load on first use so `import bifrost` stays fast.
+    if name in _LAZY_MODULES:
+        return importlib.import_module(f"bifrost.{name}")
+    raise AttributeError(f"module 'bifrost' has no attribute {name!r}")

@@ -1,0 +1,156 @@
+"""The single background event-loop thread that runs every sync call.
+
+Drivers are asyncio code. A sync :class:`~bifrost.connection.Connection` submits one
+coroutine per user call to this loop and waits for it with a timeout; on timeout (or
+Ctrl-C) the coroutine is cancelled, never left running. Because the loop lives on its
+own thread, this works the same in a script, in IPython, and inside a Jupyter kernel
+whose own loop is already running, and background work (recordings) keeps its schedule
+while the main thread computes.
+
+The thread starts with the first user (connection) and stops with the last one, so
+closing every connection leaves no thread behind.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import threading
+from collections.abc import Coroutine
+from typing import Any, TypeVar
+
+from bifrost.exceptions import TimeoutError as BifrostTimeoutError
+
+__all__ = ["Portal", "portal"]
+
+T = TypeVar("T")
+
+_CANCEL_GRACE = 2.0  # seconds a cancelled coroutine gets to unwind before we give up waiting
+
+
+class Portal:
+    """A reference-counted event loop running on a daemon thread."""
+
+    def __init__(self, name: str = "bifrost-loop") -> None:
+        self._name = name
+        self._lock = threading.Lock()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._users = 0
+
+    @property
+    def running(self) -> bool:
+        """Whether the loop thread is alive."""
+        return self._thread is not None and self._thread.is_alive()
+
+    @property
+    def loop(self) -> asyncio.AbstractEventLoop:
+        """The portal's loop (starting it if needed is the caller's job: :meth:`acquire`)."""
+        if self._loop is None:
+            raise RuntimeError("the bifrost event loop is not running; call acquire() first")
+        return self._loop
+
+    def acquire(self) -> None:
+        """Register a user, starting the loop thread if it is not running."""
+        with self._lock:
+            if self._thread is None or not self._thread.is_alive():
+                self._start()
+            self._users += 1
+
+    def release(self) -> None:
+        """Unregister a user; the last one stops the loop and joins its thread."""
+        with self._lock:
+            self._users = max(0, self._users - 1)
+            if self._users == 0:
+                self._stop()
+
+    def _start(self) -> None:
+        loop = asyncio.new_event_loop()
+        ready = threading.Event()
+
+        def run() -> None:
+            asyncio.set_event_loop(loop)
+            loop.call_soon(ready.set)
+            try:
+                loop.run_forever()
+            finally:
+                pending = asyncio.all_tasks(loop)
+                for task in pending:
+                    task.cancel()
+                if pending:
+                    loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
+                loop.run_until_complete(loop.shutdown_asyncgens())
+                loop.close()
+
+        thread = threading.Thread(target=run, name=self._name, daemon=True)
+        thread.start()
+        ready.wait()
+        self._loop, self._thread = loop, thread
+
+    def _stop(self) -> None:
+        loop, thread = self._loop, self._thread
+        self._loop = self._thread = None
+        if loop is None or thread is None:
+            return
+        if thread is threading.current_thread():
+            raise RuntimeError("the bifrost loop cannot be stopped from its own thread")
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(timeout=5.0)
+
+    def in_loop_thread(self) -> bool:
+        """Whether the caller runs on the portal's own thread."""
+        return self._thread is threading.current_thread()
+
+    def call(self, coro: Coroutine[Any, Any, T], timeout: float | None = None) -> T:
+        """Run ``coro`` on the loop and wait for its result.
+
+        Parameters
+        ----------
+        coro
+            The coroutine; it is closed unrun if the loop is not running.
+        timeout
+            Seconds to wait; on expiry the coroutine is cancelled and
+            :class:`bifrost.TimeoutError` is raised.
+        """
+        if self.in_loop_thread():
+            coro.close()
+            raise RuntimeError(
+                "a sync bifrost call was made from the bifrost loop thread; "
+                "use the async API (bifrost.aio) inside coroutines"
+            )
+        loop = self._loop
+        if loop is None:
+            coro.close()
+            raise RuntimeError("the bifrost event loop is not running")
+        finished = threading.Event()
+
+        async def runner() -> T:
+            try:
+                return await coro
+            finally:
+                finished.set()
+
+        future = asyncio.run_coroutine_threadsafe(runner(), loop)
+        try:
+            return future.result(timeout)
+        except concurrent.futures.TimeoutError:
+            _cancel_and_wait(future, finished)
+            raise BifrostTimeoutError(
+                f"the call did not finish within {timeout:g} s and was cancelled"
+            ) from None
+        except BaseException:
+            # KeyboardInterrupt in a notebook: stop the work, don't leave it running.
+            if not future.done():
+                _cancel_and_wait(future, finished)
+            raise
+
+
+def _cancel_and_wait(future: concurrent.futures.Future[Any], finished: threading.Event) -> None:
+    future.cancel()
+    # The concurrent future reports "cancelled" at once, but the task is only cancelled
+    # on the loop thread: wait until the coroutine has unwound so nothing keeps running.
+    finished.wait(_CANCEL_GRACE)
+
+
+portal = Portal()
+"""The process-wide portal shared by every sync connection."""

@@ -1,0 +1,271 @@
+"""The async API: :class:`AsyncConnection` and :func:`connect`.
+
+Usage::
+
+    async with bifrost.aio.connect("modbus://127.0.0.1:5020", tags="plant.yaml") as plc:
+        df = await plc.read(["tank.level", "hr:2:int16"])
+
+Every public method here has a sync twin with the same signature on
+:class:`bifrost.Connection` (a test checks it).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Generator, Iterable, Mapping, Sequence
+from typing import Any, Literal
+
+import pandas as pd
+
+from bifrost.drivers import Driver, driver_for_url
+from bifrost.exceptions import ConfigurationError, WriteNotAllowed
+from bifrost.frames import read_frame
+from bifrost.model import Tag
+from bifrost.results import ReadResult
+from bifrost.tags import TagLike, TagTable
+
+__all__ = ["AsyncConnection", "connect"]
+
+TagSource = TagTable | Iterable[Tag] | str | os.PathLike[str] | None
+Errors = Literal["raise", "quality"]
+_PLAN_CACHE_SIZE = 256
+
+
+class _CompiledRead:
+    """A read plan plus the per-tag columns of its DataFrame, built once per tag list."""
+
+    __slots__ = ("addresses", "plan", "tags", "units")
+
+    def __init__(self, plan: Any, tags: Sequence[Tag]) -> None:
+        self.plan = plan
+        self.tags = tuple(tags)
+        self.units = [t.unit for t in tags]
+        self.addresses = [t.address for t in tags]
+
+
+class AsyncConnection:
+    """A connection to one device, used from async code.
+
+    Parameters
+    ----------
+    url
+        ``modbus://host:port``, ``modbus+rtu:///dev/ttyUSB0?baudrate=19200`` ...
+    tags
+        Tag table: a :class:`TagTable`, Tags, or the path of a CSV or YAML file.
+    writable
+        Allow :meth:`write`; connections are read-only by default.
+    timeout
+        Seconds for connecting and for each request.
+    **options
+        Protocol options (Modbus: ``unit``, ``max_gap_registers``, ``baudrate``...).
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        tags: TagSource = None,
+        writable: bool = False,
+        timeout: float = 3.0,
+        **options: Any,
+    ) -> None:
+        self._url = url
+        self._writable = bool(writable)
+        self._tags = TagTable() if tags is None else TagTable.load(tags)
+        self._driver: Driver = driver_for_url(url, timeout=timeout, **options)
+        self._timeout = float(timeout)
+        self._plans: dict[tuple[TagLike, ...], _CompiledRead] = {}
+        self._closed = False
+
+    # -- lifecycle ------------------------------------------------------------------------
+    async def open(self) -> None:
+        """Connect to the device (done by ``await connect(...)`` and ``async with``)."""
+        self._closed = False
+        await self._driver.connect()
+
+    async def close(self) -> None:
+        """Close the connection (idempotent)."""
+        self._closed = True
+        await self._driver.close()
+
+    async def __aenter__(self) -> AsyncConnection:
+        await self.open()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()
+
+    def __await__(self) -> Generator[Any, None, AsyncConnection]:
+        return self.__aenter__().__await__()
+
+    # -- properties -----------------------------------------------------------------------
+    @property
+    def url(self) -> str:
+        """The device URL."""
+        return self._url
+
+    @property
+    def protocol(self) -> str:
+        """``modbus``, ``s7`` or ``opcua``."""
+        return self._driver.protocol
+
+    @property
+    def endpoint(self) -> str:
+        """Host and port (or serial device) of the device."""
+        return self._driver.endpoint
+
+    @property
+    def writable(self) -> bool:
+        """Whether writes are allowed on this connection."""
+        return self._writable
+
+    @property
+    def connected(self) -> bool:
+        """Whether the transport is up."""
+        return self._driver.connected
+
+    @property
+    def timeout(self) -> float:
+        """Seconds allowed for connecting and for each request."""
+        return self._timeout
+
+    @property
+    def tags(self) -> TagTable:
+        """The connection's tag table."""
+        return self._tags
+
+    @tags.setter
+    def tags(self, value: TagSource) -> None:
+        self._tags = TagTable() if value is None else TagTable.load(value)
+        self._plans.clear()
+
+    # -- helpers --------------------------------------------------------------------------
+    def resolve(self, tags: TagLike | Sequence[TagLike]) -> list[Tag]:
+        """Turn names, Tags and raw addresses into Tags (no I/O)."""
+        items = [tags] if isinstance(tags, str | Tag) else list(tags)
+        return [self._tags.resolve(item, self._driver.is_address) for item in items]
+
+    def _compile(self, tags: TagLike | Sequence[TagLike]) -> _CompiledRead:
+        key = (tags,) if isinstance(tags, str | Tag) else tuple(tags)
+        compiled = self._plans.get(key)
+        if compiled is None:
+            resolved = self.resolve(list(key))
+            if not resolved:
+                raise ConfigurationError("read() needs at least one tag")
+            compiled = _CompiledRead(self._driver.compile_read(resolved), resolved)
+            if len(self._plans) >= _PLAN_CACHE_SIZE:
+                self._plans.clear()
+            self._plans[key] = compiled
+        return compiled
+
+    async def read_result(self, tags: TagLike | Sequence[TagLike]) -> ReadResult:
+        """Read ``tags`` and return the columnar :class:`ReadResult` (for recorders)."""
+        compiled = self._compile(tags)
+        return await self._driver.execute_read(compiled.plan)
+
+    # -- the public verbs -----------------------------------------------------------------
+    async def read(
+        self, tags: TagLike | Sequence[TagLike], *, errors: Errors = "raise"
+    ) -> pd.DataFrame:
+        """Read tags in one planned batch.
+
+        Parameters
+        ----------
+        tags
+            Names from the tag table, Tags, or raw addresses.
+        errors
+            ``"raise"`` raises :class:`bifrost.ProtocolError` if the device refused any
+            part of the batch; ``"quality"`` returns those rows with bad quality.
+
+        Returns
+        -------
+        pandas.DataFrame
+            Indexed by tag name; columns value, quality, timestamp (UTC), unit, address.
+        """
+        if errors not in ("raise", "quality"):
+            raise ConfigurationError(f"errors must be 'raise' or 'quality', got {errors!r}")
+        compiled = self._compile(tags)
+        result = await self._driver.execute_read(compiled.plan)
+        if errors == "raise" and result.errors:
+            first = result.errors[0]
+            if len(result.errors) > 1:
+                first.args = (f"{first.args[0]} (and {len(result.errors) - 1} more errors)",)
+            raise first
+        return read_frame(result, compiled.units, compiled.addresses)
+
+    async def read_value(self, tag: TagLike) -> Any:
+        """Read one tag and return its value as a plain Python object."""
+        compiled = self._compile([tag])
+        result = await self._driver.execute_read(compiled.plan)
+        if result.errors:
+            raise result.errors[0]
+        return result.values()[0]
+
+    async def write(self, values: Mapping[TagLike, Any]) -> None:
+        """Write values; every value is checked before anything is sent.
+
+        Raises
+        ------
+        WriteNotAllowed
+            The connection was not opened with ``writable=True`` or a tag is read-only.
+        ValueOutOfRange
+            A value does not fit its tag's type.
+        """
+        if not isinstance(values, Mapping):
+            raise TypeError("write() takes a mapping of tag -> value, e.g. {'tank.level': 1.0}")
+        if not self._writable:
+            raise WriteNotAllowed(
+                f"the connection to {self._url} is read-only; open it with writable=True to write"
+            )
+        items = []
+        for key, value in values.items():
+            (tag,) = self.resolve([key])
+            if tag in self._tags and not tag.writable:
+                raise WriteNotAllowed(
+                    f"tag {tag.name!r} is read-only in the tag table (writable: false)"
+                )
+            items.append((tag, value))
+        plan = self._driver.compile_write(items)
+        await self._driver.execute_write(plan)
+
+    async def browse(self) -> pd.DataFrame:
+        """The tag table, with each tag's data type and protocol details."""
+        rows = []
+        for tag in self._tags:
+            rows.append(
+                {
+                    "name": tag.name,
+                    "address": tag.address,
+                    **self._driver.describe(tag),
+                    "unit": tag.unit,
+                    "writable": tag.writable,
+                    "description": tag.description,
+                }
+            )
+        frame = pd.DataFrame.from_records(rows)
+        if frame.empty:
+            frame = pd.DataFrame(
+                columns=["name", "address", "dtype", "unit", "writable", "description"]
+            )
+        return frame.set_index("name")
+
+    async def info(self) -> dict[str, Any]:
+        """Device identification (vendor, model, firmware where the protocol has them)."""
+        return await self._driver.info()
+
+    def __repr__(self) -> str:
+        state = "connected" if self.connected else ("closed" if self._closed else "not connected")
+        mode = ", writable" if self._writable else ""
+        return f"<AsyncConnection {self._url} {state}{mode}, {len(self._tags)} tags>"
+
+
+def connect(
+    url: str,
+    *,
+    tags: TagSource = None,
+    writable: bool = False,
+    timeout: float = 3.0,
+    **options: Any,
+) -> AsyncConnection:
+    """Create an :class:`AsyncConnection`; use ``async with`` or ``await`` to open it."""
+    return AsyncConnection(url, tags=tags, writable=writable, timeout=timeout, **options)

@@ -1,0 +1,196 @@
+"""The sync :class:`Connection`: each method is one call onto the background loop.
+
+It wraps an :class:`~bifrost.aio.AsyncConnection` living on the portal's loop thread, so
+it works alike in scripts, IPython and Jupyter kernels (whose own loop is running).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Coroutine, Mapping, Sequence
+from typing import Any, TypeVar
+
+import pandas as pd
+
+from bifrost._portal import portal
+from bifrost.aio import AsyncConnection, Errors, TagSource
+from bifrost.model import Tag
+from bifrost.results import ReadResult
+from bifrost.tags import TagLike, TagTable
+
+__all__ = ["Connection", "connect"]
+
+T = TypeVar("T")
+
+
+class Connection:
+    """A connection to one device; see :func:`bifrost.connect`.
+
+    Parameters are those of :class:`bifrost.aio.AsyncConnection`, plus ``call_timeout``:
+    the longest a single call may take before it is cancelled (default: ten request
+    timeouts, at least 30 s).
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        tags: TagSource = None,
+        writable: bool = False,
+        timeout: float = 3.0,
+        call_timeout: float | None = None,
+        **options: Any,
+    ) -> None:
+        self._async = AsyncConnection(url, tags=tags, writable=writable, timeout=timeout, **options)
+        self._call_timeout = call_timeout if call_timeout is not None else max(30.0, 10 * timeout)
+        self._holds_portal = False
+
+    def _call(self, coro: Coroutine[Any, Any, T]) -> T:
+        if not self._holds_portal:
+            coro.close()
+            raise_closed(self._async.url)
+        return portal.call(coro, self._call_timeout)
+
+    # -- lifecycle ------------------------------------------------------------------------
+    def open(self) -> None:
+        """Connect to the device (``bifrost.connect`` already did)."""
+        if not self._holds_portal:
+            portal.acquire()
+            self._holds_portal = True
+        try:
+            self._call(self._async.open())
+        except BaseException:
+            self.close()
+            raise
+
+    def close(self) -> None:
+        """Close the connection; the last one closed stops bifrost's loop thread."""
+        if not self._holds_portal:
+            return
+        try:
+            portal.call(self._async.close(), self._call_timeout)
+        finally:
+            self._holds_portal = False
+            portal.release()
+
+    def __enter__(self) -> Connection:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    # -- properties (no I/O) --------------------------------------------------------------
+    @property
+    def url(self) -> str:
+        """The device URL."""
+        return self._async.url
+
+    @property
+    def protocol(self) -> str:
+        """``modbus``, ``s7`` or ``opcua``."""
+        return self._async.protocol
+
+    @property
+    def endpoint(self) -> str:
+        """Host and port (or serial device) of the device."""
+        return self._async.endpoint
+
+    @property
+    def writable(self) -> bool:
+        """Whether writes are allowed on this connection."""
+        return self._async.writable
+
+    @property
+    def connected(self) -> bool:
+        """Whether the transport is up."""
+        return self._holds_portal and self._async.connected
+
+    @property
+    def timeout(self) -> float:
+        """Seconds allowed for connecting and for each request."""
+        return self._async.timeout
+
+    @property
+    def tags(self) -> TagTable:
+        """The connection's tag table."""
+        return self._async.tags
+
+    @tags.setter
+    def tags(self, value: TagSource) -> None:
+        self._async.tags = value
+
+    @property
+    def aio(self) -> AsyncConnection:
+        """The async connection underneath (lives on bifrost's loop thread)."""
+        return self._async
+
+    # -- verbs: one loop hop each ---------------------------------------------------------
+    def resolve(self, tags: TagLike | Sequence[TagLike]) -> list[Tag]:
+        """Turn names, Tags and raw addresses into Tags (no I/O)."""
+        return self._async.resolve(tags)
+
+    def read_result(self, tags: TagLike | Sequence[TagLike]) -> ReadResult:
+        """Read ``tags`` and return the columnar result."""
+        return self._call(self._async.read_result(tags))
+
+    def read(self, tags: TagLike | Sequence[TagLike], *, errors: Errors = "raise") -> pd.DataFrame:
+        """Read tags in one planned batch; see :meth:`AsyncConnection.read`."""
+        return self._call(self._async.read(tags, errors=errors))
+
+    def read_value(self, tag: TagLike) -> Any:
+        """Read one tag and return its value."""
+        return self._call(self._async.read_value(tag))
+
+    def write(self, values: Mapping[TagLike, Any]) -> None:
+        """Write values after checking all of them; see :meth:`AsyncConnection.write`."""
+        self._call(self._async.write(values))
+
+    def browse(self) -> pd.DataFrame:
+        """The tag table with data types and protocol details."""
+        return self._call(self._async.browse())
+
+    def info(self) -> dict[str, Any]:
+        """Device identification."""
+        return self._call(self._async.info())
+
+    def __repr__(self) -> str:
+        return repr(self._async).replace("AsyncConnection", "Connection", 1)
+
+
+def raise_closed(url: str) -> None:
+    """Raise the error for a call on a closed connection."""
+    from bifrost.exceptions import ConnectionError
+
+    raise ConnectionError(f"the connection to {url} is closed; connect again")
+
+
+def connect(
+    url: str,
+    *,
+    tags: TagSource = None,
+    writable: bool = False,
+    timeout: float = 3.0,
+    **options: Any,
+) -> Connection:
+    """Connect to a device and return a sync :class:`Connection`.
+
+    Parameters
+    ----------
+    url
+        ``modbus://127.0.0.1:5020``, ``modbus+rtu:///dev/ttyUSB0?baudrate=19200&parity=E``...
+    tags
+        A :class:`TagTable`, Tags, or the path of a CSV/YAML tag file.
+    writable
+        Allow writes (read-only otherwise).
+    timeout
+        Seconds for connecting and for each request.
+    **options
+        Protocol options, e.g. ``unit=3`` for Modbus.
+
+    Examples
+    --------
+    >>> plc = bifrost.connect("modbus://127.0.0.1:5020", unit=1)  # doctest: +SKIP
+    >>> plc.read(["hr:0:float32"])  # doctest: +SKIP
+    """
+    connection = Connection(url, tags=tags, writable=writable, timeout=timeout, **options)
+    connection.open()
+    return connection

@@ -1,0 +1,68 @@
+"""The small async interface every protocol driver implements, and its read result."""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Sequence
+from typing import Any, ClassVar
+
+from bifrost.model import Tag
+from bifrost.results import ReadResult
+
+__all__ = ["Driver", "ReadResult"]
+
+
+class Driver(abc.ABC):
+    """A protocol adapter. All I/O is async and runs on one event loop.
+
+    ``compile_read``/``compile_write`` validate and plan without any I/O, so bad input
+    fails before anything goes on the wire; the ``execute_*`` coroutines do the I/O.
+    """
+
+    protocol: ClassVar[str]
+
+    @property
+    @abc.abstractmethod
+    def endpoint(self) -> str:
+        """Human-readable endpoint (host:port or serial port) for messages."""
+
+    @property
+    @abc.abstractmethod
+    def connected(self) -> bool:
+        """Whether the transport is currently up."""
+
+    @abc.abstractmethod
+    async def connect(self) -> None:
+        """Open the transport; raise :class:`bifrost.ConnectionError` on failure."""
+
+    @abc.abstractmethod
+    async def close(self) -> None:
+        """Close the transport (idempotent)."""
+
+    @abc.abstractmethod
+    def is_address(self, text: str) -> bool:
+        """Whether ``text`` looks like an address of this protocol (not a tag name)."""
+
+    @abc.abstractmethod
+    def compile_read(self, tags: Sequence[Tag]) -> Any:
+        """Validate addresses and build a read plan (no I/O)."""
+
+    @abc.abstractmethod
+    async def execute_read(self, plan: Any) -> ReadResult:
+        """Run a plan from :meth:`compile_read`."""
+
+    @abc.abstractmethod
+    def compile_write(self, items: Sequence[tuple[Tag, Any]]) -> Any:
+        """Validate and encode values to write (no I/O)."""
+
+    @abc.abstractmethod
+    async def execute_write(self, plan: Any) -> None:
+        """Run a plan from :meth:`compile_write`."""
+
+    @abc.abstractmethod
+    async def info(self) -> dict[str, Any]:
+        """Device identification."""
+
+    @abc.abstractmethod
+    def describe(self, tag: Tag) -> dict[str, Any]:
+        """Static facts about a tag for :meth:`browse` (data type, table, ...)."""

@@ -1,0 +1,550 @@
+"""Modbus TCP and RTU through pymodbus' asyncio clients.
+
+Reads are planned once per tag set: tags are grouped by unit id and table, sorted,
+merged across small gaps and split at 125 registers / 2000 bits; the register images of
+all requests are concatenated and decoded per (type, order) group with one NumPy step.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import builtins
+import logging
+import time
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, ClassVar
+from urllib.parse import parse_qs, urlsplit
+
+import numpy as np
+import numpy.typing as npt
+
+from bifrost import codec
+from bifrost.addresses.modbus import ModbusAddress, parse_modbus_address
+from bifrost.drivers.base import Driver, ReadResult
+from bifrost.exceptions import (
+    AddressError,
+    BifrostError,
+    ConfigurationError,
+    ConnectionError,
+    ProtocolError,
+    TimeoutError,
+    WriteNotAllowed,
+)
+from bifrost.model import ByteOrder, DataType, Quality, Tag
+from bifrost.planning import Item, Span, coalesce
+
+__all__ = ["EXCEPTION_NAMES", "ModbusDriver", "ModbusOptions"]
+
+logging.getLogger("pymodbus").setLevel(logging.CRITICAL)
+
+MAX_REGISTERS = 125
+MAX_BITS = 2000
+EXCEPTION_NAMES = {
+    1: "ILLEGAL FUNCTION",
+    2: "ILLEGAL DATA ADDRESS",
+    3: "ILLEGAL DATA VALUE",
+    4: "SERVER DEVICE FAILURE",
+    5: "ACKNOWLEDGE",
+    6: "SERVER DEVICE BUSY",
+    8: "MEMORY PARITY ERROR",
+    10: "GATEWAY PATH UNAVAILABLE",
+    11: "GATEWAY TARGET DEVICE FAILED TO RESPOND",
+}
+_READ_FUNCTIONS = {
+    "co": "read_coils",
+    "di": "read_discrete_inputs",
+    "ir": "read_input_registers",
+    "hr": "read_holding_registers",
+}
+_PARITIES = {"N", "E", "O", "M", "S"}
+
+
+@dataclass(frozen=True, slots=True)
+class ModbusOptions:
+    """Connection settings, from the URL and keyword arguments."""
+
+    host: str = "127.0.0.1"
+    port: int = 502
+    serial_port: str | None = None
+    baudrate: int = 19200
+    parity: str = "N"
+    stopbits: int = 1
+    bytesize: int = 8
+    unit: int = 1
+    timeout: float = 3.0
+    max_gap_registers: int = 16
+    max_gap_bits: int = 128
+    allow_any_unit: bool = False
+
+    @property
+    def endpoint(self) -> str:
+        """``host:port`` for TCP, the serial device for RTU."""
+        return self.serial_port if self.serial_port else f"{self.host}:{self.port}"
+
+    @classmethod
+    def from_url(cls, url: str, **kwargs: Any) -> ModbusOptions:
+        """Parse ``modbus://host:port?unit=1`` or ``modbus+rtu:///dev/ttyUSB0?baudrate=...``.
+
+        Keyword arguments override query parameters.
+        """
+        parts = urlsplit(url)
+        query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
+        settings: dict[str, Any] = {**query, **kwargs}
+        values: dict[str, Any] = {}
+        try:
+            if parts.scheme in ("modbus", "modbus+tcp"):
+                values["host"] = parts.hostname or "127.0.0.1"
+                values["port"] = parts.port if parts.port is not None else 502
+            elif parts.scheme == "modbus+rtu":
+                device = (parts.netloc + parts.path) if parts.netloc else parts.path
+                if not device:
+                    raise ConfigurationError(f"{url!r}: a Modbus RTU URL needs a serial device")
+                values["serial_port"] = device
+            else:
+                raise ConfigurationError(f"{url!r} is not a modbus:// or modbus+rtu:// URL")
+        except ValueError as exc:
+            if isinstance(exc, ConfigurationError):
+                raise
+            raise ConfigurationError(f"{url!r}: {exc}") from None
+        converters: dict[str, Any] = {
+            "unit": int,
+            "baudrate": int,
+            "stopbits": int,
+            "bytesize": int,
+            "timeout": float,
+            "max_gap_registers": int,
+            "max_gap_bits": int,
+            "parity": lambda v: str(v).upper(),
+            "allow_any_unit": lambda v: (
+                str(v).lower() in ("1", "true", "yes") if isinstance(v, str) else bool(v)
+            ),
+        }
+        for key, value in settings.items():
+            if key not in converters:
+                known = ", ".join(sorted(converters))
+                raise ConfigurationError(f"unknown Modbus option {key!r}; known: {known}")
+            try:
+                values[key] = converters[key](value)
+            except (TypeError, ValueError):
+                raise ConfigurationError(f"Modbus option {key}={value!r} is invalid") from None
+        options = cls(**values)
+        options.validate()
+        return options
+
+    def validate(self) -> None:
+        """Raise ConfigurationError for values no device accepts."""
+        check_unit(self.unit, self.allow_any_unit)
+        if not self.timeout > 0:
+            raise ConfigurationError(f"timeout must be positive, got {self.timeout}")
+        if self.parity not in _PARITIES:
+            raise ConfigurationError(f"parity must be one of N, E, O, got {self.parity!r}")
+        if not 0 < self.port < 65536:
+            raise ConfigurationError(f"port {self.port} is outside 1-65535")
+        if self.max_gap_registers < 0 or self.max_gap_bits < 0:
+            raise ConfigurationError("max_gap_registers and max_gap_bits must be >= 0")
+
+
+def check_unit(unit: int, allow_any: bool) -> None:
+    """Unit ids 1-247 address devices; 0 is broadcast and 248-255 are reserved."""
+    if not isinstance(unit, int) or not 0 <= unit <= 255:
+        raise ConfigurationError(f"Modbus unit id {unit!r} is outside 0-255")
+    if not allow_any and not 1 <= unit <= 247:
+        raise ConfigurationError(
+            f"Modbus unit id {unit} is outside 1-247 (0 is broadcast, 248-255 reserved); "
+            "pass allow_any_unit=True if your device really uses it"
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class _Group:
+    """Tags decoded together: one type and order, gathered from one image."""
+
+    dtype: DataType
+    order: ByteOrder
+    length: int
+    bits: bool
+    positions: npt.NDArray[np.intp]
+    starts: npt.NDArray[np.intp]
+    scale: npt.NDArray[np.float64] | None
+    offset: npt.NDArray[np.float64] | None
+
+
+@dataclass(frozen=True, slots=True)
+class _ReadPlan:
+    tags: tuple[Tag, ...]
+    addresses: tuple[ModbusAddress, ...]
+    spans: tuple[Span, ...]
+    span_base: tuple[int, ...]  # where each span's data starts in its image
+    register_size: int
+    bit_size: int
+    groups: tuple[_Group, ...]
+    span_of_tag: npt.NDArray[np.intp]
+
+
+@dataclass(slots=True)
+class _Replies:
+    """What the requests of one read brought back, filled span by span."""
+
+    registers: npt.NDArray[np.uint16]
+    bits: npt.NDArray[np.bool_]
+    quality: npt.NDArray[np.uint8]
+    errors: list[ProtocolError]
+
+
+@dataclass(frozen=True, slots=True)
+class _Write:
+    tag: Tag
+    address: ModbusAddress
+    unit: int
+    payload: list[int] | bool
+
+
+class ModbusDriver(Driver):
+    """Modbus TCP/RTU driver (pymodbus asyncio client)."""
+
+    protocol: ClassVar[str] = "modbus"
+
+    def __init__(self, options: ModbusOptions) -> None:
+        self.options = options
+        self._client: Any = None
+
+    @property
+    def endpoint(self) -> str:
+        """``host:port`` or the serial device."""
+        return self.options.endpoint
+
+    @property
+    def connected(self) -> bool:
+        """Whether the client's transport is up."""
+        return bool(self._client is not None and self._client.connected)
+
+    # -- transport ------------------------------------------------------------------------
+    def _make_client(self) -> Any:
+        # Constructed here, inside the running loop, as pymodbus requires.
+        from pymodbus.client import AsyncModbusSerialClient, AsyncModbusTcpClient
+
+        common = {"timeout": self.options.timeout, "retries": 0, "reconnect_delay": 0}
+        if self.options.serial_port:
+            return AsyncModbusSerialClient(
+                self.options.serial_port,
+                baudrate=self.options.baudrate,
+                parity=self.options.parity,
+                stopbits=self.options.stopbits,
+                bytesize=self.options.bytesize,
+                **common,
+            )
+        return AsyncModbusTcpClient(self.options.host, port=self.options.port, **common)
+
+    async def connect(self) -> None:
+        """Open the TCP connection or the serial port."""
+        if self.connected:
+            return
+        if self._client is not None:
+            self._client.close()
+        self._client = self._make_client()
+        what = f"Modbus device at {self.endpoint}"
+        try:
+            ok = await asyncio.wait_for(self._client.connect(), self.options.timeout + 0.5)
+        except builtins.TimeoutError:
+            self._client.close()
+            raise TimeoutError(
+                f"could not connect to the {what} within {self.options.timeout:g} s"
+            ) from None
+        except Exception as exc:  # pymodbus and OS errors end here, translated
+            self._client.close()
+            raise ConnectionError(f"could not connect to the {what}: {exc}") from None
+        if not ok:
+            self._client.close()
+            raise ConnectionError(
+                f"could not connect to the {what} (refused or unreachable within "
+                f"{self.options.timeout:g} s); is the device on and the port right?"
+            )
+
+    async def close(self) -> None:
+        """Close the client (idempotent)."""
+        if self._client is not None:
+            self._client.close()
+            self._client = None
+
+    async def _ensure_connected(self) -> None:
+        if not self.connected:
+            await self.connect()
+
+    async def _request(self, function: str, *args: Any, **kwargs: Any) -> Any:
+        await self._ensure_connected()
+        call = getattr(self._client, function)
+        try:
+            return await asyncio.wait_for(call(*args, **kwargs), self.options.timeout + 0.5)
+        except builtins.TimeoutError:
+            await self.close()
+            raise TimeoutError(
+                f"no answer from the Modbus device at {self.endpoint} within "
+                f"{self.options.timeout:g} s"
+            ) from None
+        except BifrostError:
+            raise
+        except Exception as exc:
+            await self.close()
+            text = str(exc) or type(exc).__name__
+            if "timeout" in text.lower() or "no response" in text.lower():
+                raise TimeoutError(
+                    f"no answer from the Modbus device at {self.endpoint} within "
+                    f"{self.options.timeout:g} s"
+                ) from None
+            raise ConnectionError(
+                f"lost the connection to the Modbus device at {self.endpoint}: {text}"
+            ) from None
+
+    # -- addresses ------------------------------------------------------------------------
+    def is_address(self, text: str) -> bool:
+        """Whether ``text`` starts like a Modbus address (``hr:``, ``40101``...)."""
+        head = text.split(":", 1)[0].split("@", 1)[0].strip().lower()
+        return head in _READ_FUNCTIONS or (head.isdigit() and len(head) in (5, 6))
+
+    def _address(self, tag: Tag) -> tuple[ModbusAddress, int]:
+        try:
+            address = parse_modbus_address(tag.address)
+        except AddressError as exc:
+            if tag.name != tag.address:
+                raise AddressError(
+                    exc.address, exc.position, f"{exc.reason} (tag {tag.name!r})", "Modbus"
+                ) from None
+            raise
+        unit = self.options.unit if address.unit is None else address.unit
+        if address.unit is not None:
+            try:
+                check_unit(unit, self.options.allow_any_unit)
+            except ConfigurationError as exc:
+                raise ConfigurationError(f"tag {tag.name!r} ({tag.address}): {exc}") from None
+        return address, unit
+
+    def describe(self, tag: Tag) -> dict[str, Any]:
+        """Data type, table, offset, order and unit id of a tag."""
+        address, unit = self._address(tag)
+        dtype = (
+            f"string[{address.length}]" if address.dtype is DataType.STRING else address.dtype.value
+        )
+        return {
+            "dtype": dtype,
+            "table": address.table,
+            "offset": address.offset,
+            "registers": address.count,
+            "order": address.order.value,
+            "unit_id": unit,
+        }
+
+    # -- reading --------------------------------------------------------------------------
+    def compile_read(self, tags: Sequence[Tag]) -> _ReadPlan:
+        """Plan requests for ``tags`` and the vectorised decoding of their replies."""
+        parsed = [self._address(tag) for tag in tags]
+        items = [Item((unit, a.table), a.offset, a.end) for a, unit in parsed]
+        bit_items = [i for i, (a, _) in enumerate(parsed) if a.is_bit]
+        reg_items = [i for i, (a, _) in enumerate(parsed) if not a.is_bit]
+        spans: list[Span] = []
+        for indices, limit, gap in (
+            (reg_items, MAX_REGISTERS, self.options.max_gap_registers),
+            (bit_items, MAX_BITS, self.options.max_gap_bits),
+        ):
+            for span in coalesce([items[i] for i in indices], limit, gap):
+                members = tuple(indices[m] for m in span.members)
+                spans.append(Span(span.key, span.start, span.count, members))
+        return self._layout(tuple(tags), parsed, spans)
+
+    def _layout(
+        self, tags: tuple[Tag, ...], parsed: Sequence[tuple[ModbusAddress, int]], spans: list[Span]
+    ) -> _ReadPlan:
+        span_base: list[int] = []
+        sizes = {"reg": 0, "bit": 0}
+        start_of_tag = np.zeros(len(tags), dtype=np.intp)
+        span_of_tag = np.zeros(len(tags), dtype=np.intp)
+        for s_index, span in enumerate(spans):
+            kind = "bit" if span.key[1] in ("co", "di") else "reg"  # type: ignore[index]
+            base = sizes[kind]
+            span_base.append(base)
+            sizes[kind] += span.count
+            for member in span.members:
+                start_of_tag[member] = base + parsed[member][0].offset - span.start
+                span_of_tag[member] = s_index
+        buckets: dict[tuple[DataType, ByteOrder, int, bool], list[int]] = defaultdict(list)
+        for i, (address, _) in enumerate(parsed):
+            key = (address.dtype, address.order, address.length, address.is_bit)
+            buckets[key].append(i)
+        groups = []
+        for (dtype, order, length, bits), members in buckets.items():
+            positions = np.asarray(members, dtype=np.intp)
+            scaled = any(tags[i].is_scaled for i in members) and dtype.is_integer | dtype.is_float
+            groups.append(
+                _Group(
+                    dtype,
+                    order,
+                    length,
+                    bits,
+                    positions,
+                    start_of_tag[positions],
+                    np.array([tags[i].scale for i in members]) if scaled else None,
+                    np.array([tags[i].offset for i in members]) if scaled else None,
+                )
+            )
+        return _ReadPlan(
+            tags,
+            tuple(address for address, _ in parsed),
+            tuple(spans),
+            tuple(span_base),
+            sizes["reg"],
+            sizes["bit"],
+            tuple(groups),
+            span_of_tag,
+        )
+
+    async def _read_span(self, span: Span) -> Any:
+        unit, table = span.key  # type: ignore[misc]
+        return await self._request(
+            _READ_FUNCTIONS[table], span.start, count=span.count, device_id=unit
+        )
+
+    def _exception(self, plan: _ReadPlan, span: Span, code: int) -> ProtocolError:
+        unit, table = span.key  # type: ignore[misc]
+        names = [plan.tags[m].name for m in span.members]
+        shown = ", ".join(repr(n) for n in names[:5]) + (" …" if len(names) > 5 else "")
+        what = EXCEPTION_NAMES.get(code, "unknown exception")
+        return ProtocolError(
+            f"Modbus exception {code} ({what}) from unit {unit} at {self.endpoint} reading "
+            f"{table}:{span.start}..{span.end - 1} for tag{'s' if len(names) > 1 else ''} {shown}",
+            code=code,
+            tags=names,
+        )
+
+    async def execute_read(self, plan: _ReadPlan) -> ReadResult:
+        """Send the planned requests and decode every tag's value."""
+        replies = _Replies(
+            np.zeros(plan.register_size, dtype=np.uint16),
+            np.zeros(plan.bit_size, dtype=np.bool_),
+            np.zeros(len(plan.tags), dtype=np.uint8),
+            [],
+        )
+        for span, base in zip(plan.spans, plan.span_base, strict=True):
+            await self._fill_span(plan, span, base, replies)
+        timestamp = time.time_ns()
+        columns = [(g.positions, _decode(g, replies.registers, replies.bits)) for g in plan.groups]
+        return ReadResult(
+            plan.tags,
+            columns,
+            replies.quality,
+            np.full(len(plan.tags), timestamp, dtype=np.int64),
+            replies.errors,
+        )
+
+    async def _fill_span(self, plan: _ReadPlan, span: Span, base: int, replies: _Replies) -> None:
+        response = await self._read_span(span)
+        if response.isError():
+            code = int(getattr(response, "exception_code", 0))
+            if code == 2 and len(span.members) > 1:
+                # The merge may have read over registers the device does not have:
+                # fall back to the tags' own ranges so the good ones still read.
+                await self._split_span(plan, span, base, replies)
+                return
+            replies.errors.append(self._exception(plan, span, code))
+            replies.quality[list(span.members)] = Quality.BAD_PROTOCOL
+            return
+        if span.key[1] in ("co", "di"):  # type: ignore[index]
+            replies.bits[base : base + span.count] = response.bits[: span.count]
+        else:
+            replies.registers[base : base + span.count] = response.registers[: span.count]
+
+    async def _split_span(self, plan: _ReadPlan, span: Span, base: int, replies: _Replies) -> None:
+        parts = coalesce(
+            [Item(span.key, plan.addresses[m].offset, plan.addresses[m].end) for m in span.members],
+            span.count,
+            0,
+        )
+        for part in parts:
+            members = tuple(span.members[i] for i in part.members)
+            sub = Span(span.key, part.start, part.count, members)
+            await self._fill_span(plan, sub, base + part.start - span.start, replies)
+
+    # -- writing --------------------------------------------------------------------------
+    def compile_write(self, items: Sequence[tuple[Tag, Any]]) -> list[_Write]:
+        """Check every value against its tag's type and encode it; no I/O."""
+        writes = []
+        for tag, value in items:
+            address, unit = self._address(tag)
+            if address.table in ("ir", "di"):
+                kind = "input registers" if address.table == "ir" else "discrete inputs"
+                raise WriteNotAllowed(
+                    f"tag {tag.name!r} ({tag.address}) is in the {kind}, which Modbus "
+                    "devices never accept writes to; use a holding register or coil"
+                )
+            raw = codec.to_raw(
+                tag.name,
+                value,
+                address.dtype,
+                scale=tag.scale,
+                offset=tag.offset,
+                length=address.length,
+            )
+            payload: list[int] | bool
+            if address.is_bit:
+                payload = bool(raw)
+            elif address.dtype is DataType.STRING:
+                payload = codec.encode_string(raw, address.length, address.order).tolist()
+            else:
+                payload = codec.encode_registers([raw], address.dtype, address.order)[0].tolist()
+            writes.append(_Write(tag, address, unit, payload))
+        return writes
+
+    async def execute_write(self, plan: list[_Write]) -> None:
+        """Send the writes in order; stop at the first refusal."""
+        for write in plan:
+            if isinstance(write.payload, bool):
+                response = await self._request(
+                    "write_coil", write.address.offset, write.payload, device_id=write.unit
+                )
+            else:
+                response = await self._request(
+                    "write_registers", write.address.offset, write.payload, device_id=write.unit
+                )
+            if response.isError():
+                code = int(getattr(response, "exception_code", 0))
+                raise ProtocolError(
+                    f"Modbus exception {code} ({EXCEPTION_NAMES.get(code, 'unknown')}) from "
+                    f"unit {write.unit} at {self.endpoint} writing tag {write.tag.name!r} "
+                    f"({write.address})",
+                    code=code,
+                    tags=[write.tag.name],
+                )
+
+    # -- identification -------------------------------------------------------------------
+    async def info(self) -> dict[str, Any]:
+        """Basic identification (FC 43/14) where the device supports it."""
+        result: dict[str, Any] = {
+            "protocol": "modbus+rtu" if self.options.serial_port else "modbus",
+            "endpoint": self.endpoint,
+            "unit": self.options.unit,
+        }
+        try:
+            response = await self._request(
+                "read_device_information", read_code=1, device_id=self.options.unit
+            )
+        except BifrostError:
+            return result
+        names = {0: "vendor", 1: "product_code", 2: "revision", 3: "vendor_url", 4: "product"}
+        if not response.isError():
+            for key, value in getattr(response, "information", {}).items():
+                text = value.decode("latin-1") if isinstance(value, bytes) else str(value)
+                result[names.get(key, f"object_{key}")] = text
+        return result
+
+
+def _decode(
+    group: _Group, registers: npt.NDArray[np.uint16], bits: npt.NDArray[np.bool_]
+) -> npt.NDArray[Any]:
+    if group.bits:
+        return bits[group.starts]
+    if group.dtype is DataType.STRING:
+        return codec.decode_strings(registers, group.starts, group.length, group.order)
+    values = codec.decode_registers(registers, group.starts, group.dtype, group.order)
+    if group.scale is not None and group.offset is not None:
+        return values * group.scale + group.offset
+    return values

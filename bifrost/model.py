@@ -1,0 +1,186 @@
+"""Pure data types shared by every layer: data types, byte orders, quality codes, tags."""
+
+from __future__ import annotations
+
+import enum
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+__all__ = ["ByteOrder", "DataPoint", "DataType", "Quality", "Tag"]
+
+
+class DataType(enum.Enum):
+    """Value types that devices expose, independent of protocol."""
+
+    BOOL = "bool"
+    INT8 = "int8"
+    UINT8 = "uint8"
+    INT16 = "int16"
+    UINT16 = "uint16"
+    INT32 = "int32"
+    UINT32 = "uint32"
+    INT64 = "int64"
+    UINT64 = "uint64"
+    FLOAT32 = "float32"
+    FLOAT64 = "float64"
+    STRING = "string"
+
+    @property
+    def size(self) -> int:
+        """Size in bytes of one value (strings: 0, their length is per tag)."""
+        return _SIZES[self]
+
+    @property
+    def numpy_dtype(self) -> np.dtype[Any]:
+        """The NumPy dtype a decoded column of this type has."""
+        if self is DataType.STRING:
+            return np.dtype(object)
+        return np.dtype(self.value)
+
+    @property
+    def is_integer(self) -> bool:
+        """True for the signed and unsigned integer types."""
+        return self.value.startswith(("int", "uint"))
+
+    @property
+    def is_float(self) -> bool:
+        """True for float32 and float64."""
+        return self in (DataType.FLOAT32, DataType.FLOAT64)
+
+    def bounds(self) -> tuple[float, float]:
+        """Smallest and largest representable value (for range checks before writing)."""
+        if self.is_integer:
+            info = np.iinfo(self.numpy_dtype)
+            return float(info.min), float(info.max)
+        if self.is_float:
+            fmax = float(np.finfo(self.numpy_dtype).max)
+            return -fmax, fmax
+        return (0.0, 1.0) if self is DataType.BOOL else (-math.inf, math.inf)
+
+
+_SIZES = {
+    DataType.BOOL: 1,
+    DataType.INT8: 1,
+    DataType.UINT8: 1,
+    DataType.INT16: 2,
+    DataType.UINT16: 2,
+    DataType.INT32: 4,
+    DataType.UINT32: 4,
+    DataType.INT64: 8,
+    DataType.UINT64: 8,
+    DataType.FLOAT32: 4,
+    DataType.FLOAT64: 8,
+    DataType.STRING: 0,
+}
+
+
+class ByteOrder(enum.Enum):
+    """Byte and word order of multi-register values, Modbus style.
+
+    Letters name the bytes of a 32-bit big-endian value ``A B C D`` in the order they
+    appear on the wire. ``ABCD`` is big-endian (the Modbus default), ``CDAB`` swaps the
+    16-bit words, ``BADC`` swaps the bytes inside each word, ``DCBA`` is little-endian.
+    64-bit values extend the same pattern to four words.
+    """
+
+    ABCD = "ABCD"
+    CDAB = "CDAB"
+    BADC = "BADC"
+    DCBA = "DCBA"
+
+    @property
+    def swap_words(self) -> bool:
+        """Whether the 16-bit words come least significant first."""
+        return self in (ByteOrder.CDAB, ByteOrder.DCBA)
+
+    @property
+    def swap_bytes(self) -> bool:
+        """Whether the two bytes inside each 16-bit word are swapped."""
+        return self in (ByteOrder.BADC, ByteOrder.DCBA)
+
+
+class Quality(enum.IntEnum):
+    """Quality of a sample, stored as one uint8 per value.
+
+    Codes below 64 are good, 64-127 uncertain, 128 and above bad. The reason is kept so
+    that a gap in a recording says why it is there.
+    """
+
+    GOOD = 0
+    GOOD_OVERFLOW = 1  # good value, but the server dropped older ones (OPC UA overflow bit)
+    UNCERTAIN = 64
+    BAD = 128
+    BAD_COMM_LOST = 129
+    BAD_TIMEOUT = 130
+    BAD_PROTOCOL = 131
+    BAD_CONFIG = 132
+    BAD_NO_DATA = 133  # an explicit gap row: no sample could be taken for this cycle
+
+    @property
+    def is_good(self) -> bool:
+        """True for the good codes."""
+        return self < Quality.UNCERTAIN
+
+    @property
+    def is_bad(self) -> bool:
+        """True for the bad codes."""
+        return self >= Quality.BAD
+
+
+@dataclass(frozen=True, slots=True)
+class Tag:
+    """A named value on a device.
+
+    Parameters
+    ----------
+    name
+        Name used in tables, DataFrame columns and recordings (e.g. ``"tank.level"``).
+    address
+        Protocol address, e.g. ``"hr:100:float32:CDAB"``, ``"DB1.DBD4:REAL"`` or
+        ``"ns=2;s=Plant.Tank.Level"``.
+    unit
+        Engineering unit, e.g. ``"m"`` or ``"degC"``.
+    scale, offset
+        Engineering value = raw value * scale + offset.
+    description
+        Free text.
+    writable
+        Whether bifrost may write this tag (the connection must be writable too).
+    """
+
+    name: str
+    address: str
+    unit: str = ""
+    scale: float = 1.0
+    offset: float = 0.0
+    description: str = ""
+    writable: bool = False
+    meta: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
+
+    def __post_init__(self) -> None:
+        if not self.name or not isinstance(self.name, str):
+            raise ValueError(f"a tag needs a non-empty name, got {self.name!r}")
+        if not isinstance(self.address, str) or not self.address.strip():
+            raise ValueError(f"tag {self.name!r} needs a non-empty address string")
+        if self.scale == 0 or not math.isfinite(self.scale):
+            raise ValueError(f"tag {self.name!r}: scale must be finite and non-zero")
+        if not math.isfinite(self.offset):
+            raise ValueError(f"tag {self.name!r}: offset must be finite")
+
+    @property
+    def is_scaled(self) -> bool:
+        """Whether a scale or offset applies to the raw value."""
+        return self.scale != 1.0 or self.offset != 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class DataPoint:
+    """One value of one tag at one moment."""
+
+    tag: str
+    value: Any
+    quality: Quality
+    timestamp_ns: int
