@@ -132,17 +132,19 @@ class Portal:
 
         future = asyncio.run_coroutine_threadsafe(runner(), loop)
         try:
-            return future.result(timeout)
-        except concurrent.futures.TimeoutError:
+            # wait() rather than result(timeout): the coroutine may itself raise a
+            # TimeoutError (a subclass of the builtin), which must reach the caller as is.
+            done, _ = concurrent.futures.wait([future], timeout)
+        except BaseException:
+            # KeyboardInterrupt in a notebook: stop the work, don't leave it running.
+            _cancel_and_wait(future, finished)
+            raise
+        if not done:
             _cancel_and_wait(future, finished)
             raise BifrostTimeoutError(
                 f"the call did not finish within {timeout:g} s and was cancelled"
-            ) from None
-        except BaseException:
-            # KeyboardInterrupt in a notebook: stop the work, don't leave it running.
-            if not future.done():
-                _cancel_and_wait(future, finished)
-            raise
+            )
+        return future.result()
 
 
 def _cancel_and_wait(future: concurrent.futures.Future[Any], finished: threading.Event) -> None:

@@ -19,7 +19,7 @@ import pandas as pd
 
 from bifrost.drivers import Driver, driver_for_url
 from bifrost.exceptions import ConfigurationError, WriteNotAllowed
-from bifrost.frames import read_frame
+from bifrost.frames import ReadLayout, read_frame
 from bifrost.model import Tag
 from bifrost.results import ReadResult
 from bifrost.tags import TagLike, TagTable
@@ -34,13 +34,12 @@ _PLAN_CACHE_SIZE = 256
 class _CompiledRead:
     """A read plan plus the per-tag columns of its DataFrame, built once per tag list."""
 
-    __slots__ = ("addresses", "plan", "tags", "units")
+    __slots__ = ("layout", "plan", "tags")
 
     def __init__(self, plan: Any, tags: Sequence[Tag]) -> None:
         self.plan = plan
         self.tags = tuple(tags)
-        self.units = [t.unit for t in tags]
-        self.addresses = [t.address for t in tags]
+        self.layout = ReadLayout(tags)
 
 
 class AsyncConnection:
@@ -191,7 +190,7 @@ class AsyncConnection:
             if len(result.errors) > 1:
                 first.args = (f"{first.args[0]} (and {len(result.errors) - 1} more errors)",)
             raise first
-        return read_frame(result, compiled.units, compiled.addresses)
+        return read_frame(result, compiled.layout)
 
     async def read_value(self, tag: TagLike) -> Any:
         """Read one tag and return its value as a plain Python object."""

@@ -100,8 +100,8 @@ def encode_registers(values: npt.ArrayLike, dtype: DataType, order: ByteOrder) -
     numpy.ndarray
         Shape ``(n, registers_for(dtype))`` of uint16.
     """
-    target = dtype.numpy_dtype.newbyteorder(">")
-    big_endian = np.ascontiguousarray(np.asarray(values).astype(target).reshape(-1))
+    native = np.asarray(values, dtype=dtype.numpy_dtype).reshape(-1)
+    big_endian = np.ascontiguousarray(native.astype(dtype.numpy_dtype.newbyteorder(">")))
     words = big_endian.view(">u2").reshape(-1, registers_for(dtype)).astype(np.uint16)
     return _reorder(words, order)
 
@@ -164,7 +164,8 @@ def to_raw(
                 f" (raw value {raw!r} is not an integer)"
             )
         exact = int(rounded) if isinstance(value, float) or scale != 1 or offset != 0 else value
-        if not low <= exact <= high:
+        info = np.iinfo(dtype.numpy_dtype)
+        if not int(info.min) <= int(exact) <= int(info.max):
             raise ValueOutOfRange(
                 f"tag {name!r} is {dtype.value}: {value!r} is outside"
                 f" {int(low)}..{int(high)}" + (" after scale/offset" if raw != number else "")

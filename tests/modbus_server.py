@@ -36,12 +36,18 @@ def _device(unit: int) -> SimDevice:
 class ModbusTestServer:
     """Start with :meth:`start`; stop with :meth:`stop` (also a context manager)."""
 
-    def __init__(self, serial_port: str | None = None) -> None:
+    def __init__(self, serial_port: str | None = None, port: int = 0) -> None:
         self.serial_port = serial_port
-        self.port = 0
+        self.port = port
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
         self._server: Any = None
+        self.requests = 0  # requests received, counted by the server's PDU trace
+
+    def _trace(self, sending: bool, pdu: Any) -> Any:
+        if not sending:
+            self.requests += 1
+        return pdu
 
     def _run(self, coro: Any) -> Any:
         return asyncio.run_coroutine_threadsafe(coro, self._loop).result(10)
@@ -52,9 +58,13 @@ class ModbusTestServer:
         async def start() -> None:
             devices = [_device(1), _device(2)]
             if self.serial_port:
-                self._server = ModbusSerialServer(devices, port=self.serial_port, baudrate=19200)
+                self._server = ModbusSerialServer(
+                    devices, port=self.serial_port, baudrate=19200, trace_pdu=self._trace
+                )
             else:
-                self._server = ModbusTcpServer(devices, address=("127.0.0.1", 0))
+                self._server = ModbusTcpServer(
+                    devices, address=("127.0.0.1", self.port), trace_pdu=self._trace
+                )
             await self._server.serve_forever(background=True)
             if not self.serial_port:
                 self.port = self._server.transport.sockets[0].getsockname()[1]

@@ -1,0 +1,78 @@
+"""The read planner: coverage, limits, gaps, and request counts."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from bifrost.planning import Item, coalesce
+
+
+def test_contiguous_registers_split_at_the_limit():
+    items = [Item("hr", i, i + 1) for i in range(1000)]
+    spans = coalesce(items, max_span=125)
+    assert [(s.start, s.count) for s in spans] == [(i, 125) for i in range(0, 1000, 125)]
+
+
+def test_small_gaps_merge_and_large_gaps_split():
+    items = [Item("hr", 0, 2), Item("hr", 10, 12), Item("hr", 100, 102)]
+    spans = coalesce(items, max_span=125, max_gap=8)
+    assert [(s.start, s.count, s.members) for s in spans] == [(0, 12, (0, 1)), (100, 2, (2,))]
+
+
+def test_groups_never_mix():
+    items = [Item((1, "hr"), 0, 1), Item((2, "hr"), 1, 2), Item((1, "ir"), 2, 3)]
+    spans = coalesce(items, max_span=125, max_gap=100)
+    assert len(spans) == 3
+    assert {s.key for s in spans} == {(1, "hr"), (2, "hr"), (1, "ir")}
+
+
+def test_unsorted_and_duplicate_items():
+    items = [Item("hr", 50, 52), Item("hr", 0, 2), Item("hr", 50, 52), Item("hr", 1, 3)]
+    spans = coalesce(items, max_span=125)
+    assert [(s.start, s.count, sorted(s.members)) for s in spans] == [
+        (0, 3, [1, 3]),
+        (50, 2, [0, 2]),
+    ]
+
+
+def test_an_item_larger_than_a_request_is_refused():
+    with pytest.raises(ValueError, match="item 0 spans 126"):
+        coalesce([Item("hr", 0, 126)], max_span=125)
+
+
+@given(
+    st.lists(
+        st.tuples(st.sampled_from("ab"), st.integers(0, 3000), st.integers(1, 4)),
+        min_size=1,
+        max_size=300,
+    ),
+    st.integers(4, 125),
+    st.integers(0, 40),
+)
+def test_every_item_is_served_by_exactly_one_span_within_limits(raw, max_span, max_gap):
+    items = [Item(key, start, start + size) for key, start, size in raw]
+    spans = coalesce(items, max_span=max_span, max_gap=max_gap)
+    served = sorted(m for s in spans for m in s.members)
+    assert served == list(range(len(items)))
+    for span in spans:
+        assert 1 <= span.count <= max_span
+        for member in span.members:
+            item = items[member]
+            assert item.key == span.key
+            assert span.start <= item.start and item.end <= span.end
+        # A span never reads over a hole wider than max_gap.
+        covered = sorted((items[m].start, items[m].end) for m in span.members)
+        reach = covered[0][1]
+        for start, end in covered[1:]:
+            assert start - reach <= max_gap
+            reach = max(reach, end)
+    # Spans of one key never overlap and each merge decision was forced by a limit.
+    by_key: dict[str, list[tuple[int, int]]] = {}
+    for span in spans:
+        by_key.setdefault(span.key, []).append((span.start, span.end))
+    for ranges in by_key.values():
+        ranges.sort()
+        for (_, end), (start, next_end) in zip(ranges, ranges[1:], strict=False):
+            assert start >= end or next_end - ranges[0][0] > max_span

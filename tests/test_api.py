@@ -1,0 +1,99 @@
+"""The public surface: exports, sync/async parity, one exception tree, helpful extras."""
+
+from __future__ import annotations
+
+import inspect
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+import bifrost as bf
+from bifrost.aio import AsyncConnection
+from bifrost.connection import Connection
+
+SYNC_ONLY = {"aio"}  # the sync facade exposes the async connection it wraps
+
+
+def public_members(cls: type) -> dict[str, object]:
+    return {name: member for name, member in vars(cls).items() if not name.startswith("_")}
+
+
+def test_all_is_sorted_and_complete():
+    assert bf.__all__ == sorted(bf.__all__)
+    for name in bf.__all__:
+        assert getattr(bf, name) is not None, name
+    exported = {name for name in dir(bf) if not name.startswith("_")}
+    internal = {"annotations", "importlib", "version", "PackageNotFoundError", "TYPE_CHECKING", "Any"}
+    modules = {"addresses", "codec", "connection", "drivers", "exceptions", "frames", "model",
+               "planning", "results", "tags", "aio", "analytics", "sim"}
+    assert exported - internal - modules <= set(bf.__all__)
+
+
+def test_sync_and_async_connections_have_the_same_methods_and_signatures():
+    sync_members = public_members(Connection)
+    async_members = public_members(AsyncConnection)
+    assert set(sync_members) - SYNC_ONLY == set(async_members)
+    for name, member in async_members.items():
+        twin = sync_members[name]
+        if isinstance(member, property):
+            assert isinstance(twin, property), name
+            continue
+        assert inspect.iscoroutinefunction(member) or name == "resolve", name
+        assert not inspect.iscoroutinefunction(twin), name
+        async_params = list(inspect.signature(member).parameters.values())
+        sync_params = list(inspect.signature(twin).parameters.values())
+        assert sync_params == async_params, name
+
+
+def test_connect_functions_share_a_signature():
+    sync = inspect.signature(bf.connect)
+    asynchronous = inspect.signature(bf.aio.connect)
+    assert sync.parameters == asynchronous.parameters
+
+
+def test_one_exception_tree():
+    errors = [
+        bf.AddressError,
+        bf.ConfigurationError,
+        bf.ConnectionError,
+        bf.MissingDependency,
+        bf.ProtocolError,
+        bf.TagNotFound,
+        bf.TimeoutError,
+        bf.ValueOutOfRange,
+        bf.WriteNotAllowed,
+    ]
+    for error in errors:
+        assert issubclass(error, bf.BifrostError), error
+    assert issubclass(bf.TimeoutError, bf.ConnectionError)
+    assert issubclass(bf.TimeoutError, TimeoutError)
+    assert issubclass(bf.AddressError, ValueError)
+
+
+@pytest.mark.parametrize(
+    ("module", "extra", "use"),
+    [
+        ("typer", "cli", "from bifrost.cli import main; main()"),
+        ("scipy", "analytics", "from bifrost._extras import require; require('scipy', 'Filters')"),
+        ("asyncua", "opcua", "from bifrost._extras import require; require('asyncua', 'OPC UA')"),
+    ],
+)
+def test_a_missing_extra_names_the_pip_command(module: str, extra: str, use: str):
+    # Hide the package in a fresh interpreter, as if it were not installed.
+    code = textwrap.dedent(
+        f"""
+        import sys
+        sys.modules[{module!r}] = None
+        try:
+            {use}
+        except ImportError as exc:
+            print(type(exc).__name__, exc)
+        """
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=False, timeout=60
+    )
+    assert f'pip install "bifrost[{extra}]"' in done.stdout, done.stdout + done.stderr
+    assert "MissingDependency" in done.stdout
