@@ -25,6 +25,7 @@ from bifrost.exceptions import (
     WriteNotAllowed,
 )
 from bifrost.model import ByteOrder, DataPoint, DataType, Quality, Tag
+from bifrost.recording import Recording, RecordingStats, open_recording
 from bifrost.tags import TagTable
 
 if TYPE_CHECKING:
@@ -47,6 +48,8 @@ __all__ = [
     "MissingDependency",
     "ProtocolError",
     "Quality",
+    "Recording",
+    "RecordingStats",
     "Tag",
     "TagNotFound",
     "TagTable",
@@ -57,6 +60,7 @@ __all__ = [
     "aio",
     "analytics",
     "connect",
+    "open_recording",
     "sim",
 ]
 

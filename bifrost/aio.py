@@ -21,6 +21,8 @@ from bifrost.drivers import Driver, driver_for_url
 from bifrost.exceptions import ConfigurationError, WriteNotAllowed
 from bifrost.frames import ReadLayout, read_frame
 from bifrost.model import Tag
+from bifrost.recording import Recording, save_recording, seconds, start_recording
+from bifrost.recording.timing import Span
 from bifrost.results import ReadResult
 from bifrost.tags import TagLike, TagTable
 
@@ -74,6 +76,7 @@ class AsyncConnection:
         self._driver: Driver = driver_for_url(url, timeout=timeout, **options)
         self._timeout = float(timeout)
         self._plans: dict[tuple[TagLike, ...], _CompiledRead] = {}
+        self._recordings: list[Recording] = []
         self._closed = False
 
     # -- lifecycle ------------------------------------------------------------------------
@@ -83,8 +86,11 @@ class AsyncConnection:
         await self._driver.connect()
 
     async def close(self) -> None:
-        """Close the connection (idempotent)."""
+        """Stop this connection's recordings (keeping their samples) and close it."""
         self._closed = True
+        for recording in list(self._recordings):
+            recording.stop()
+            await recording._join()
         await self._driver.close()
 
     async def __aenter__(self) -> AsyncConnection:
@@ -227,6 +233,72 @@ class AsyncConnection:
         plan = self._driver.compile_write(items)
         await self._driver.execute_write(plan)
 
+    async def record(
+        self,
+        tags: TagLike | Sequence[TagLike],
+        *,
+        interval: Span = "1s",
+        duration: Span | None = None,
+        background: bool = False,
+        path: str | os.PathLike[str] | None = None,
+        progress: bool = True,
+    ) -> Recording:
+        """Sample ``tags`` every ``interval`` into a :class:`~bifrost.recording.Recording`.
+
+        Parameters
+        ----------
+        tags
+            Names, Tags or addresses; read as one planned batch per cycle.
+        interval
+            Sampling period: ``"100ms"``, ``"1s"``, or seconds.
+        duration
+            How long to record; required unless ``background=True``.
+        background
+            Return at once while sampling continues on the loop; end with ``stop()``.
+        path
+            Save the recording there when it ends (``.parquet``, ``.zarr`` or ``.nc``).
+        progress
+            Show a progress bar while a blocking recording runs (sync API only).
+        """
+        interval_s, duration_s = _record_spans(interval, duration, background)
+        compiled = self._compile(tags)
+        dtypes = [str(self._driver.describe(t)["dtype"]) for t in compiled.tags]
+        recording = Recording(
+            compiled.tags,
+            dtypes,
+            interval_s,
+            {
+                "protocol": self.protocol,
+                "url": self._url,
+                "endpoint": self.endpoint,
+                "interval_s": interval_s,
+                "cycles": None if duration_s is None else max(1, round(duration_s / interval_s)),
+                "bifrost_version": _version(),
+                "started": pd.Timestamp.now(tz="UTC").isoformat(),
+            },
+        )
+        plan = compiled.plan
+
+        async def read() -> ReadResult:
+            return await self._driver.execute_read(plan)
+
+        def done() -> None:
+            if recording in self._recordings:
+                self._recordings.remove(recording)
+            if path is not None:
+                save_recording(recording, path)
+
+        self._recordings.append(recording)
+        start_recording(recording, read, duration_s, done)
+        if not background:
+            await recording
+        return recording
+
+    @property
+    def recordings(self) -> list[Recording]:
+        """Recordings running on this connection."""
+        return list(self._recordings)
+
     async def browse(self) -> pd.DataFrame:
         """The tag table, with each tag's data type and protocol details."""
         rows = []
@@ -256,6 +328,30 @@ class AsyncConnection:
         state = "connected" if self.connected else ("closed" if self._closed else "not connected")
         mode = ", writable" if self._writable else ""
         return f"<AsyncConnection {self._url} {state}{mode}, {len(self._tags)} tags>"
+
+
+def _record_spans(
+    interval: Span, duration: Span | None, background: bool
+) -> tuple[float, float | None]:
+    interval_s = seconds(interval, "interval")
+    duration_s = None if duration is None else seconds(duration, "duration")
+    if duration_s is None and not background:
+        raise ConfigurationError(
+            "a blocking record() needs a duration (e.g. duration='10s'); "
+            "or pass background=True and call stop() when done"
+        )
+    if duration_s is not None and duration_s < interval_s:
+        raise ConfigurationError(f"duration {duration!r} is shorter than the interval {interval!r}")
+    return interval_s, duration_s
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("bifrost")
+    except PackageNotFoundError:
+        return "0+unknown"
 
 
 def connect(

@@ -37,7 +37,8 @@ def registers_for(dtype: DataType, length: int = 0) -> int:
 
 def _gather(image: U16, starts: npt.NDArray[np.intp], width: int) -> U16:
     index = starts[:, None] + np.arange(width, dtype=np.intp)[None, :]
-    return image[index]
+    gathered: U16 = image[index]
+    return gathered
 
 
 def _reorder(words: U16, order: ByteOrder) -> U16:
@@ -112,7 +113,8 @@ def encode_string(text: str, length: int, order: ByteOrder) -> U16:
     nregs = registers_for(DataType.STRING, length)
     padded = data.ljust(2 * nregs, b"\x00")
     words = np.frombuffer(padded, dtype=">u2").astype(np.uint16).reshape(1, nregs)
-    return _reorder(words, order)[0]
+    encoded: U16 = _reorder(words, order)[0]
+    return encoded
 
 
 def to_raw(

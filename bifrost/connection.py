@@ -6,14 +6,17 @@ it works alike in scripts, IPython and Jupyter kernels (whose own loop is runnin
 
 from __future__ import annotations
 
+import os
 from collections.abc import Coroutine, Mapping, Sequence
 from typing import Any, TypeVar
 
 import pandas as pd
 
 from bifrost._portal import portal
-from bifrost.aio import AsyncConnection, Errors, TagSource
+from bifrost.aio import AsyncConnection, Errors, TagSource, _record_spans
 from bifrost.model import Tag
+from bifrost.recording import Recording
+from bifrost.recording.timing import Span
 from bifrost.results import ReadResult
 from bifrost.tags import TagLike, TagTable
 
@@ -144,6 +147,41 @@ class Connection:
         """Write values after checking all of them; see :meth:`AsyncConnection.write`."""
         self._call(self._async.write(values))
 
+    def record(
+        self,
+        tags: TagLike | Sequence[TagLike],
+        *,
+        interval: Span = "1s",
+        duration: Span | None = None,
+        background: bool = False,
+        path: str | os.PathLike[str] | None = None,
+        progress: bool = True,
+    ) -> Recording:
+        """Sample tags on a fixed interval; see :meth:`AsyncConnection.record`.
+
+        A blocking recording shows a progress bar; Ctrl-C (or a notebook's interrupt)
+        stops it and returns what was recorded, with ``recording.interrupted`` set.
+        """
+        _record_spans(interval, duration, background)  # fail before anything starts
+        recording = self._call(
+            self._async.record(
+                tags,
+                interval=interval,
+                duration=duration,
+                background=True,
+                path=path,
+                progress=progress,
+            )
+        )
+        if not background:
+            _wait_with_progress(recording, progress)
+        return recording
+
+    @property
+    def recordings(self) -> list[Recording]:
+        """Recordings running on this connection."""
+        return self._async.recordings
+
     def browse(self) -> pd.DataFrame:
         """The tag table with data types and protocol details."""
         return self._call(self._async.browse())
@@ -154,6 +192,21 @@ class Connection:
 
     def __repr__(self) -> str:
         return repr(self._async).replace("AsyncConnection", "Connection", 1)
+
+
+def _wait_with_progress(recording: Recording, progress: bool) -> None:
+    from bifrost.recording.progress import progress_bar
+
+    total = recording.metadata.get("cycles")
+    try:
+        with progress_bar(total, enabled=progress) as bar:
+            while not recording._finished.wait(0.1):
+                bar(len(recording))
+            bar(len(recording))
+    except KeyboardInterrupt:
+        recording.interrupted = True
+        recording.stop()
+    recording.wait()
 
 
 def raise_closed(url: str) -> None:

@@ -17,13 +17,14 @@ __all__ = ["QUALITY_CATEGORIES", "ReadLayout", "quality_categorical", "read_fram
 QUALITY_CATEGORIES = [q.name.lower() for q in Quality]
 # Maps every uint8 code to its category index; unknown codes count as plain "bad".
 _CODE_TO_CATEGORY = np.full(256, QUALITY_CATEGORIES.index("bad"), dtype=np.int8)
+_QUALITY_DTYPE = pd.CategoricalDtype(QUALITY_CATEGORIES)
 for _i, _q in enumerate(Quality):
     _CODE_TO_CATEGORY[_q.value] = _i
 
 
 def quality_categorical(codes: npt.NDArray[np.uint8]) -> pd.Categorical:
     """Readable quality names (``good``, ``bad_timeout``...) for an array of codes."""
-    return pd.Categorical.from_codes(_CODE_TO_CATEGORY[codes], categories=QUALITY_CATEGORIES)
+    return pd.Categorical.from_codes(_CODE_TO_CATEGORY[codes], dtype=_QUALITY_DTYPE)
 
 
 class ReadLayout:

@@ -38,7 +38,8 @@ class DataType(enum.Enum):
         """The NumPy dtype a decoded column of this type has."""
         if self is DataType.STRING:
             return np.dtype(object)
-        return np.dtype(self.value)
+        dtype: np.dtype[Any] = np.dtype(self.value)
+        return dtype
 
     @property
     def is_integer(self) -> bool:

@@ -11,7 +11,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from modbus_server import ModbusTestServer  # noqa: E402
+from modbus_server import ModbusTestServer
 
 
 @pytest.fixture(scope="module")

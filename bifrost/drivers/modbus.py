@@ -14,7 +14,7 @@ import time
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 from urllib.parse import parse_qs, urlsplit
 
 import numpy as np
@@ -225,7 +225,11 @@ class ModbusDriver(Driver):
         # Constructed here, inside the running loop, as pymodbus requires.
         from pymodbus.client import AsyncModbusSerialClient, AsyncModbusTcpClient
 
-        common = {"timeout": self.options.timeout, "retries": 0, "reconnect_delay": 0}
+        common: dict[str, Any] = {
+            "timeout": self.options.timeout,
+            "retries": 0,
+            "reconnect_delay": 0,
+        }
         if self.options.serial_port:
             return AsyncModbusSerialClient(
                 self.options.serial_port,
@@ -399,13 +403,13 @@ class ModbusDriver(Driver):
         )
 
     async def _read_span(self, span: Span) -> Any:
-        unit, table = span.key  # type: ignore[misc]
+        unit, table = cast(tuple[int, str], span.key)
         return await self._request(
             _READ_FUNCTIONS[table], span.start, count=span.count, device_id=unit
         )
 
     def _exception(self, plan: _ReadPlan, span: Span, code: int) -> ProtocolError:
-        unit, table = span.key  # type: ignore[misc]
+        unit, table = cast(tuple[int, str], span.key)
         names = [plan.tags[m].name for m in span.members]
         shown = ", ".join(repr(n) for n in names[:5]) + (" …" if len(names) > 5 else "")
         what = EXCEPTION_NAMES.get(code, "unknown exception")

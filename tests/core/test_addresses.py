@@ -53,9 +53,7 @@ def test_valid_addresses(text: str, table: str, offset: int, dtype: DataType, or
 
 
 def test_classic_and_zero_based_notations_agree():
-    assert parse_modbus_address("40101:float32:CDAB") == parse_modbus_address(
-        "hr:100:float32:CDAB"
-    )
+    assert parse_modbus_address("40101:float32:CDAB") == parse_modbus_address("hr:100:float32:CDAB")
 
 
 def test_strings_take_two_characters_per_register():

@@ -140,6 +140,6 @@ def test_to_raw_accepts_values_that_fit(value, dtype, kwargs, raw):
     ],
 )
 def test_to_raw_refuses_values_that_do_not_fit(value, dtype, kwargs, fragment):
-    with pytest.raises(ValueOutOfRange, match="'tank.x'") as caught:
+    with pytest.raises(ValueOutOfRange, match=r"'tank\.x'") as caught:
         codec.to_raw("tank.x", value, dtype, **kwargs)
     assert fragment in str(caught.value)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -61,7 +63,8 @@ def test_every_item_is_served_by_exactly_one_span_within_limits(raw, max_span, m
         for member in span.members:
             item = items[member]
             assert item.key == span.key
-            assert span.start <= item.start and item.end <= span.end
+            assert span.start <= item.start
+            assert item.end <= span.end
         # A span never reads over a hole wider than max_gap.
         covered = sorted((items[m].start, items[m].end) for m in span.members)
         reach = covered[0][1]
@@ -74,5 +77,5 @@ def test_every_item_is_served_by_exactly_one_span_within_limits(raw, max_span, m
         by_key.setdefault(span.key, []).append((span.start, span.end))
     for ranges in by_key.values():
         ranges.sort()
-        for (_, end), (start, next_end) in zip(ranges, ranges[1:], strict=False):
+        for (_, end), (start, next_end) in itertools.pairwise(ranges):
             assert start >= end or next_end - ranges[0][0] > max_span

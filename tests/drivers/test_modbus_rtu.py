@@ -8,9 +8,9 @@ import time
 from collections.abc import Iterator
 
 import pytest
+from modbus_server import ModbusTestServer
 
 import bifrost as bf
-from modbus_server import ModbusTestServer
 
 pytestmark = pytest.mark.rtu
 

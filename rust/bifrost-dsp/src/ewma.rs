@@ -18,16 +18,18 @@ pub fn ewma_into(x: &[f64], alpha: f64, out: &mut [f64]) -> Result<(), DspError>
     // Weight of `average` relative to a new sample's weight `alpha`.
     let mut old_weight = 1.0;
     for (&v, slot) in x.iter().zip(out.iter_mut()) {
+        // NaN and +/-inf are missing samples (as in pandas).
+        let observed = v.is_finite();
         if average.is_nan() {
             // Before the first observation: start from it.
-            if !v.is_nan() {
+            if observed {
                 average = v;
                 old_weight = 1.0;
             }
         } else {
             // Every step, observed or not, ages the average.
             old_weight *= decay;
-            if !v.is_nan() {
+            if observed {
                 // Equal values leave the average exactly unchanged (constant input stays
                 // exactly constant).
                 if average != v {
@@ -44,10 +46,14 @@ pub fn ewma_into(x: &[f64], alpha: f64, out: &mut [f64]) -> Result<(), DspError>
 /// Exponentially weighted moving average with smoothing factor `alpha` in `(0, 1]`.
 ///
 /// Same as pandas' `Series.ewm(alpha=alpha, adjust=False).mean()`:
-/// `y[0] = x[0]` and `y[t] = (1 - alpha) * y[t-1] + alpha * x[t]`. NaN inputs do not
-/// produce NaN: the output carries the previous average, and the gap ages it, i.e. the
-/// next observation after `g` steps gets the weight `alpha / ((1 - alpha)^g + alpha)`
-/// (pandas' `ignore_na=False`). Outputs before the first non-NaN sample are NaN.
+/// `y[0] = x[0]` and `y[t] = (1 - alpha) * y[t-1] + alpha * x[t]`. Missing samples (NaN,
+/// and +/-inf as pandas treats them) do not produce NaN: the output carries the previous
+/// average, and the gap ages it, i.e. the next observation after `g` steps gets the
+/// weight `alpha / ((1 - alpha)^g + alpha)` (pandas' `ignore_na=False`). Outputs before
+/// the first observed sample are NaN.
+///
+/// pandas deviates from this gap rule for `alpha == 0.5` exactly (it then takes the
+/// weight `1 - (1 - alpha)^g`); without gaps the results are the same.
 ///
 /// # Errors
 ///
@@ -99,6 +105,11 @@ mod tests {
         // After a gap of 2 steps the old weight is 0.25: (0.25 * 2 + 0.5 * 4) / 0.75.
         assert_close(y[4], 2.5 / 0.75, 1e-15, "gap");
         assert!(ewma(&[nan; 4], 0.5).unwrap().iter().all(|v| v.is_nan()));
+        let inf = f64::INFINITY;
+        let y = ewma(&[inf, 1.0, -inf, 3.0], 0.5).unwrap();
+        assert!(y[0].is_nan());
+        assert_eq!(&y[1..3], &[1.0, 1.0]);
+        assert_close(y[3], (0.25 + 1.5) / 0.75, 1e-15, "inf gap");
     }
 
     #[test]

@@ -17,13 +17,14 @@ fn rolling_extreme(
     if window > x.len() {
         return Ok(());
     }
-    // Indices of the non-NaN samples of the window, their values strictly monotonic
+    // Indices of the finite samples of the window, their values strictly monotonic
     // from front (the answer) to back.
     let mut deque: VecDeque<usize> = VecDeque::with_capacity(window.min(x.len()));
-    let mut last_nan: Option<usize> = None;
+    // Last sample that is missing (NaN or +/-inf, as in pandas).
+    let mut last_missing: Option<usize> = None;
     for (i, &v) in x.iter().enumerate() {
-        if v.is_nan() {
-            last_nan = Some(i);
+        if !v.is_finite() {
+            last_missing = Some(i);
         } else {
             while deque.back().is_some_and(|&j| !keeps(x[j], v)) {
                 deque.pop_back();
@@ -37,9 +38,9 @@ fn rolling_extreme(
         while deque.front().is_some_and(|&j| j < start) {
             deque.pop_front();
         }
-        let holds_nan = last_nan.is_some_and(|j| j >= start);
+        let holds_missing = last_missing.is_some_and(|j| j >= start);
         out[i] = match deque.front() {
-            Some(&j) if !holds_nan => x[j],
+            Some(&j) if !holds_missing => x[j],
             _ => f64::NAN,
         };
     }
@@ -59,7 +60,7 @@ pub fn rolling_min_into(x: &[f64], window: usize, out: &mut [f64]) -> Result<(),
 /// Rolling minimum over a trailing window of `window` samples.
 ///
 /// Same as pandas' `Series.rolling(window, min_periods=window).min()`: a window holding
-/// a NaN gives NaN.
+/// a NaN or an infinity gives NaN.
 ///
 /// # Errors
 ///
@@ -83,7 +84,7 @@ pub fn rolling_max_into(x: &[f64], window: usize, out: &mut [f64]) -> Result<(),
 /// Rolling maximum over a trailing window of `window` samples.
 ///
 /// Same as pandas' `Series.rolling(window, min_periods=window).max()`: a window holding
-/// a NaN gives NaN.
+/// a NaN or an infinity gives NaN.
 ///
 /// # Errors
 ///
@@ -100,14 +101,14 @@ mod tests {
     use crate::testutil::{Lcg, naive_window};
 
     fn naive_min(w: &[f64]) -> f64 {
-        if w.iter().any(|v| v.is_nan()) {
+        if w.iter().any(|v| !v.is_finite()) {
             return f64::NAN;
         }
         w.iter().copied().fold(f64::INFINITY, f64::min)
     }
 
     fn naive_max(w: &[f64]) -> f64 {
-        if w.iter().any(|v| v.is_nan()) {
+        if w.iter().any(|v| !v.is_finite()) {
             return f64::NAN;
         }
         w.iter().copied().fold(f64::NEG_INFINITY, f64::max)

@@ -13,10 +13,9 @@
 //!   window `x[i + 1 - window ..= i]`;
 //! * the first `window - 1` outputs are NaN (the window is not full yet), so a window
 //!   longer than the input gives an all-NaN output;
-//! * a window that contains a NaN gives NaN (pandas with `min_periods=window` needs
-//!   `window` valid values). Infinities follow IEEE arithmetic: the mean of a window
-//!   holding `+inf` is `+inf` (NaN if it also holds `-inf`), its standard deviation is
-//!   NaN, and min/max compare them as usual;
+//! * a window that contains a missing sample gives NaN (pandas with
+//!   `min_periods=window` needs `window` valid values). Like pandas, the kernels treat
+//!   `+inf` and `-inf` as missing, exactly like NaN;
 //! * a window whose samples are all equal has exactly that value as mean and exactly
 //!   `0.0` as standard deviation.
 //!
@@ -29,7 +28,8 @@
 //! # Exponentially weighted mean
 //!
 //! [`ewma`] matches pandas' `Series.ewm(alpha=alpha, adjust=False).mean()` (with the
-//! defaults `ignore_na=False`, `min_periods=0`).
+//! defaults `ignore_na=False`, `min_periods=0`): missing samples (NaN, +/-inf) repeat
+//! the previous average.
 
 mod error;
 mod ewma;

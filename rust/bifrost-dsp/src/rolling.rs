@@ -36,13 +36,13 @@ fn blocked<S: Summary>(x: &[f64], window: usize, out: &mut [f64]) {
             let previous = &x[block_start - window..block_start];
             let mut acc = S::EMPTY;
             for (slot, &v) in suffix.iter_mut().zip(previous).rev() {
-                acc.push(v);
+                acc.push(missing_to_nan(v));
                 *slot = acc;
             }
         }
         let mut prefix = S::EMPTY;
         for (offset, &v) in block.iter().enumerate() {
-            prefix.push(v);
+            prefix.push(missing_to_nan(v));
             let i = block_start + offset;
             if i + 1 < window {
                 continue;
@@ -57,6 +57,11 @@ fn blocked<S: Summary>(x: &[f64], window: usize, out: &mut [f64]) {
     }
 }
 
+/// Maps the values treated as missing (NaN, +inf, -inf) to NaN.
+fn missing_to_nan(v: f64) -> f64 {
+    if v.is_finite() { v } else { f64::NAN }
+}
+
 /// Overwrites outputs whose window holds `window` equal samples with that sample's value
 /// transformed by `value_of` (so a constant window gives an exact result).
 fn equal_runs(x: &[f64], window: usize, out: &mut [f64], value_of: impl Fn(f64) -> f64) {
@@ -66,7 +71,7 @@ fn equal_runs(x: &[f64], window: usize, out: &mut [f64], value_of: impl Fn(f64) 
         // NaN != NaN, so a NaN always restarts the run (and its window is NaN anyway).
         run = if v == previous { run + 1 } else { 1 };
         previous = v;
-        if run >= window && !v.is_nan() {
+        if run >= window && v.is_finite() {
             out[i] = value_of(v);
         }
     }
@@ -111,7 +116,8 @@ impl Summary for Sum {
         if total.sum.is_finite() {
             (total.sum + (total.compensation + later.compensation)) / count
         } else {
-            // inf, -inf or NaN (the compensation term is meaningless then).
+            // NaN (a missing sample), or an overflow to +/-inf of finite samples: the
+            // compensation term is meaningless then.
             total.sum / count
         }
     }
@@ -159,7 +165,7 @@ impl Summary for Moments {
             self.m2 + later.m2 + delta * delta * (self.count * later.count / count)
         };
         if m2.is_nan() || !(self.shift.is_finite() && later.shift.is_finite()) {
-            // A window holding NaN or +/-inf has no finite standard deviation.
+            // The window holds a missing sample.
             return f64::NAN;
         }
         // Every term above is >= 0, so m2 >= 0 up to rounding; clamp anyway.
@@ -209,12 +215,7 @@ pub fn rolling_std_into(x: &[f64], window: usize, out: &mut [f64]) -> Result<(),
         return Ok(());
     }
     blocked::<Moments>(x, window, out);
-    equal_runs(
-        x,
-        window,
-        out,
-        |v| if v.is_finite() { 0.0 } else { f64::NAN },
-    );
+    equal_runs(x, window, out, |_| 0.0);
     Ok(())
 }
 
@@ -328,19 +329,35 @@ mod tests {
     }
 
     #[test]
-    fn infinities() {
-        let x = [1.0, f64::INFINITY, 2.0, 3.0, f64::NEG_INFINITY, 4.0, 5.0];
+    fn infinities_are_missing_like_nan() {
+        let inf = f64::INFINITY;
+        let x = [1.0, inf, 2.0, 3.0, -inf, 4.0, 5.0, inf, inf];
+        let as_nan: Vec<f64> = x.iter().map(|&v| missing_to_nan(v)).collect();
+        assert!(as_nan[7].is_nan() && as_nan[0] == 1.0);
+        for w in [1usize, 2, 3] {
+            for (got, expected) in [
+                (
+                    rolling_mean(&x, w).unwrap(),
+                    rolling_mean(&as_nan, w).unwrap(),
+                ),
+                (
+                    rolling_std(&x, w).unwrap(),
+                    rolling_std(&as_nan, w).unwrap(),
+                ),
+            ] {
+                for (g, e) in got.iter().zip(&expected) {
+                    assert!(g == e || (g.is_nan() && e.is_nan()), "w={w}");
+                }
+            }
+        }
         let m = rolling_mean(&x, 2).unwrap();
-        assert_eq!(m[1], f64::INFINITY);
-        assert_eq!(m[2], f64::INFINITY);
+        assert!(m[1].is_nan() && m[2].is_nan() && m[8].is_nan());
         assert_eq!(m[3], 2.5);
-        assert_eq!(m[4], f64::NEG_INFINITY);
         assert_eq!(m[6], 4.5);
-        let m3 = rolling_mean(&x, 4).unwrap();
-        assert!(m3[4].is_nan()); // +inf and -inf
-        let s = rolling_std(&x, 2).unwrap();
-        assert!(s[1].is_nan() && s[2].is_nan() && s[4].is_nan() && s[5].is_nan());
-        assert_eq!(s[3], std::f64::consts::FRAC_1_SQRT_2);
+        assert_eq!(
+            rolling_std(&x, 2).unwrap()[3],
+            std::f64::consts::FRAC_1_SQRT_2
+        );
     }
 
     #[test]

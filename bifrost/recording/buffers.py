@@ -1,0 +1,156 @@
+"""Preallocated columnar sample buffers: int64 ns time, float64 values, uint8 quality.
+
+Rows are appended into fixed-size chunks, so growing never copies what is recorded and a
+long recording costs 8 bytes per value + 1 byte of quality + 8 bytes of time per row.
+Non-numeric tags (strings) keep one object column; they are rare on PLCs.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from bifrost.model import Quality
+
+__all__ = ["SampleBuffer"]
+
+_CHUNK_ROWS = 4096
+
+
+class SampleBuffer:
+    """Append-only table of samples for a fixed list of tags.
+
+    Parameters
+    ----------
+    names
+        Tag names (columns).
+    numeric
+        Per tag, whether its values are numeric (float64 column) or objects.
+    chunk_rows
+        Rows per preallocated chunk.
+    """
+
+    def __init__(self, names: list[str], numeric: list[bool], chunk_rows: int = _CHUNK_ROWS):
+        self.names = list(names)
+        self.numeric = np.asarray(numeric, dtype=bool)
+        self._numeric_index = np.flatnonzero(self.numeric)
+        self._object_index = np.flatnonzero(~self.numeric)
+        self._chunk_rows = chunk_rows
+        self._chunks: list[tuple[Any, ...]] = []
+        self._used: list[int] = []  # rows filled in each chunk
+        self._fill = chunk_rows  # forces a chunk on the first append
+        self._rows = 0
+        self._lock = threading.Lock()  # appends on the loop thread, reads from anywhere
+
+    def _new_chunk(self) -> None:
+        n, width = self._chunk_rows, len(self.names)
+        self._chunks.append(
+            (
+                np.empty(n, dtype=np.int64),
+                np.full((n, len(self._numeric_index)), np.nan),
+                np.empty((n, len(self._object_index)), dtype=object),
+                np.full((n, width), Quality.BAD_NO_DATA, dtype=np.uint8),
+            )
+        )
+        self._used.append(0)
+        self._fill = 0
+
+    def __len__(self) -> int:
+        return self._rows
+
+    def append(
+        self,
+        time_ns: int,
+        values: npt.NDArray[np.float64],
+        objects: npt.NDArray[np.object_] | None,
+        quality: npt.NDArray[np.uint8],
+    ) -> None:
+        """Append one row: float values of the numeric tags, objects of the others."""
+        with self._lock:
+            if self._fill == self._chunk_rows:
+                self._new_chunk()
+            times, numbers, others, qualities = self._chunks[-1]
+            row = self._fill
+            times[row] = time_ns
+            numbers[row] = values[self._numeric_index] if len(values) else values
+            if objects is not None and len(self._object_index):
+                others[row] = objects[self._object_index]
+            qualities[row] = quality
+            self._fill += 1
+            self._used[-1] = self._fill
+            self._rows += 1
+
+    def extend(
+        self,
+        times: npt.NDArray[np.int64],
+        values: npt.NDArray[np.float64],
+        objects: npt.NDArray[np.object_],
+        quality: npt.NDArray[np.uint8],
+    ) -> None:
+        """Append many rows at once (``values``/``objects``/``quality``: rows by tags)."""
+        n = len(times)
+        if n == 0:
+            return
+        with self._lock:
+            chunk = (
+                np.ascontiguousarray(times, dtype=np.int64),
+                np.ascontiguousarray(values[:, self._numeric_index], dtype=np.float64),
+                np.ascontiguousarray(objects[:, self._object_index]),
+                np.ascontiguousarray(quality, dtype=np.uint8),
+            )
+            # The block becomes a chunk of its own; the next append opens a new one.
+            self._chunks.append(chunk)
+            self._used.append(n)
+            self._fill = self._chunk_rows
+            self._rows += n
+
+    def append_gap(self, time_ns: int, quality: Quality) -> None:
+        """Append a row where no tag could be sampled, marked with ``quality``."""
+        with self._lock:
+            if self._fill == self._chunk_rows:
+                self._new_chunk()
+            times, numbers, others, qualities = self._chunks[-1]
+            row = self._fill
+            times[row] = time_ns
+            numbers[row] = np.nan
+            others[row] = None
+            qualities[row] = quality
+            self._fill += 1
+            self._used[-1] = self._fill
+            self._rows += 1
+
+    def arrays(self) -> tuple[npt.NDArray[np.int64], list[npt.NDArray[Any]], npt.NDArray[np.uint8]]:
+        """Contiguous copies: time, one value column per tag, quality matrix (rows by tags)."""
+        with self._lock:
+            chunks = list(self._chunks)
+            used = list(self._used)
+        if not chunks:
+            empty_columns = [
+                np.empty(0, dtype=np.float64 if is_num else object) for is_num in self.numeric
+            ]
+            return (
+                np.empty(0, dtype=np.int64),
+                empty_columns,
+                np.empty((0, len(self.names)), dtype=np.uint8),
+            )
+        times = np.concatenate([c[0][:k] for c, k in zip(chunks, used, strict=True)])
+        numbers = np.concatenate([c[1][:k] for c, k in zip(chunks, used, strict=True)])
+        others = np.concatenate([c[2][:k] for c, k in zip(chunks, used, strict=True)])
+        quality = np.concatenate([c[3][:k] for c, k in zip(chunks, used, strict=True)])
+        columns: list[npt.NDArray[Any]] = [np.empty(0)] * len(self.names)
+        for j, tag_index in enumerate(self._numeric_index):
+            columns[tag_index] = np.ascontiguousarray(numbers[:, j])
+        for j, tag_index in enumerate(self._object_index):
+            columns[tag_index] = np.ascontiguousarray(others[:, j])
+        return times, columns, quality
+
+    @property
+    def nbytes(self) -> int:
+        """Memory held by the buffers."""
+        total = 0
+        for chunk in self._chunks:
+            total += sum(a.nbytes for a in chunk)
+        return total

@@ -1,0 +1,271 @@
+"""A recording session: samples, statistics, metadata and conversions."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import threading
+import time
+from collections.abc import Generator, Hashable, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+
+from bifrost.frames import QUALITY_CATEGORIES, quality_categorical
+from bifrost.model import Quality, Tag
+from bifrost.recording.buffers import SampleBuffer
+
+if TYPE_CHECKING:
+    import xarray as xr
+
+__all__ = ["QUALITY_SUFFIX", "Recording", "RecordingStats"]
+
+QUALITY_SUFFIX = ".quality"
+
+
+@dataclass
+class RecordingStats:
+    """How a recording went.
+
+    Attributes
+    ----------
+    samples
+        Rows recorded (including gap rows).
+    missed_cycles
+        Cycles of the fixed grid that could not run on time and were skipped.
+    gaps
+        Rows where the device could not be read (timeouts, connection lost).
+    reconnects
+        Times the connection came back after a failure.
+    jitter_p50_ms, jitter_p99_ms, jitter_max_ms
+        Lateness of the cycles that ran, against the grid, in milliseconds.
+    """
+
+    samples: int = 0
+    missed_cycles: int = 0
+    gaps: int = 0
+    reconnects: int = 0
+    jitter_p50_ms: float = 0.0
+    jitter_p99_ms: float = 0.0
+    jitter_max_ms: float = 0.0
+    last_error: str = ""
+
+    def as_dict(self) -> dict[str, Any]:
+        """Plain dict (for metadata and JSON)."""
+        return asdict(self)
+
+
+@dataclass
+class _Timing:
+    lateness: list[float] = field(default_factory=list)
+
+
+class Recording:
+    """Samples of a list of tags on a fixed interval.
+
+    Returned by ``Connection.record``; also by :func:`bifrost.open_recording`. While it
+    runs in the background, :meth:`stop` ends it and :meth:`wait` blocks until it ended.
+    """
+
+    def __init__(
+        self,
+        tags: Sequence[Tag],
+        dtypes: Sequence[str],
+        interval_s: float,
+        metadata: dict[str, Any] | None = None,
+    ) -> None:
+        self.tags = tuple(tags)
+        self.names = [t.name for t in self.tags]
+        self.dtypes = list(dtypes)
+        self.interval_s = interval_s
+        self.metadata: dict[str, Any] = dict(metadata or {})
+        numeric = [not d.startswith("string") for d in self.dtypes]
+        self._buffer = SampleBuffer(self.names, numeric)
+        self._stats = RecordingStats()
+        self._timing = _Timing()
+        self._stop_requested = threading.Event()
+        self._finished = threading.Event()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._wakeup: asyncio.Event | None = None
+        self._task: asyncio.Task[None] | None = None
+        self.interrupted = False
+        self.error: BaseException | None = None
+        self.started_ns: int | None = None
+        self.stopped_ns: int | None = None
+
+    # -- state ----------------------------------------------------------------------------
+    @property
+    def running(self) -> bool:
+        """Whether sampling is still going on."""
+        return self._task is not None and not self._finished.is_set()
+
+    @property
+    def buffer(self) -> SampleBuffer:
+        """The columnar sample buffer."""
+        return self._buffer
+
+    @property
+    def stats(self) -> RecordingStats:
+        """Samples, missed cycles, gaps, reconnects and jitter percentiles so far."""
+        lateness = self._timing.lateness
+        if lateness:
+            ms = np.asarray(lateness) * 1e3
+            self._stats.jitter_p50_ms = float(np.percentile(ms, 50))
+            self._stats.jitter_p99_ms = float(np.percentile(ms, 99))
+            self._stats.jitter_max_ms = float(ms.max())
+        self._stats.samples = len(self._buffer)
+        return self._stats
+
+    def __len__(self) -> int:
+        return len(self._buffer)
+
+    # -- control (thread-safe) ------------------------------------------------------------
+    def stop(self) -> None:
+        """Ask the recording to end after the current cycle (returns at once)."""
+        self._stop_requested.set()
+        loop, wakeup = self._loop, self._wakeup
+        if loop is not None and wakeup is not None and not loop.is_closed():
+            loop.call_soon_threadsafe(wakeup.set)
+
+    def wait(self, timeout: float | None = None) -> Recording:
+        """Block until the recording has ended (from any thread but the loop's)."""
+        if not self._finished.wait(timeout):
+            from bifrost.exceptions import TimeoutError
+
+            raise TimeoutError(f"the recording did not end within {timeout:g} s")
+        if self.error is not None:
+            raise self.error
+        return self
+
+    def __await__(self) -> Generator[Any, None, Recording]:
+        return self._join().__await__()
+
+    async def _join(self) -> Recording:
+        if self._task is not None:
+            await asyncio.shield(self._task)
+        if self.error is not None:
+            raise self.error
+        return self
+
+    # -- conversions ----------------------------------------------------------------------
+    def _time_index(self, times: npt.NDArray[np.int64]) -> pd.DatetimeIndex:
+        return pd.DatetimeIndex(times.view("datetime64[ns]"), tz="UTC", name="time")
+
+    def _typed(self, column: npt.NDArray[Any], dtype: str) -> Any:
+        # Nullable pandas arrays keep bools and integers exact while gaps stay missing.
+        if column.dtype.kind != "f":
+            return column
+        missing = np.isnan(column)
+        if dtype == "bool":
+            return pd.arrays.BooleanArray(np.nan_to_num(column) != 0, missing)
+        if dtype.startswith(("int", "uint")):
+            return pd.arrays.IntegerArray(np.nan_to_num(column).astype(np.int64), missing)
+        return column
+
+    def to_pandas(self, long: bool = False) -> pd.DataFrame:
+        """The samples as a DataFrame.
+
+        Parameters
+        ----------
+        long
+            False (default): wide, a UTC DatetimeIndex and one column per tag.
+            True: tidy, one row per (time, tag) with value and quality columns.
+        """
+        times, columns, quality = self._buffer.arrays()
+        index = self._time_index(times)
+        if not long:
+            data = {
+                name: self._typed(col, dtype)
+                for name, col, dtype in zip(self.names, columns, self.dtypes, strict=True)
+            }
+            frame = pd.DataFrame(data, index=index)
+            attrs: dict[Hashable, Any] = {"units": {t.name: t.unit for t in self.tags}}
+            attrs.update(self.metadata)
+            frame.attrs = attrs
+            return frame
+        n = len(times)
+        frames = []
+        for j, (name, col) in enumerate(zip(self.names, columns, strict=True)):
+            frames.append(
+                pd.DataFrame(
+                    {
+                        "time": index,
+                        "tag": np.full(n, name, dtype=object),
+                        "value": col.astype(object) if col.dtype != object else col,
+                        "quality": quality_categorical(quality[:, j]),
+                    }
+                )
+            )
+        if not frames:
+            return pd.DataFrame(columns=["time", "tag", "value", "quality"])
+        tidy = pd.concat(frames, ignore_index=True).sort_values(["time", "tag"], kind="stable")
+        return tidy.reset_index(drop=True)
+
+    def quality_frame(self) -> pd.DataFrame:
+        """Quality codes as a wide DataFrame of categories (same index as to_pandas)."""
+        times, _, quality = self._buffer.arrays()
+        return pd.DataFrame(
+            {name: quality_categorical(quality[:, j]) for j, name in enumerate(self.names)},
+            index=self._time_index(times),
+        )
+
+    def to_xarray(self) -> xr.Dataset:
+        """The samples as an xarray Dataset.
+
+        Dim ``time``; a variable per tag with units, address and description attributes;
+        a ``<tag>.quality`` variable per tag; the session metadata in ``attrs``.
+        """
+        import xarray as xr
+
+        times, columns, quality = self._buffer.arrays()
+        coords = {"time": times.view("datetime64[ns]")}
+        variables: dict[str, Any] = {}
+        for j, (tag, col, dtype) in enumerate(zip(self.tags, columns, self.dtypes, strict=True)):
+            variables[tag.name] = xr.Variable(
+                "time",
+                col,
+                attrs={
+                    "units": tag.unit,
+                    "address": tag.address,
+                    "description": tag.description,
+                    "source_dtype": dtype,
+                },
+            )
+            variables[tag.name + QUALITY_SUFFIX] = xr.Variable(
+                "time",
+                quality[:, j],
+                attrs={
+                    "flag_values": [int(q) for q in Quality],
+                    "flag_meanings": " ".join(QUALITY_CATEGORIES),
+                },
+            )
+        attrs = {k: v for k, v in self.metadata.items() if isinstance(v, str | int | float)}
+        attrs["timezone"] = "UTC"
+        return xr.Dataset(variables, coords=coords, attrs=attrs)
+
+    def save(self, path: str | os.PathLike[str]) -> str:
+        """Write the recording to ``path`` (Parquet; see :mod:`bifrost.recording.store`)."""
+        from bifrost.recording.store import save_recording
+
+        return save_recording(self, path)
+
+    def __repr__(self) -> str:
+        state = "running" if self.running else "stopped"
+        return (
+            f"<Recording {state}: {len(self.names)} tags, {len(self)} samples every "
+            f"{self.interval_s:g} s>"
+        )
+
+    # -- used by the recorder --------------------------------------------------------------
+    def _attach(self, loop: asyncio.AbstractEventLoop, task: asyncio.Task[None]) -> None:
+        self._loop = loop
+        self._task = task
+
+    def _finish(self, error: BaseException | None = None) -> None:
+        self.error = error
+        self.stopped_ns = time.time_ns()
+        self.metadata["stopped"] = pd.Timestamp(self.stopped_ns, tz="UTC").isoformat()
+        self._finished.set()

@@ -1,0 +1,167 @@
+"""The simulated plant's tag tables, one per protocol (for now: Modbus).
+
+Every protocol exposes the same tag names; only the addresses differ. The Modbus map
+(unit id 1; the server answers every unit id with the same data):
+
+=====================  =====================  =========  ======  =================================
+Tag                    Address                Unit       Access  Meaning
+=====================  =====================  =========  ======  =================================
+tank.level             hr:0:float32           m          R       tank level, 0-5 m
+tank.inflow            hr:2:float32           m3/h       R       feed flow into the tank
+tank.outflow           hr:4:float32           m3/h       R       drain flow, k*sqrt(level)
+reactor.temperature    hr:6:float32           degC       R       measured reactor temperature
+reactor.setpoint       hr:8:float32           degC       RW      temperature setpoint, 0-150 degC
+pump.speed             hr:10:float32          rpm        R       pump speed, 1450 rpm running
+line.state             hr:12 (uint16)                    R       0 stopped, 1 running, 2 fault
+line.recipe            hr:16:string[16]                  R       product being made (hr 16-23)
+pump.vibration_rms     ir:0:float32:CDAB      mm/s       R       vibration velocity RMS, low word
+                                                                 first (as many drives send it)
+line.counter           ir:2:uint32            parts      R       parts produced (wraps at 2**32)
+reactor.heater         ir:4:int16, scale 0.1  %          R       heater output, raw 0-1000
+plant.heartbeat        ir:5 (uint16)                     R       step counter, wraps at 65536
+tank.high_alarm        di:0                              R       level high alarm (hysteresis)
+line.cycle             di:1                              R       machine-cycle trigger
+line.enable            co:0                              RW      operator enable of the line
+=====================  =====================  =========  ======  =================================
+
+Other areas: hr 0-999 reads as zeros where no tag is defined; hr 900-999 is a writable
+scratch area that keeps what clients write; hr 1000 to 1000+aux-1 hold the auxiliary
+benchmark channels (``aux.0000``...). Input registers, discrete inputs and coils 0-15 are
+readable. Anything beyond, and any write outside the writable tags and the scratch area,
+is answered with Modbus exception 2 (illegal data address).
+"""
+
+from __future__ import annotations
+
+from bifrost.exceptions import ConfigurationError
+from bifrost.model import Tag
+from bifrost.tags import TagTable
+
+__all__ = [
+    "DEFAULT_AUX",
+    "MODBUS_AUX_START",
+    "MODBUS_BIT_SIZE",
+    "MODBUS_IR_SIZE",
+    "MODBUS_SCRATCH_COUNT",
+    "MODBUS_SCRATCH_START",
+    "PROTOCOLS",
+    "aux_tags",
+    "modbus_tags",
+    "tag_table",
+]
+
+PROTOCOLS = ("modbus",)
+"""Protocols the simulated plant serves so far."""
+
+DEFAULT_AUX = 4000
+"""Default number of auxiliary benchmark registers."""
+MODBUS_AUX_START = 1000
+"""First holding register of the auxiliary channels."""
+MODBUS_SCRATCH_START = 900
+"""First holding register of the writable scratch area."""
+MODBUS_SCRATCH_COUNT = 100
+"""Size of the writable scratch area."""
+MODBUS_IR_SIZE = 16
+"""Input registers 0..15 exist."""
+MODBUS_BIT_SIZE = 16
+"""Coils and discrete inputs 0..15 exist."""
+
+_MODBUS = (
+    # name, address, unit, writable, description, scale
+    ("tank.level", "hr:0:float32", "m", False, "Tank level (0-5 m)", 1.0),
+    ("tank.inflow", "hr:2:float32", "m3/h", False, "Feed flow into the tank", 1.0),
+    ("tank.outflow", "hr:4:float32", "m3/h", False, "Drain flow, k*sqrt(level)", 1.0),
+    (
+        "reactor.temperature",
+        "hr:6:float32",
+        "degC",
+        False,
+        "Measured reactor temperature",
+        1.0,
+    ),
+    (
+        "reactor.setpoint",
+        "hr:8:float32",
+        "degC",
+        True,
+        "Reactor temperature setpoint (0-150 degC; writes are clipped to that range)",
+        1.0,
+    ),
+    ("pump.speed", "hr:10:float32", "rpm", False, "Pump speed (1450 rpm when running)", 1.0),
+    ("line.state", "hr:12:uint16", "", False, "Line state: 0 stopped, 1 running, 2 fault", 1.0),
+    ("line.recipe", "hr:16:string[16]", "", False, "Product being made (hr 16-23)", 1.0),
+    (
+        "pump.vibration_rms",
+        "ir:0:float32:CDAB",
+        "mm/s",
+        False,
+        "Pump vibration velocity RMS (1 s average), low word first",
+        1.0,
+    ),
+    ("line.counter", "ir:2:uint32", "parts", False, "Parts produced (wraps at 2**32)", 1.0),
+    ("reactor.heater", "ir:4:int16", "%", False, "Heater output, raw 0-1000 = 0-100 %", 0.1),
+    ("plant.heartbeat", "ir:5:uint16", "", False, "Simulation step counter (wraps)", 1.0),
+    ("tank.high_alarm", "di:0", "", False, "Tank level high alarm (on 3.5 m, off 3.3 m)", 1.0),
+    ("line.cycle", "di:1", "", False, "Machine-cycle trigger, true 25 % of each cycle", 1.0),
+    ("line.enable", "co:0", "", True, "Operator enable of the line (false stops it)", 1.0),
+)
+
+
+def modbus_tags() -> TagTable:
+    """The plant's Modbus tag table (see the module docstring for the map)."""
+    return TagTable(
+        Tag(
+            name=name,
+            address=address,
+            unit=unit,
+            scale=scale,
+            description=description,
+            writable=writable,
+        )
+        for name, address, unit, writable, description, scale in _MODBUS
+    )
+
+
+def tag_table(protocol: str) -> TagTable:
+    """The plant's tag table for ``protocol``.
+
+    Raises
+    ------
+    ConfigurationError
+        For a protocol the simulated plant does not serve.
+    """
+    if protocol == "modbus":
+        return modbus_tags()
+    raise ConfigurationError(
+        f"the simulated plant does not serve {protocol!r}; available: {', '.join(PROTOCOLS)}"
+    )
+
+
+_AUX_TYPES = ("uint16", "int16")
+
+
+def aux_tags(n: int, dtype: str = "uint16", *, aux: int = DEFAULT_AUX) -> TagTable:
+    """``n`` tags on the auxiliary benchmark registers, named ``aux.0000``, ``aux.0001``...
+
+    Parameters
+    ----------
+    n
+        Number of tags, at most ``aux``.
+    dtype
+        ``"uint16"`` or ``"int16"`` (one register per tag).
+    aux
+        Number of auxiliary registers the plant has.
+    """
+    if dtype not in _AUX_TYPES:
+        raise ConfigurationError(f"aux tags are {' or '.join(_AUX_TYPES)}, got {dtype!r}")
+    if isinstance(n, bool) or not isinstance(n, int) or not 0 <= n <= aux:
+        raise ConfigurationError(f"the plant has {aux} auxiliary registers; cannot make {n!r}")
+    width = max(4, len(str(max(n - 1, 0))))
+    return TagTable(
+        Tag(
+            name=f"aux.{i:0{width}d}",
+            address=f"hr:{MODBUS_AUX_START + i}:{dtype}",
+            description=f"Auxiliary benchmark channel {i} (slow sine)",
+        )
+        for i in range(n)
+    )
