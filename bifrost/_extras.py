@@ -18,6 +18,8 @@ EXTRAS = {
     "scipy": "analytics",
     "dask": "analytics",
     "distributed": "analytics",
+    "zarr": "analytics",
+    "h5netcdf": "analytics",
     "typer": "cli",
     "rich": "cli",
 }

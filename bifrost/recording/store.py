@@ -18,6 +18,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from bifrost._extras import require
 from bifrost.exceptions import ConfigurationError
 from bifrost.model import Tag
 from bifrost.recording.session import QUALITY_SUFFIX, Recording
@@ -79,12 +80,13 @@ def save_recording(recording: Recording, path: str | os.PathLike[str]) -> str:
         table = table.replace_schema_metadata({**(table.schema.metadata or {}), **meta})
         pq.write_table(table, temporary)
     else:
+        require("zarr" if kind == "zarr" else "h5netcdf", f"{kind.title()} recordings")
         dataset = recording.to_xarray()
         dataset.attrs["bifrost"] = json.dumps(_header(recording), default=str)
         if kind == "zarr":
             dataset.to_zarr(temporary, mode="w", consolidated=False)
         else:
-            dataset.to_netcdf(temporary)
+            dataset.to_netcdf(temporary, engine="h5netcdf")
     os.replace(temporary, target)
     return str(target)
 
