@@ -26,6 +26,7 @@ from bifrost.exceptions import (
 )
 from bifrost.model import ByteOrder, DataPoint, DataType, Quality, Tag
 from bifrost.recording import Recording, RecordingStats, open_recording
+from bifrost.secrets import Secret, secret
 from bifrost.tags import TagTable
 
 if TYPE_CHECKING:
@@ -50,6 +51,7 @@ __all__ = [
     "Quality",
     "Recording",
     "RecordingStats",
+    "Secret",
     "Tag",
     "TagNotFound",
     "TagTable",
@@ -61,6 +63,7 @@ __all__ = [
     "analytics",
     "connect",
     "open_recording",
+    "secret",
     "sim",
 ]
 

@@ -22,6 +22,7 @@ EXTRAS = {
     "h5netcdf": "analytics",
     "typer": "cli",
     "rich": "cli",
+    "keyring": "opcua",
 }
 
 

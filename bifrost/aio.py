@@ -12,7 +12,7 @@ Every public method here has a sync twin with the same signature on
 from __future__ import annotations
 
 import os
-from collections.abc import Generator, Iterable, Mapping, Sequence
+from collections.abc import Callable, Generator, Iterable, Mapping, Sequence
 from typing import Any, Literal
 
 import pandas as pd
@@ -21,15 +21,23 @@ from bifrost.drivers import Driver, driver_for_url
 from bifrost.exceptions import ConfigurationError, WriteNotAllowed
 from bifrost.frames import ReadLayout, read_frame
 from bifrost.model import Tag
-from bifrost.recording import Recording, save_recording, seconds, start_recording
+from bifrost.recording import (
+    Recording,
+    save_recording,
+    seconds,
+    start_recording,
+    start_subscribed_recording,
+)
 from bifrost.recording.timing import Span
 from bifrost.results import ReadResult
+from bifrost.subscriptions import Subscription
 from bifrost.tags import TagLike, TagTable
 
 __all__ = ["AsyncConnection", "connect"]
 
 TagSource = TagTable | Iterable[Tag] | str | os.PathLike[str] | None
 Errors = Literal["raise", "quality"]
+RecordMode = Literal["poll", "subscribe"]
 _PLAN_CACHE_SIZE = 256
 
 
@@ -77,6 +85,7 @@ class AsyncConnection:
         self._timeout = float(timeout)
         self._plans: dict[tuple[TagLike, ...], _CompiledRead] = {}
         self._recordings: list[Recording] = []
+        self._subscriptions: list[Subscription] = []
         self._closed = False
 
     # -- lifecycle ------------------------------------------------------------------------
@@ -91,6 +100,9 @@ class AsyncConnection:
         for recording in list(self._recordings):
             recording.stop()
             await recording._join()
+        for subscription in self._subscriptions:
+            await subscription._close()
+        self._subscriptions.clear()
         await self._driver.close()
 
     async def __aenter__(self) -> AsyncConnection:
@@ -242,6 +254,7 @@ class AsyncConnection:
         background: bool = False,
         path: str | os.PathLike[str] | None = None,
         progress: bool = True,
+        mode: RecordMode = "poll",
     ) -> Recording:
         """Sample ``tags`` every ``interval`` into a :class:`~bifrost.recording.Recording`.
 
@@ -259,8 +272,14 @@ class AsyncConnection:
             Save the recording there when it ends (``.parquet``, ``.zarr`` or ``.nc``).
         progress
             Show a progress bar while a blocking recording runs (sync API only).
+        mode
+            ``"poll"``: read every tag on a fixed grid. ``"subscribe"``: record data
+            changes as they are notified (native for OPC UA, polled on change
+            otherwise); each notification becomes a row holding every tag's last value.
         """
         interval_s, duration_s = _record_spans(interval, duration, background)
+        if mode not in ("poll", "subscribe"):
+            raise ConfigurationError(f"mode must be 'poll' or 'subscribe', got {mode!r}")
         compiled = self._compile(tags)
         dtypes = [str(self._driver.describe(t)["dtype"]) for t in compiled.tags]
         recording = Recording(
@@ -272,7 +291,8 @@ class AsyncConnection:
                 "url": self._url,
                 "endpoint": self.endpoint,
                 "interval_s": interval_s,
-                "cycles": None if duration_s is None else max(1, round(duration_s / interval_s)),
+                "mode": mode,
+                "cycles": _cycles(mode, interval_s, duration_s),
                 "bifrost_version": _version(),
                 "started": pd.Timestamp.now(tz="UTC").isoformat(),
             },
@@ -289,7 +309,16 @@ class AsyncConnection:
                 save_recording(recording, path)
 
         self._recordings.append(recording)
-        start_recording(recording, read, duration_s, done)
+        if mode == "subscribe":
+
+            async def subscribe(on_data: Any) -> Subscription:
+                subscription = Subscription(recording.names, interval_s)
+                await subscription._start(self._driver, plan, on_data, None, 0.0)
+                return subscription
+
+            start_subscribed_recording(recording, subscribe, duration_s, done)
+        else:
+            start_recording(recording, read, duration_s, done)
         if not background:
             await recording
         return recording
@@ -299,8 +328,56 @@ class AsyncConnection:
         """Recordings running on this connection."""
         return list(self._recordings)
 
-    async def browse(self) -> pd.DataFrame:
-        """The tag table, with each tag's data type and protocol details."""
+    async def subscribe(
+        self,
+        tags: TagLike | Sequence[TagLike],
+        callback: Callable[[pd.DataFrame], Any],
+        *,
+        interval: Span = "100ms",
+        queue_size: int | None = None,
+        deadband: float = 0.0,
+    ) -> Subscription:
+        """Call ``callback`` with a DataFrame of the tags whose value or quality changed.
+
+        Native data-change subscriptions for OPC UA; for Modbus and S7 the tags are
+        polled every ``interval`` and only changes are delivered. The callback runs on
+        bifrost's event-loop thread: keep it short. End with ``subscription.cancel()``.
+
+        Parameters
+        ----------
+        tags
+            Names, Tags or addresses.
+        callback
+            Receives a DataFrame shaped like :meth:`read`'s, with the changed tags only.
+        interval
+            Sampling (OPC UA) or polling interval.
+        queue_size
+            Server-side queue per item (OPC UA); None for the driver's default.
+        deadband
+            Absolute change below which a numeric value counts as unchanged.
+        """
+        interval_s = seconds(interval, "interval")
+        compiled = self._compile(tags)
+
+        def deliver(result: ReadResult) -> None:
+            callback(read_frame(result, ReadLayout(result.tags)))
+
+        subscription = Subscription([t.name for t in compiled.tags], interval_s)
+        await subscription._start(self._driver, compiled.plan, deliver, queue_size, deadband)
+        self._subscriptions = [s for s in self._subscriptions if s.active]
+        self._subscriptions.append(subscription)
+        return subscription
+
+    async def browse(self, path: str | None = None, depth: int = 1) -> pd.DataFrame:
+        """List what the device offers.
+
+        Protocols with an address space (OPC UA) return the nodes below ``path``,
+        ``depth`` levels deep. Modbus and classic S7 expose no symbols: their answer is
+        the connection's tag table, with each tag's data type and protocol details.
+        """
+        native = await self._driver.browse(path, depth)
+        if native is not None:
+            return native
         rows = []
         for tag in self._tags:
             rows.append(
@@ -343,6 +420,12 @@ def _record_spans(
     if duration_s is not None and duration_s < interval_s:
         raise ConfigurationError(f"duration {duration!r} is shorter than the interval {interval!r}")
     return interval_s, duration_s
+
+
+def _cycles(mode: str, interval_s: float, duration_s: float | None) -> int | None:
+    if mode == "subscribe" or duration_s is None:
+        return None
+    return max(1, round(duration_s / interval_s))
 
 
 def _version() -> str:

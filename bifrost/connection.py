@@ -7,17 +7,18 @@ it works alike in scripts, IPython and Jupyter kernels (whose own loop is runnin
 from __future__ import annotations
 
 import os
-from collections.abc import Coroutine, Mapping, Sequence
+from collections.abc import Callable, Coroutine, Mapping, Sequence
 from typing import Any, TypeVar
 
 import pandas as pd
 
 from bifrost._portal import portal
-from bifrost.aio import AsyncConnection, Errors, TagSource, _record_spans
+from bifrost.aio import AsyncConnection, Errors, RecordMode, TagSource, _record_spans
 from bifrost.model import Tag
 from bifrost.recording import Recording
 from bifrost.recording.timing import Span
 from bifrost.results import ReadResult
+from bifrost.subscriptions import Subscription
 from bifrost.tags import TagLike, TagTable
 
 __all__ = ["Connection", "connect"]
@@ -156,6 +157,7 @@ class Connection:
         background: bool = False,
         path: str | os.PathLike[str] | None = None,
         progress: bool = True,
+        mode: RecordMode = "poll",
     ) -> Recording:
         """Sample tags on a fixed interval; see :meth:`AsyncConnection.record`.
 
@@ -171,6 +173,7 @@ class Connection:
                 background=True,
                 path=path,
                 progress=progress,
+                mode=mode,
             )
         )
         if not background:
@@ -182,9 +185,25 @@ class Connection:
         """Recordings running on this connection."""
         return self._async.recordings
 
-    def browse(self) -> pd.DataFrame:
-        """The tag table with data types and protocol details."""
-        return self._call(self._async.browse())
+    def subscribe(
+        self,
+        tags: TagLike | Sequence[TagLike],
+        callback: Callable[[pd.DataFrame], Any],
+        *,
+        interval: Span = "100ms",
+        queue_size: int | None = None,
+        deadband: float = 0.0,
+    ) -> Subscription:
+        """Deliver changes of ``tags`` to ``callback``; see :meth:`AsyncConnection.subscribe`."""
+        return self._call(
+            self._async.subscribe(
+                tags, callback, interval=interval, queue_size=queue_size, deadband=deadband
+            )
+        )
+
+    def browse(self, path: str | None = None, depth: int = 1) -> pd.DataFrame:
+        """The device's address space or the tag table; see :meth:`AsyncConnection.browse`."""
+        return self._call(self._async.browse(path, depth))
 
     def info(self) -> dict[str, Any]:
         """Device identification."""
@@ -192,6 +211,11 @@ class Connection:
 
     def __repr__(self) -> str:
         return repr(self._async).replace("AsyncConnection", "Connection", 1)
+
+    def _repr_html_(self) -> str:
+        from bifrost._html import connection_html
+
+        return connection_html(self)
 
 
 def _wait_with_progress(recording: Recording, progress: bool) -> None:

@@ -31,6 +31,9 @@ class ReadResult:
         One UTC timestamp (ns since the epoch) per tag (int64).
     errors
         Errors the device answered for parts of the batch; those tags have bad quality.
+    indices
+        For subscription notifications that carry only some tags: the position of each
+        of ``tags`` in the subscription's tag list. None means all, in order.
     """
 
     tags: tuple[Tag, ...]
@@ -38,6 +41,7 @@ class ReadResult:
     quality: npt.NDArray[np.uint8]
     timestamp_ns: npt.NDArray[np.int64]
     errors: list[ProtocolError] = field(default_factory=list)
+    indices: npt.NDArray[np.intp] | None = None
 
     def values(self) -> npt.NDArray[np.object_]:
         """One Python value per tag (None where quality is bad)."""

@@ -3,13 +3,23 @@
 from __future__ import annotations
 
 import abc
-from collections.abc import Sequence
-from typing import Any, ClassVar
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 from bifrost.model import Tag
 from bifrost.results import ReadResult
 
-__all__ = ["Driver", "ReadResult"]
+if TYPE_CHECKING:
+    import pandas as pd
+
+__all__ = ["Driver", "NativeSubscription", "ReadResult"]
+
+
+class NativeSubscription(Protocol):
+    """A driver's own data-change subscription (OPC UA); polled protocols have none."""
+
+    async def close(self) -> None:
+        """Delete the subscription on the server."""
 
 
 class Driver(abc.ABC):
@@ -66,3 +76,28 @@ class Driver(abc.ABC):
     @abc.abstractmethod
     def describe(self, tag: Tag) -> dict[str, Any]:
         """Static facts about a tag for :meth:`browse` (data type, table, ...)."""
+
+    async def browse(self, path: str | None, depth: int) -> pd.DataFrame | None:
+        """The device's own address space below ``path``, ``depth`` levels deep.
+
+        Returns None when the protocol has no browsable address space (Modbus, classic
+        S7): the connection then shows its tag table instead.
+        """
+        return None
+
+    async def subscribe(
+        self,
+        plan: Any,
+        interval_s: float,
+        on_data: Callable[[ReadResult], None],
+        *,
+        queue_size: int | None = None,
+        deadband: float = 0.0,
+    ) -> NativeSubscription | None:
+        """Start a native data-change subscription for a read plan.
+
+        ``on_data`` is called on the event loop with a :class:`ReadResult` whose
+        ``indices`` say which of the plan's tags changed. Returns None when the protocol
+        has no native subscriptions; the connection then polls.
+        """
+        return None

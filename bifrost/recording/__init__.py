@@ -1,6 +1,6 @@
 """Recording sessions: background sampling into columnar buffers, and their storage."""
 
-from bifrost.recording.recorder import start_recording
+from bifrost.recording.recorder import start_recording, start_subscribed_recording
 from bifrost.recording.session import Recording, RecordingStats
 from bifrost.recording.store import open_recording, save_recording
 from bifrost.recording.timing import seconds
@@ -12,4 +12,5 @@ __all__ = [
     "save_recording",
     "seconds",
     "start_recording",
+    "start_subscribed_recording",
 ]

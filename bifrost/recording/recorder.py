@@ -15,12 +15,15 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import numpy as np
+
 from bifrost.exceptions import BifrostError, TimeoutError
 from bifrost.model import Quality
 from bifrost.recording.session import Recording
 from bifrost.results import ReadResult
+from bifrost.subscriptions import Subscription
 
-__all__ = ["start_recording"]
+__all__ = ["start_recording", "start_subscribed_recording"]
 
 ReadFn = Callable[[], Awaitable[ReadResult]]
 
@@ -104,5 +107,69 @@ def start_recording(
     loop = asyncio.get_running_loop()
     recording._wakeup = asyncio.Event()
     task = loop.create_task(_run(recording, read, duration_s, on_done), name="bifrost-record")
+    recording._attach(loop, task)
+    return task
+
+
+class _CarryForward:
+    """Turns notifications about some tags into full rows (last value held per tag)."""
+
+    def __init__(self, recording: Recording) -> None:
+        width = len(recording.names)
+        self.recording = recording
+        self.values = np.full(width, np.nan)
+        self.objects = np.full(width, None, dtype=object)
+        self.quality = np.full(width, Quality.BAD_NO_DATA, dtype=np.uint8)
+
+    def __call__(self, result: ReadResult) -> None:
+        where = np.arange(len(result.tags)) if result.indices is None else result.indices
+        self.values[where] = result.as_float()
+        if not self.recording.buffer.numeric.all():
+            self.objects[where] = result.values()
+        self.quality[where] = result.quality
+        stamp = int(result.timestamp_ns.max()) if len(result.timestamp_ns) else time.time_ns()
+        self.recording.buffer.append(stamp, self.values, self.objects, self.quality)
+
+
+async def _run_subscribed(
+    recording: Recording,
+    subscribe: Callable[[Callable[[ReadResult], None]], Awaitable[Subscription]],
+    duration_s: float | None,
+    on_done: Callable[[], Any],
+) -> None:
+    loop = asyncio.get_running_loop()
+    recording.started_ns = time.time_ns()
+    error: BaseException | None = None
+    subscription: Subscription | None = None
+    try:
+        subscription = await subscribe(_CarryForward(recording))
+        deadline = math.inf if duration_s is None else loop.time() + duration_s
+        while not recording._stop_requested.is_set() and loop.time() < deadline:
+            await _sleep_until(recording, min(deadline, loop.time() + 1.0))
+    except asyncio.CancelledError:
+        pass
+    except BaseException as exc:  # keep what was recorded; report the cause on wait()
+        error = exc
+    finally:
+        if subscription is not None:
+            await subscription._close()
+            if subscription.errors:
+                recording._stats.last_error = str(subscription.last_error)
+        recording._finish(error)
+        on_done()
+
+
+def start_subscribed_recording(
+    recording: Recording,
+    subscribe: Callable[[Callable[[ReadResult], None]], Awaitable[Subscription]],
+    duration_s: float | None,
+    on_done: Callable[[], Any] = lambda: None,
+) -> asyncio.Task[None]:
+    """Record from data-change notifications; each notification becomes a full row."""
+    loop = asyncio.get_running_loop()
+    recording._wakeup = asyncio.Event()
+    task = loop.create_task(
+        _run_subscribed(recording, subscribe, duration_s, on_done), name="bifrost-record"
+    )
     recording._attach(loop, task)
     return task

@@ -259,6 +259,11 @@ class Recording:
             f"{self.interval_s:g} s>"
         )
 
+    def _repr_html_(self) -> str:
+        from bifrost._html import recording_html
+
+        return recording_html(self)
+
     # -- used by the recorder --------------------------------------------------------------
     def _attach(self, loop: asyncio.AbstractEventLoop, task: asyncio.Task[None]) -> None:
         self._loop = loop

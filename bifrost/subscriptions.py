@@ -1,0 +1,196 @@
+"""Subscriptions: the driver's native data-change notifications, or polling on change.
+
+Callbacks run on bifrost's event-loop thread; keep them short (append to a list, put on
+a queue). A callback that raises is counted in ``errors`` and does not end the
+subscription.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import threading
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from bifrost.drivers.base import Driver, NativeSubscription
+from bifrost.exceptions import BifrostError
+from bifrost.model import Quality
+from bifrost.results import ReadResult
+
+__all__ = ["Subscription", "changed_mask"]
+
+_log = logging.getLogger("bifrost.subscriptions")
+
+
+def changed_mask(
+    previous: ReadResult | None, current: ReadResult, deadband: float
+) -> npt.NDArray[np.bool_]:
+    """Which tags of ``current`` differ from ``previous`` (by more than ``deadband``)."""
+    if previous is None:
+        return np.ones(len(current.tags), dtype=bool)
+    old, new = previous.as_float(), current.as_float()
+    with np.errstate(invalid="ignore"):
+        moved = np.abs(new - old) > deadband
+    nan_flip = np.isnan(old) != np.isnan(new)
+    mask: npt.NDArray[np.bool_] = moved | nan_flip | (previous.quality != current.quality)
+    # Non-numeric values (strings) compare as objects.
+    numeric = ~(np.isnan(old) & np.isnan(new))
+    if not numeric.all():
+        old_objects, new_objects = previous.values(), current.values()
+        other = ~numeric
+        mask[other] |= old_objects[other] != new_objects[other]
+    return mask
+
+
+class Subscription:
+    """A running subscription; :meth:`cancel` ends it (from any thread)."""
+
+    def __init__(self, tag_names: list[str], interval_s: float) -> None:
+        self.tags = list(tag_names)
+        self.interval_s = interval_s
+        self.notifications = 0
+        self.errors = 0
+        self.last_error: BaseException | None = None
+        self.native = False
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._handle: NativeSubscription | None = None
+        self._done = threading.Event()
+
+    @property
+    def active(self) -> bool:
+        """Whether notifications can still arrive."""
+        return not self._done.is_set()
+
+    def _deliver(self, callback: Callable[[ReadResult], Any], result: ReadResult) -> None:
+        self.notifications += 1
+        try:
+            callback(result)
+        except Exception as exc:  # a user callback must not end the subscription
+            self.errors += 1
+            self.last_error = exc
+            _log.warning("subscription callback failed: %s", exc)
+
+    async def _start(
+        self,
+        driver: Driver,
+        plan: Any,
+        callback: Callable[[ReadResult], Any],
+        queue_size: int | None,
+        deadband: float,
+    ) -> None:
+        self._loop = asyncio.get_running_loop()
+        handle = await driver.subscribe(
+            plan,
+            self.interval_s,
+            lambda result: self._deliver(callback, result),
+            queue_size=queue_size,
+            deadband=deadband,
+        )
+        if handle is not None:
+            self._handle = handle
+            self.native = True
+            return
+        self._task = self._loop.create_task(
+            self._poll(driver, plan, callback, deadband), name="bifrost-subscription"
+        )
+
+    async def _poll(
+        self,
+        driver: Driver,
+        plan: Any,
+        callback: Callable[[ReadResult], Any],
+        deadband: float,
+    ) -> None:
+        loop = asyncio.get_running_loop()
+        previous: ReadResult | None = None
+        start = loop.time()
+        cycle = 0
+        while True:
+            cycle += 1
+            try:
+                result = await driver.execute_read(plan)
+            except BifrostError as exc:
+                self.last_error = exc
+                self.errors += 1
+                if previous is not None:
+                    # Tell the callback once that the values are no longer current.
+                    lost = ReadResult(
+                        previous.tags,
+                        [],
+                        np.full(len(previous.tags), Quality.BAD_COMM_LOST, dtype=np.uint8),
+                        previous.timestamp_ns,
+                    )
+                    self._deliver(callback, lost)
+                    previous = None
+            else:
+                mask = changed_mask(previous, result, deadband)
+                if mask.any():
+                    self._deliver(callback, _subset(result, mask))
+                previous = result
+            # Stay on the interval grid; skip cycles that are already late.
+            next_due = start + cycle * self.interval_s
+            now = loop.time()
+            if now > next_due:
+                cycle += int((now - next_due) // self.interval_s) + 1
+                next_due = start + cycle * self.interval_s
+            await asyncio.sleep(max(0.0, next_due - loop.time()))
+
+    async def _close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        if self._handle is not None:
+            with contextlib.suppress(BifrostError):
+                await self._handle.close()
+        self._done.set()
+
+    def cancel(self) -> None:
+        """End the subscription; returns at once (the server side is cleaned up async)."""
+        loop = self._loop
+        if loop is None or loop.is_closed() or self._done.is_set():
+            self._done.set()
+            return
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if running is loop:
+            loop.create_task(self._close())
+        else:
+            asyncio.run_coroutine_threadsafe(self._close(), loop)
+
+    def __repr__(self) -> str:
+        kind = "native" if self.native else "polled"
+        state = "active" if self.active else "cancelled"
+        return (
+            f"<Subscription {state} ({kind}): {len(self.tags)} tags, "
+            f"{self.notifications} notifications>"
+        )
+
+
+def _subset(result: ReadResult, mask: npt.NDArray[np.bool_]) -> ReadResult:
+    if mask.all():
+        return result
+    keep = np.flatnonzero(mask)
+    position = np.full(len(result.tags), -1, dtype=np.intp)
+    position[keep] = np.arange(len(keep))
+    columns = []
+    for positions, values in result.columns:
+        selected = mask[positions]
+        if selected.any():
+            columns.append((position[positions[selected]], values[selected]))
+    return ReadResult(
+        tuple(result.tags[i] for i in keep),
+        columns,
+        result.quality[keep],
+        result.timestamp_ns[keep],
+        result.errors,
+        keep if result.indices is None else result.indices[keep],
+    )
