@@ -199,6 +199,14 @@ class AsyncConnection:
         pandas.DataFrame
             Indexed by tag name; columns value, quality, timestamp (UTC), unit, address.
         """
+        result, layout = await self._read_columns(tags, errors)
+        return read_frame(result, layout)
+
+    async def _read_columns(
+        self, tags: TagLike | Sequence[TagLike], errors: Errors
+    ) -> tuple[ReadResult, ReadLayout]:
+        # The sync facade builds the DataFrame on the caller's thread from these
+        # columns: pandas work stays where its caches are warm, off the loop thread.
         if errors not in ("raise", "quality"):
             raise ConfigurationError(f"errors must be 'raise' or 'quality', got {errors!r}")
         compiled = self._compile(tags)
@@ -208,7 +216,7 @@ class AsyncConnection:
             if len(result.errors) > 1:
                 first.args = (f"{first.args[0]} (and {len(result.errors) - 1} more errors)",)
             raise first
-        return read_frame(result, compiled.layout)
+        return result, compiled.layout
 
     async def read_value(self, tag: TagLike) -> Any:
         """Read one tag and return its value as a plain Python object."""

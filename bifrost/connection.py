@@ -14,6 +14,7 @@ import pandas as pd
 
 from bifrost._portal import portal
 from bifrost.aio import AsyncConnection, Errors, RecordMode, TagSource, _record_spans
+from bifrost.frames import read_frame
 from bifrost.model import Tag
 from bifrost.recording import Recording
 from bifrost.recording.timing import Span
@@ -138,7 +139,8 @@ class Connection:
 
     def read(self, tags: TagLike | Sequence[TagLike], *, errors: Errors = "raise") -> pd.DataFrame:
         """Read tags in one planned batch; see :meth:`AsyncConnection.read`."""
-        return self._call(self._async.read(tags, errors=errors))
+        result, layout = self._call(self._async._read_columns(tags, errors))
+        return read_frame(result, layout)
 
     def read_value(self, tag: TagLike) -> Any:
         """Read one tag and return its value."""

@@ -7,9 +7,8 @@ all requests are concatenated and decoded per (type, order) group with one NumPy
 
 from __future__ import annotations
 
-import asyncio
-import builtins
 import logging
+import threading
 import time
 from collections import defaultdict
 from collections.abc import Sequence
@@ -22,14 +21,13 @@ import numpy.typing as npt
 
 from bifrost import codec
 from bifrost.addresses.modbus import ModbusAddress, parse_modbus_address
+from bifrost.drivers._modbus_io import ModbusWorker
 from bifrost.drivers.base import Driver, ReadResult
 from bifrost.exceptions import (
     AddressError,
     BifrostError,
     ConfigurationError,
-    ConnectionError,
     ProtocolError,
-    TimeoutError,
     WriteNotAllowed,
 )
 from bifrost.model import ByteOrder, DataType, Quality, Tag
@@ -208,7 +206,7 @@ class ModbusDriver(Driver):
 
     def __init__(self, options: ModbusOptions) -> None:
         self.options = options
-        self._client: Any = None
+        self._worker = ModbusWorker(self._make_client, options.endpoint, options.timeout)
 
     @property
     def endpoint(self) -> str:
@@ -218,20 +216,21 @@ class ModbusDriver(Driver):
     @property
     def connected(self) -> bool:
         """Whether the client's transport is up."""
-        return bool(self._client is not None and self._client.connected)
+        return self._worker.connected
 
     # -- transport ------------------------------------------------------------------------
     def _make_client(self) -> Any:
-        # Constructed here, inside the running loop, as pymodbus requires.
-        from pymodbus.client import AsyncModbusSerialClient, AsyncModbusTcpClient
+        from pymodbus.client import ModbusSerialClient, ModbusTcpClient
 
+        # No pymodbus retries or reconnects: one request, bounded by `timeout`; the
+        # connection layer decides when to try again.
         common: dict[str, Any] = {
             "timeout": self.options.timeout,
             "retries": 0,
             "reconnect_delay": 0,
         }
         if self.options.serial_port:
-            return AsyncModbusSerialClient(
+            return ModbusSerialClient(
                 self.options.serial_port,
                 baudrate=self.options.baudrate,
                 parity=self.options.parity,
@@ -239,67 +238,15 @@ class ModbusDriver(Driver):
                 bytesize=self.options.bytesize,
                 **common,
             )
-        return AsyncModbusTcpClient(self.options.host, port=self.options.port, **common)
+        return ModbusTcpClient(self.options.host, port=self.options.port, **common)
 
     async def connect(self) -> None:
         """Open the TCP connection or the serial port."""
-        if self.connected:
-            return
-        if self._client is not None:
-            self._client.close()
-        self._client = self._make_client()
-        what = f"Modbus device at {self.endpoint}"
-        try:
-            ok = await asyncio.wait_for(self._client.connect(), self.options.timeout + 0.5)
-        except builtins.TimeoutError:
-            self._client.close()
-            raise TimeoutError(
-                f"could not connect to the {what} within {self.options.timeout:g} s"
-            ) from None
-        except Exception as exc:  # pymodbus and OS errors end here, translated
-            self._client.close()
-            raise ConnectionError(f"could not connect to the {what}: {exc}") from None
-        if not ok:
-            self._client.close()
-            raise ConnectionError(
-                f"could not connect to the {what} (refused or unreachable within "
-                f"{self.options.timeout:g} s); is the device on and the port right?"
-            )
+        await self._worker.run(lambda abandon: self._worker.connect())
 
     async def close(self) -> None:
-        """Close the client (idempotent)."""
-        if self._client is not None:
-            self._client.close()
-            self._client = None
-
-    async def _ensure_connected(self) -> None:
-        if not self.connected:
-            await self.connect()
-
-    async def _request(self, function: str, *args: Any, **kwargs: Any) -> Any:
-        await self._ensure_connected()
-        call = getattr(self._client, function)
-        try:
-            return await asyncio.wait_for(call(*args, **kwargs), self.options.timeout + 0.5)
-        except builtins.TimeoutError:
-            await self.close()
-            raise TimeoutError(
-                f"no answer from the Modbus device at {self.endpoint} within "
-                f"{self.options.timeout:g} s"
-            ) from None
-        except BifrostError:
-            raise
-        except Exception as exc:
-            await self.close()
-            text = str(exc) or type(exc).__name__
-            if "timeout" in text.lower() or "no response" in text.lower():
-                raise TimeoutError(
-                    f"no answer from the Modbus device at {self.endpoint} within "
-                    f"{self.options.timeout:g} s"
-                ) from None
-            raise ConnectionError(
-                f"lost the connection to the Modbus device at {self.endpoint}: {text}"
-            ) from None
+        """Close the client and stop its thread (idempotent)."""
+        await self._worker.shutdown()
 
     # -- addresses ------------------------------------------------------------------------
     def is_address(self, text: str) -> bool:
@@ -402,10 +349,10 @@ class ModbusDriver(Driver):
             span_of_tag,
         )
 
-    async def _read_span(self, span: Span) -> Any:
+    def _read_span(self, abandon: threading.Event, span: Span) -> Any:
         unit, table = cast(tuple[int, str], span.key)
-        return await self._request(
-            _READ_FUNCTIONS[table], span.start, count=span.count, device_id=unit
+        return self._worker.request(
+            abandon, _READ_FUNCTIONS[table], span.start, count=span.count, device_id=unit
         )
 
     def _exception(self, plan: _ReadPlan, span: Span, code: int) -> ProtocolError:
@@ -422,6 +369,9 @@ class ModbusDriver(Driver):
 
     async def execute_read(self, plan: _ReadPlan) -> ReadResult:
         """Send the planned requests and decode every tag's value."""
+        return await self._worker.run(self._read_blocking, plan)
+
+    def _read_blocking(self, abandon: threading.Event, plan: _ReadPlan) -> ReadResult:
         replies = _Replies(
             np.zeros(plan.register_size, dtype=np.uint16),
             np.zeros(plan.bit_size, dtype=np.bool_),
@@ -429,7 +379,7 @@ class ModbusDriver(Driver):
             [],
         )
         for span, base in zip(plan.spans, plan.span_base, strict=True):
-            await self._fill_span(plan, span, base, replies)
+            self._fill_span(abandon, plan, span, base, replies)
         timestamp = time.time_ns()
         columns = [(g.positions, _decode(g, replies.registers, replies.bits)) for g in plan.groups]
         return ReadResult(
@@ -440,14 +390,16 @@ class ModbusDriver(Driver):
             replies.errors,
         )
 
-    async def _fill_span(self, plan: _ReadPlan, span: Span, base: int, replies: _Replies) -> None:
-        response = await self._read_span(span)
+    def _fill_span(
+        self, abandon: threading.Event, plan: _ReadPlan, span: Span, base: int, replies: _Replies
+    ) -> None:
+        response = self._read_span(abandon, span)
         if response.isError():
             code = int(getattr(response, "exception_code", 0))
             if code == 2 and len(span.members) > 1:
                 # The merge may have read over registers the device does not have:
                 # fall back to the tags' own ranges so the good ones still read.
-                await self._split_span(plan, span, base, replies)
+                self._split_span(abandon, plan, span, base, replies)
                 return
             replies.errors.append(self._exception(plan, span, code))
             replies.quality[list(span.members)] = Quality.BAD_PROTOCOL
@@ -457,7 +409,9 @@ class ModbusDriver(Driver):
         else:
             replies.registers[base : base + span.count] = response.registers[: span.count]
 
-    async def _split_span(self, plan: _ReadPlan, span: Span, base: int, replies: _Replies) -> None:
+    def _split_span(
+        self, abandon: threading.Event, plan: _ReadPlan, span: Span, base: int, replies: _Replies
+    ) -> None:
         parts = coalesce(
             [Item(span.key, plan.addresses[m].offset, plan.addresses[m].end) for m in span.members],
             span.count,
@@ -466,7 +420,7 @@ class ModbusDriver(Driver):
         for part in parts:
             members = tuple(span.members[i] for i in part.members)
             sub = Span(span.key, part.start, part.count, members)
-            await self._fill_span(plan, sub, base + part.start - span.start, replies)
+            self._fill_span(abandon, plan, sub, base + part.start - span.start, replies)
 
     # -- writing --------------------------------------------------------------------------
     def compile_write(self, items: Sequence[tuple[Tag, Any]]) -> list[_Write]:
@@ -500,15 +454,14 @@ class ModbusDriver(Driver):
 
     async def execute_write(self, plan: list[_Write]) -> None:
         """Send the writes in order; stop at the first refusal."""
+        await self._worker.run(self._write_blocking, plan)
+
+    def _write_blocking(self, abandon: threading.Event, plan: list[_Write]) -> None:
         for write in plan:
-            if isinstance(write.payload, bool):
-                response = await self._request(
-                    "write_coil", write.address.offset, write.payload, device_id=write.unit
-                )
-            else:
-                response = await self._request(
-                    "write_registers", write.address.offset, write.payload, device_id=write.unit
-                )
+            function = "write_coil" if isinstance(write.payload, bool) else "write_registers"
+            response = self._worker.request(
+                abandon, function, write.address.offset, write.payload, device_id=write.unit
+            )
             if response.isError():
                 code = int(getattr(response, "exception_code", 0))
                 raise ProtocolError(
@@ -528,8 +481,10 @@ class ModbusDriver(Driver):
             "unit": self.options.unit,
         }
         try:
-            response = await self._request(
-                "read_device_information", read_code=1, device_id=self.options.unit
+            response = await self._worker.run(
+                lambda abandon: self._worker.request(
+                    abandon, "read_device_information", read_code=1, device_id=self.options.unit
+                )
             )
         except BifrostError:
             return result
