@@ -62,9 +62,11 @@ __all__ = [
     "aio",
     "analytics",
     "connect",
+    "load_ipython_extension",
     "open_recording",
     "secret",
     "sim",
+    "unload_ipython_extension",
 ]
 
 _LAZY_MODULES = {"aio", "analytics", "sim"}
@@ -75,3 +77,15 @@ def __getattr__(name: str) -> Any:
     if name in _LAZY_MODULES:
         return importlib.import_module(f"bifrost.{name}")
     raise AttributeError(f"module 'bifrost' has no attribute {name!r}")
+
+
+def load_ipython_extension(ipython: Any) -> None:
+    """``%load_ext bifrost``: register the ``%bifrost`` magics (see :mod:`bifrost.jupyter`)."""
+    # Imported by name, like the lazy submodules: a static import here would make every
+    # `import bifrost` (e.g. the CLI's) depend on the Jupyter layer for import-linter.
+    importlib.import_module("bifrost.jupyter").load_ipython_extension(ipython)
+
+
+def unload_ipython_extension(ipython: Any) -> None:
+    """``%unload_ext bifrost``: stop live trends, close what the magics opened."""
+    importlib.import_module("bifrost.jupyter").unload_ipython_extension(ipython)

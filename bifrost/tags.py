@@ -190,6 +190,11 @@ class TagTable(Sequence[Tag]):
         more = f", … {len(self) - 5} more" if len(self) > 5 else ""
         return f"TagTable({len(self)} tags: {names}{more})"
 
+    def _repr_html_(self) -> str:
+        from bifrost._html import tags_html
+
+        return tags_html(self)
+
     @property
     def names(self) -> list[str]:
         """Tag names in table order."""

@@ -1,0 +1,50 @@
+"""bifrost in Jupyter: the ``%bifrost`` magics, widgets and rich displays.
+
+>>> %load_ext bifrost                                   # doctest: +SKIP
+>>> %bifrost sim start                                   # doctest: +SKIP
+>>> %bifrost connect plc sim                             # doctest: +SKIP
+>>> from bifrost.jupyter import TagBrowser               # doctest: +SKIP
+>>> TagBrowser(plc)                                      # doctest: +SKIP
+
+The widgets load ipywidgets and matplotlib on first use, so ``%load_ext bifrost`` stays
+quick and the magics work in a plain IPython terminal too.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from bifrost.jupyter.widgets import DecodeProbe, LiveTrend, RecorderPanel, TagBrowser
+
+__all__ = [
+    "DecodeProbe",
+    "LiveTrend",
+    "RecorderPanel",
+    "TagBrowser",
+    "load_ipython_extension",
+    "unload_ipython_extension",
+]
+
+_WIDGETS = {"DecodeProbe", "LiveTrend", "RecorderPanel", "TagBrowser"}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _WIDGETS:
+        return getattr(importlib.import_module("bifrost.jupyter.widgets"), name)
+    raise AttributeError(f"module 'bifrost.jupyter' has no attribute {name!r}")
+
+
+def load_ipython_extension(ipython: Any) -> None:
+    """Register :class:`~bifrost.jupyter.magics.BifrostMagics` with ``ipython``."""
+    from bifrost.jupyter.magics import load
+
+    load(ipython)
+
+
+def unload_ipython_extension(ipython: Any) -> None:
+    """Stop live trends and recordings' displays, close what the magics opened."""
+    from bifrost.jupyter.magics import unload
+
+    unload(ipython)

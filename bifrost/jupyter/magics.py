@@ -1,0 +1,604 @@
+"""The ``%bifrost`` line magic and the ``%%bifrost tags`` cell magic.
+
+Thin by design: every command parses its arguments with IPython's ``magic_arguments``
+(each has a real ``--help``), then calls the public API (:func:`bifrost.connect`,
+``Connection.read``, ``.record``...). Options are traitlets, so ``%config
+BifrostMagics.default_interval = "500ms"`` works. Errors from bifrost are shown as one
+short message with a hint instead of a traceback (``%config BifrostMagics.short_errors =
+False`` brings tracebacks back); the cell still fails, so "Run all" stops there.
+"""
+
+from __future__ import annotations
+
+import ast
+import html
+import shlex
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from IPython.core.error import UsageError
+from IPython.core.magic import Magics, line_cell_magic, magics_class
+from IPython.core.magic_arguments import MagicArgumentParser
+from IPython.display import HTML, display
+from traitlets import Bool, Float, Integer, Unicode, observe
+
+from bifrost._html import format_seconds, table_html
+from bifrost.connection import Connection, connect
+from bifrost.exceptions import (
+    AddressError,
+    BifrostError,
+    ConfigurationError,
+    ConnectionError,
+    MissingDependency,
+    ProtocolError,
+    TagNotFound,
+    ValueOutOfRange,
+    WriteNotAllowed,
+)
+from bifrost.recording import Recording
+from bifrost.tags import TagLike, TagTable
+
+__all__ = ["BifrostMagicError", "BifrostMagics", "load", "unload"]
+
+COMMANDS = ("connect", "read", "browse", "write", "record", "stop", "status", "sim", "nest", "help")
+
+
+class BifrostMagicError(Exception):
+    """A bifrost error raised by a magic, shown as a short message (no traceback).
+
+    Attributes
+    ----------
+    error
+        The original :class:`~bifrost.BifrostError` (also ``__cause__``).
+    hint
+        What to do about it.
+    """
+
+    def __init__(self, error: BaseException, hint: str) -> None:
+        super().__init__(f"{type(error).__name__}: {error}")
+        self.error = error
+        self.hint = hint
+
+    def _render_traceback_(self) -> list[str]:
+        # IPython and ipykernel print these lines instead of the traceback.
+        red, reset = "\x1b[0;31m", "\x1b[0m"
+        lines = [f"{red}{type(self.error).__name__}{reset}: {self.error}"]
+        if self.hint:
+            lines.append(f"  hint: {self.hint}")
+        return lines
+
+
+def _hint(error: BaseException, command: str) -> str:
+    if isinstance(error, AddressError):
+        return "addresses look like hr:0:float32, ir:5, co:3, 40101 (see `%bifrost help`)"
+    if isinstance(error, TagNotFound):
+        return "`%bifrost browse NAME` lists the tags; raw addresses (hr:0:float32) work too"
+    if isinstance(error, WriteNotAllowed):
+        return "connect with `%bifrost connect NAME URL --writable` (and the tag must be writable)"
+    if isinstance(error, ValueOutOfRange):
+        return "nothing was written; give a value that fits the tag's type"
+    if isinstance(error, ConnectionError):
+        return (
+            "is the device (or `%bifrost sim start`) running at that address? "
+            "`%bifrost status` shows the connections"
+        )
+    if isinstance(error, ProtocolError):
+        return "the device refused it: does that address exist on the device (and the unit id)?"
+    if isinstance(error, MissingDependency):
+        return ""
+    if command:
+        return f"`%bifrost {command} --help` shows the arguments"
+    return "`%bifrost help` lists the commands"
+
+
+@dataclass
+class _Background:
+    """A background recording started by ``%bifrost record``."""
+
+    connection: str
+    recording: Recording
+    trend: Any = None
+
+
+@dataclass
+class _State:
+    connections: dict[str, Connection] = field(default_factory=dict)
+    recordings: dict[str, _Background] = field(default_factory=dict)
+    plant: Any = None
+
+
+def _parser(name: str, description: str) -> MagicArgumentParser:
+    # The help formatter puts one "%" in front of prog itself; the cell magic needs two.
+    prog = f"%bifrost {name}" if name == "tags" else f"bifrost {name}"
+    parser: MagicArgumentParser = MagicArgumentParser(  # type: ignore[no-untyped-call]
+        prog=prog, description=description
+    )
+    return parser
+
+
+def _show(obj: Any) -> None:
+    display(obj)  # type: ignore[no-untyped-call]
+
+
+def _html(text: str) -> Any:
+    return HTML(text)  # type: ignore[no-untyped-call]
+
+
+def _parsers() -> dict[str, MagicArgumentParser]:
+    parsers: dict[str, MagicArgumentParser] = {}
+
+    p = _parser("connect", "Connect to a device and keep the connection under NAME.")
+    p.add_argument("name", help="name of the connection (also a variable in the notebook)")
+    p.add_argument(
+        "url", help="modbus://host:port, s7://host:port, opc.tcp://..., or `sim` (the simulator)"
+    )
+    p.add_argument("--tags", help="tag table: a variable holding a TagTable, or a CSV/YAML path")
+    p.add_argument("--writable", action="store_true", help="allow `%%bifrost write`")
+    p.add_argument("--timeout", type=float, help="seconds per request (default: the option)")
+    p.add_argument("--unit", type=int, help="Modbus unit id")
+    p.add_argument(
+        "--option", "-o", action="append", default=[], metavar="KEY=VALUE", help="driver option"
+    )
+    parsers["connect"] = p
+
+    p = _parser("read", "Read tags (names, or addresses such as hr:0:float32) in one batch.")
+    p.add_argument("name", help="connection name")
+    p.add_argument("tags", nargs="*", help="tags to read (default: the whole tag table)")
+    p.add_argument("--out", metavar="VAR", help="also store the DataFrame in VAR")
+    parsers["read"] = p
+
+    p = _parser("browse", "List the device's tags (OPC UA: nodes below PATH).")
+    p.add_argument("name", help="connection name")
+    p.add_argument("path", nargs="?", help="OPC UA node to browse from")
+    p.add_argument("--depth", type=int, default=1, help="levels below PATH (OPC UA)")
+    p.add_argument("--filter", "-f", help="show rows containing this text")
+    p.add_argument("--out", metavar="VAR", help="also store the DataFrame in VAR")
+    parsers["browse"] = p
+
+    p = _parser("write", "Write values: TAG=VALUE ... (the connection must be --writable).")
+    p.add_argument("name", help="connection name")
+    p.add_argument("assignments", nargs="+", metavar="TAG=VALUE", help="e.g. reactor.setpoint=75")
+    parsers["write"] = p
+
+    p = _parser("record", "Record tags on a fixed interval into a Recording.")
+    p.add_argument("name", help="connection name")
+    p.add_argument("tags", nargs="*", help="tags to record (default: the whole tag table)")
+    p.add_argument("--interval", "-i", help="sampling interval, e.g. 100ms (default: option)")
+    p.add_argument("--duration", "-d", help="how long, e.g. 10s; needed unless --background")
+    p.add_argument("--background", "-b", action="store_true", help="return at once")
+    p.add_argument("--live", action="store_true", help="show a live trend (implies --background)")
+    p.add_argument("--save", metavar="PATH", help="save to PATH (.parquet/.zarr/.nc) at the end")
+    p.add_argument("--out", metavar="VAR", help="store the Recording in VAR (background: rec)")
+    parsers["record"] = p
+
+    p = _parser("stop", "Stop background recordings; the Recording stays in its variable.")
+    p.add_argument("vars", nargs="*", metavar="VAR", help="recordings to stop (default: all)")
+    parsers["stop"] = p
+
+    parsers["status"] = _parser("status", "Connections, their recordings, and the simulator.")
+
+    p = _parser("sim", "Start or stop the simulated plant (bifrost.sim.Plant) on loopback.")
+    p.add_argument("action", choices=["start", "stop", "status"], help="what to do")
+    p.add_argument("--seed", type=int, help="seed of the plant (default: the option)")
+    p.add_argument("--port", type=int, default=0, help="Modbus port (0: a free one)")
+    p.add_argument("--connect", metavar="NAME", help="also connect to it as NAME")
+    parsers["sim"] = p
+
+    parsers["nest"] = _parser(
+        "nest",
+        "Let asyncio.run() work inside this kernel (applies nest-asyncio). "
+        "bifrost itself never needs it.",
+    )
+
+    p = _parser("help", "Show the commands, or one command's arguments.")
+    p.add_argument("command", nargs="?", help="a command")
+    parsers["help"] = p
+
+    p = _parser("tags", "Cell magic: define a tag table from the cell's CSV or YAML body.")
+    p.add_argument("var", help="variable to store the TagTable in")
+    p.add_argument("--format", choices=["csv", "yaml"], help="default: guessed from the body")
+    p.add_argument("--attach", metavar="NAME", help="also make it NAME's tag table")
+    parsers["tags"] = p
+    return parsers
+
+
+def _value(text: str) -> Any:
+    """``75`` -> 75, ``true`` -> True, ``'abc'`` -> "abc", anything else stays text."""
+    lowered = text.lower()
+    if lowered in ("true", "on"):
+        return True
+    if lowered in ("false", "off"):
+        return False
+    try:
+        return ast.literal_eval(text)
+    except (ValueError, SyntaxError):
+        return text
+
+
+@magics_class
+class BifrostMagics(Magics):
+    """``%bifrost`` commands; options settable with ``%config BifrostMagics.<option>``."""
+
+    default_interval = Unicode(
+        "1s", help="Sampling interval of %bifrost record without --interval."
+    ).tag(config=True)
+    timeout = Float(3.0, help="Seconds per request for %bifrost connect.").tag(config=True)
+    live_refresh = Float(1.0, help="Seconds between redraws of live trends.").tag(config=True)
+    trend_points = Integer(2000, help="Points per tag drawn by live trends.").tag(config=True)
+    short_errors = Bool(
+        True, help="Show bifrost errors as one line with a hint instead of a traceback."
+    ).tag(config=True)
+    sim_seed = Integer(1, help="Seed of the plant started by %bifrost sim start.").tag(config=True)
+    nest_asyncio = Bool(
+        False,
+        help="Apply nest-asyncio so that asyncio.run() works in this kernel (opt-in).",
+    ).tag(config=True)
+
+    def __init__(self, shell: Any = None, **kwargs: Any) -> None:
+        super().__init__(shell=shell, **kwargs)
+        self.state = _State()
+        self.parsers = _parsers()
+        self._handlers: dict[str, Callable[[Any], Any]] = {
+            "connect": self._connect,
+            "read": self._read,
+            "browse": self._browse,
+            "write": self._write,
+            "record": self._record,
+            "stop": self._stop,
+            "status": self._status,
+            "sim": self._sim,
+            "nest": self._nest,
+            "help": self._help,
+        }
+
+    # -- entry point ------------------------------------------------------------------------
+    @line_cell_magic
+    def bifrost(self, line: str, cell: str | None = None) -> Any:
+        """Connect, read, browse, write, record PLC tags; ``%bifrost help`` lists commands."""
+        words = line.strip().split(None, 1)
+        command = words[0] if words else "help"
+        rest = words[1] if len(words) > 1 else ""
+        if command in ("-h", "--help"):
+            command, rest = "help", ""
+        if cell is not None:
+            if command != "tags":
+                raise UsageError("the cell magic is `%%bifrost tags VAR` (a CSV or YAML body)")
+            handler: Callable[[Any], Any] = lambda args: self._tags(args, cell)  # noqa: E731
+        elif command == "tags":
+            raise UsageError("`tags` is a cell magic: start the cell with `%%bifrost tags VAR`")
+        elif command not in self._handlers:
+            raise UsageError(f"unknown command {command!r}; commands: {', '.join(COMMANDS)}")
+        else:
+            handler = self._handlers[command]
+        parser = self.parsers[command]
+        if {"-h", "--help"} & set(shlex.split(rest, posix=True) if rest else []):
+            print(parser.format_help())
+            return None
+        args = parser.parse_argstring(rest)  # type: ignore[no-untyped-call]
+        try:
+            return handler(args)
+        except BifrostError as exc:
+            if not self.short_errors:
+                raise
+            raise BifrostMagicError(exc, _hint(exc, command)) from exc
+
+    # -- helpers ----------------------------------------------------------------------------
+    @property
+    def user_ns(self) -> dict[str, Any]:
+        """The notebook's namespace."""
+        assert self.shell is not None, "the magics are registered with a shell"
+        namespace: dict[str, Any] = self.shell.user_ns
+        return namespace
+
+    def _connection(self, name: str) -> Connection:
+        connection = self.state.connections.get(name)
+        if connection is None:
+            known = ", ".join(self.state.connections) or "none yet"
+            raise ConfigurationError(
+                f"no connection named {name!r} (known: {known}); "
+                f"create it with `%bifrost connect {name} URL`"
+            )
+        return connection
+
+    def _store(self, var: str | None, value: Any) -> None:
+        if var is None:
+            return
+        if not var.isidentifier():
+            raise UsageError(f"--out needs a Python variable name, got {var!r}")
+        self.user_ns[var] = value
+
+    # -- commands ---------------------------------------------------------------------------
+    def _connect(self, args: Any) -> Connection:
+        if not args.name.isidentifier():
+            raise UsageError(f"the connection name must be a Python identifier, got {args.name!r}")
+        options: dict[str, Any] = {}
+        for item in args.option:
+            key, sep, text = item.partition("=")
+            if not sep:
+                raise UsageError(f"--option takes KEY=VALUE, got {item!r}")
+            options[key.strip()] = _value(text.strip())
+        if args.unit is not None:
+            options["unit"] = args.unit
+        tags: Any = None
+        url = args.url
+        if url == "sim" or url.startswith("sim:"):
+            plant = self.state.plant
+            if plant is None or plant.closed:
+                raise ConfigurationError("the simulator is not running: `%bifrost sim start` first")
+            protocol = url.partition(":")[2] or "modbus"
+            if protocol not in plant.urls:
+                plant.serve(**{protocol: 0})
+            url = plant.urls[protocol]
+            tags = plant.tags(protocol)
+        if args.tags:
+            source = self.user_ns.get(args.tags)
+            tags = source if isinstance(source, TagTable) else args.tags
+        old = self.state.connections.pop(args.name, None)
+        if old is not None:
+            old.close()
+        timeout = args.timeout if args.timeout is not None else self.timeout
+        connection = connect(url, tags=tags, writable=args.writable, timeout=timeout, **options)
+        self.state.connections[args.name] = connection
+        self.user_ns[args.name] = connection
+        return connection
+
+    def _read(self, args: Any) -> Any:
+        connection = self._connection(args.name)
+        tags = args.tags or connection.tags.names
+        if not tags:
+            raise ConfigurationError(
+                f"{args.name} has no tag table: name the tags or addresses to read"
+            )
+        frame = connection.read(tags)
+        self._store(args.out, frame)
+        return frame
+
+    def _browse(self, args: Any) -> Any:
+        connection = self._connection(args.name)
+        frame = connection.browse(args.path, args.depth) if args.path else connection.browse()
+        if args.filter:
+            needle = args.filter.lower()
+            text = frame.reset_index().astype(str).agg(" ".join, axis=1).str.lower()
+            frame = frame[text.str.contains(needle, regex=False).to_numpy()]
+        self._store(args.out, frame)
+        return frame
+
+    def _write(self, args: Any) -> None:
+        connection = self._connection(args.name)
+        values: dict[TagLike, Any] = {}
+        for item in args.assignments:
+            tag, sep, text = item.partition("=")
+            if not sep or not tag.strip():
+                raise UsageError(f"write takes TAG=VALUE, got {item!r}")
+            values[tag.strip()] = _value(text.strip())
+        connection.write(values)
+        written = ", ".join(f"{k} = {v!r}" for k, v in values.items())
+        print(f"wrote {written} to {args.name}")
+
+    def _record(self, args: Any) -> Any:
+        connection = self._connection(args.name)
+        tags = args.tags or connection.tags.names
+        if not tags:
+            raise ConfigurationError(f"{args.name} has no tag table: name the tags to record")
+        background = args.background or args.live
+        interval = args.interval or self.default_interval
+        var = args.out or ("rec" if background else None)
+        if var is not None and not var.isidentifier():
+            raise UsageError(f"--out needs a Python variable name, got {var!r}")
+        recording = connection.record(
+            tags, interval=interval, duration=args.duration, background=background, path=args.save
+        )
+        self._store(var, recording)
+        if not background:
+            return recording
+        previous = self.state.recordings.get(var or "")
+        if previous is not None and previous.recording.running:
+            previous.recording.stop()
+        entry = _Background(args.name, recording)
+        self.state.recordings[var or ""] = entry
+        if args.live:
+            from bifrost.jupyter.widgets import LiveTrend
+
+            entry.trend = LiveTrend(recording, refresh=self.live_refresh, points=self.trend_points)
+            _show(entry.trend)
+        until = f" for {args.duration}" if args.duration else "; `%bifrost stop " + str(var) + "`"
+        print(
+            f"recording {len(recording.names)} tags from {args.name} every "
+            f"{format_seconds(recording.interval_s)} into `{var}`{until}"
+        )
+        return None
+
+    def _stop(self, args: Any) -> Any:
+        names = args.vars or list(self.state.recordings)
+        unknown = [n for n in names if n not in self.state.recordings]
+        if unknown:
+            known = ", ".join(self.state.recordings) or "none"
+            raise ConfigurationError(
+                f"no background recording named {', '.join(map(repr, unknown))} (running: {known})"
+            )
+        stopped = []
+        for name in names:
+            entry = self.state.recordings.pop(name)
+            entry.recording.stop()
+            entry.recording.wait(30.0)
+            if entry.trend is not None:
+                entry.trend.stop()
+                entry.trend.refresh()
+            stopped.append(entry.recording)
+        if len(stopped) == 1:
+            return stopped[0]
+        for recording in stopped:
+            _show(recording)
+        return None
+
+    def _status(self, args: Any) -> Any:
+        rows = []
+        for name, connection in self.state.connections.items():
+            running = [
+                f"{html.escape(var)} ({len(e.recording):,} samples"
+                + (", running)" if e.recording.running else ", stopped)")
+                for var, e in self.state.recordings.items()
+                if e.connection == name
+            ]
+            rows.append(
+                [
+                    f"<code>{html.escape(name)}</code>",
+                    html.escape(connection.url),
+                    "connected" if connection.connected else "closed",
+                    "yes" if connection.writable else "",
+                    str(len(connection.tags)),
+                    "<br>".join(running) or "—",
+                ]
+            )
+        plant = self.state.plant
+        sim = "not running" if plant is None or plant.closed else ", ".join(plant.urls.values())
+        caption = f"bifrost: {len(rows)} connections · simulator: {html.escape(sim)}"
+        frame_html = table_html(
+            ["name", "url", "state", "writable", "tags", "recordings"],
+            rows,
+            caption=caption,
+            raw=True,
+        )
+        _show(_html(frame_html))
+        return None
+
+    def _sim(self, args: Any) -> Any:
+        plant = self.state.plant
+        if args.action == "stop":
+            if plant is not None:
+                plant.close()
+            self.state.plant = None
+            print("simulated plant stopped")
+            return None
+        if args.action == "status" or (plant is not None and not plant.closed):
+            if args.action == "start" and args.connect:
+                self._connect(self.parsers["connect"].parse_args([args.connect, "sim"]))
+            print(repr(plant) if plant is not None else "the simulated plant is not running")
+            return None
+        from bifrost.sim import Plant
+
+        seed = args.seed if args.seed is not None else self.sim_seed
+        plant = Plant(seed=seed)
+        try:
+            urls = plant.serve(modbus=args.port)
+        except BaseException:
+            plant.close()
+            raise
+        self.state.plant = plant
+        self.user_ns.setdefault("plant", plant)
+        print(f"simulated plant (seed {seed}) serves {', '.join(urls.values())}")
+        if args.connect:
+            self._connect(self.parsers["connect"].parse_args([args.connect, "sim"]))
+            print(f"connected as `{args.connect}`")
+        return None
+
+    def _nest(self, args: Any) -> None:
+        self.nest_asyncio = True
+
+    @observe("nest_asyncio")
+    def _apply_nest_asyncio(self, change: Any) -> None:
+        if change["new"]:
+            apply_nest_asyncio()
+            print("nest-asyncio applied: asyncio.run() now works in this kernel")
+
+    def _help(self, args: Any) -> None:
+        if args.command:
+            if args.command not in self.parsers:
+                raise UsageError(
+                    f"unknown command {args.command!r}; commands: {', '.join(COMMANDS)}"
+                )
+            print(self.parsers[args.command].format_help())
+            return
+        lines = ["%bifrost COMMAND [ARGS]   (`%bifrost COMMAND --help` for the arguments)", ""]
+        for name, parser in self.parsers.items():
+            prefix = "%%bifrost" if name == "tags" else "%bifrost"
+            lines.append(f"  {prefix} {name:<8} {parser.description}")
+        lines += [
+            "",
+            "Addresses: hr:0:float32  hr:100:float32:CDAB  ir:5  co:3  di:7  40101:float32",
+            "Options:   %config BifrostMagics   (interval, timeout, live trend, nest_asyncio)",
+        ]
+        print("\n".join(lines))
+
+    def _tags(self, args: Any, body: str) -> TagTable:
+        text = body.strip("\n")
+        if not text.strip():
+            raise ConfigurationError("the cell is empty: write a CSV (name,address,...) or YAML")
+        fmt = args.format
+        if fmt is None:
+            first = next(line for line in text.splitlines() if line.strip())
+            fmt = "csv" if "," in first and "name" in first and ":" not in first else "yaml"
+        table = TagTable.from_csv(text + "\n") if fmt == "csv" else TagTable.from_yaml(text + "\n")
+        if not args.var.isidentifier():
+            raise UsageError(f"the tag table needs a Python variable name, got {args.var!r}")
+        self.user_ns[args.var] = table
+        if args.attach:
+            self._connection(args.attach).tags = table
+        return table
+
+    # -- teardown ---------------------------------------------------------------------------
+    def close(self) -> None:
+        """Stop trends and recordings, close connections and the simulator."""
+        for entry in self.state.recordings.values():
+            if entry.trend is not None:
+                entry.trend.stop()
+            entry.recording.stop()
+        self.state.recordings.clear()
+        for connection in self.state.connections.values():
+            connection.close()
+        self.state.connections.clear()
+        if self.state.plant is not None:
+            self.state.plant.close()
+            self.state.plant = None
+
+
+def apply_nest_asyncio() -> None:
+    """Apply nest-asyncio (or the nest-asyncio2 fork that ipykernel ships).
+
+    Raises
+    ------
+    MissingDependency
+        When neither is installed, naming ``pip install nest-asyncio``.
+    """
+    import importlib
+
+    for module in ("nest_asyncio", "nest_asyncio2"):
+        try:
+            nest = importlib.import_module(module)
+        except ImportError:
+            continue
+        nest.apply()
+        return
+    raise MissingDependency(
+        "`%bifrost nest` needs nest-asyncio, which is not installed; "
+        "install it with: pip install nest-asyncio"
+    )
+
+
+_INSTANCES: dict[int, BifrostMagics] = {}
+
+
+def load(ipython: Any) -> BifrostMagics:
+    """Register the magics with ``ipython`` (once per shell) and make them configurable."""
+    existing = _INSTANCES.get(id(ipython))
+    if existing is not None:
+        return existing
+    magics = BifrostMagics(shell=ipython)
+    ipython.register_magics(magics)
+    if magics not in ipython.configurables:
+        ipython.configurables.append(magics)
+    _INSTANCES[id(ipython)] = magics
+    return magics
+
+
+def unload(ipython: Any) -> None:
+    """Close everything the magics opened and remove them from ``ipython``."""
+    magics = _INSTANCES.pop(id(ipython), None)
+    if magics is None:
+        return
+    magics.close()
+    if magics in ipython.configurables:
+        ipython.configurables.remove(magics)
+    ipython.magics_manager.magics["line"].pop("bifrost", None)
+    ipython.magics_manager.magics["cell"].pop("bifrost", None)
