@@ -20,6 +20,7 @@ EXTRAS = {
     "distributed": "analytics",
     "zarr": "analytics",
     "h5netcdf": "analytics",
+    "h5py": "analytics",
     "typer": "cli",
     "rich": "cli",
     "keyring": "opcua",

@@ -23,7 +23,6 @@ from bifrost.frames import ReadLayout, read_frame
 from bifrost.model import Tag
 from bifrost.recording import (
     Recording,
-    save_recording,
     seconds,
     start_recording,
     start_subscribed_recording,
@@ -263,6 +262,7 @@ class AsyncConnection:
         path: str | os.PathLike[str] | None = None,
         progress: bool = True,
         mode: RecordMode = "poll",
+        flush_interval: Span = "1s",
     ) -> Recording:
         """Sample ``tags`` every ``interval`` into a :class:`~bifrost.recording.Recording`.
 
@@ -277,15 +277,21 @@ class AsyncConnection:
         background
             Return at once while sampling continues on the loop; end with ``stop()``.
         path
-            Save the recording there when it ends (``.parquet``, ``.zarr`` or ``.nc``).
+            Stream the samples there while recording (``.parquet``, ``.zarr`` or ``.nc``).
+            Crash-safe: rows are flushed every ``flush_interval`` as complete part files
+            in ``<path>.parts/``; the final file appears, complete, when the recording
+            ends. :func:`bifrost.open_recording` recovers the parts after a crash.
         progress
             Show a progress bar while a blocking recording runs (sync API only).
         mode
             ``"poll"``: read every tag on a fixed grid. ``"subscribe"``: record data
             changes as they are notified (native for OPC UA, polled on change
             otherwise); each notification becomes a row holding every tag's last value.
+        flush_interval
+            How often streamed samples are written to disk (with ``path``).
         """
         interval_s, duration_s = _record_spans(interval, duration, background)
+        flush_s = seconds(flush_interval, "flush_interval")
         if mode not in ("poll", "subscribe"):
             raise ConfigurationError(f"mode must be 'poll' or 'subscribe', got {mode!r}")
         compiled = self._compile(tags)
@@ -302,6 +308,8 @@ class AsyncConnection:
                 "mode": mode,
                 "cycles": _cycles(mode, interval_s, duration_s),
                 "bifrost_version": _version(),
+                "driver": self._driver.library,
+                "tags": ", ".join(t.name for t in compiled.tags),
                 "started": pd.Timestamp.now(tz="UTC").isoformat(),
             },
         )
@@ -313,10 +321,9 @@ class AsyncConnection:
         def done() -> None:
             if recording in self._recordings:
                 self._recordings.remove(recording)
-            if path is not None:
-                save_recording(recording, path)
 
-        self._recordings.append(recording)
+        target = None if path is None else os.fspath(path)
+
         if mode == "subscribe":
 
             async def subscribe(on_data: Any) -> Subscription:
@@ -324,9 +331,12 @@ class AsyncConnection:
                 await subscription._start(self._driver, plan, on_data, None, 0.0)
                 return subscription
 
-            start_subscribed_recording(recording, subscribe, duration_s, done)
+            start_subscribed_recording(
+                recording, subscribe, duration_s, done, path=target, flush_interval=flush_s
+            )
         else:
-            start_recording(recording, read, duration_s, done)
+            start_recording(recording, read, duration_s, done, path=target, flush_interval=flush_s)
+        self._recordings.append(recording)
         if not background:
             await recording
         return recording

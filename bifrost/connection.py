@@ -160,6 +160,7 @@ class Connection:
         path: str | os.PathLike[str] | None = None,
         progress: bool = True,
         mode: RecordMode = "poll",
+        flush_interval: Span = "1s",
     ) -> Recording:
         """Sample tags on a fixed interval; see :meth:`AsyncConnection.record`.
 
@@ -176,6 +177,7 @@ class Connection:
                 path=path,
                 progress=progress,
                 mode=mode,
+                flush_interval=flush_interval,
             )
         )
         if not background:

@@ -30,6 +30,8 @@ class Driver(abc.ABC):
     """
 
     protocol: ClassVar[str]
+    library: str = ""
+    """The protocol library and its version, for recordings' metadata."""
 
     @property
     @abc.abstractmethod

@@ -205,7 +205,10 @@ class ModbusDriver(Driver):
     protocol: ClassVar[str] = "modbus"
 
     def __init__(self, options: ModbusOptions) -> None:
+        from importlib.metadata import version
+
         self.options = options
+        self.library = f"pymodbus {version('pymodbus')}"
         self._worker = ModbusWorker(self._make_client, options.endpoint, options.timeout)
 
     @property

@@ -122,11 +122,25 @@ class SampleBuffer:
             self._used[-1] = self._fill
             self._rows += 1
 
-    def arrays(self) -> tuple[npt.NDArray[np.int64], list[npt.NDArray[Any]], npt.NDArray[np.uint8]]:
-        """Contiguous copies: time, one value column per tag, quality matrix (rows by tags)."""
+    def arrays(
+        self, since: int = 0
+    ) -> tuple[npt.NDArray[np.int64], list[npt.NDArray[Any]], npt.NDArray[np.uint8]]:
+        """Contiguous copies of the rows from ``since`` on.
+
+        Returns time, one value column per tag, and the quality matrix (rows by tags).
+        """
         with self._lock:
             chunks = list(self._chunks)
             used = list(self._used)
+        # Skip whole chunks before `since`, then trim the first one kept.
+        skip = since
+        while chunks and skip >= used[0]:
+            skip -= used[0]
+            chunks.pop(0)
+            used.pop(0)
+        if chunks and skip:
+            chunks[0] = tuple(a[skip:] for a in chunks[0])
+            used[0] -= skip
         if not chunks:
             empty_columns = [
                 np.empty(0, dtype=np.float64 if is_num else object) for is_num in self.numeric

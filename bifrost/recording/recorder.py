@@ -1,9 +1,16 @@
-"""The sampling loop: a task on the event loop, on a fixed grid of the monotonic clock.
+"""The sampling loops: tasks on the event loop.
 
-Cycle ``k`` is due at ``start + k * interval``. A cycle that cannot start before the next
-one is due is counted as missed and skipped, never run late in a burst; so a stall (a
-slow device, a busy machine) shows up in ``stats.missed_cycles`` and the grid never
-drifts. Failures become gap rows with a bad quality code; the recording goes on.
+Polling: cycle ``k`` is due at ``start + k * interval`` on the monotonic clock. A cycle
+that cannot start before the next one is due is counted as missed and skipped, never
+run late in a burst; so a stall shows up in ``stats.missed_cycles`` and the grid never
+drifts. When the device fails, every cycle still gets a row (a gap row with a bad
+quality code) while reconnection attempts back off exponentially with jitter, so a dead
+device is neither hammered nor hidden by silence.
+
+Subscribing: each data-change notification becomes a row holding every tag's last value.
+
+Both stream to disk through a :class:`~bifrost.recording.journal.Journal` when the
+recording has a path.
 """
 
 from __future__ import annotations
@@ -11,7 +18,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import math
+import random
 import time
+import warnings
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -19,13 +28,38 @@ import numpy as np
 
 from bifrost.exceptions import BifrostError, TimeoutError
 from bifrost.model import Quality
-from bifrost.recording.session import Recording
+from bifrost.recording.journal import Journal, StorageError, rows_table
+from bifrost.recording.session import QUALITY_SUFFIX, Recording
 from bifrost.results import ReadResult
 from bifrost.subscriptions import Subscription
 
-__all__ = ["start_recording", "start_subscribed_recording"]
+__all__ = ["Backoff", "RecordingStorageWarning", "start_recording", "start_subscribed_recording"]
 
 ReadFn = Callable[[], Awaitable[ReadResult]]
+SubscribeFn = Callable[[Callable[[ReadResult], None]], Awaitable[Subscription]]
+
+
+class RecordingStorageWarning(UserWarning):
+    """A streamed recording could not be fully written; its samples are kept in memory."""
+
+
+class Backoff:
+    """Exponential backoff with full jitter between reconnection attempts."""
+
+    def __init__(self, first: float = 0.1, ceiling: float = 5.0) -> None:
+        self.first = first
+        self.ceiling = ceiling
+        self.delay = 0.0
+
+    def failed(self) -> float:
+        """Record a failure; returns seconds to wait before the next attempt."""
+        self.delay = self.first if self.delay == 0 else min(self.ceiling, self.delay * 2)
+        # Jitter keeps many recordings from reconnecting in lockstep after an outage.
+        return self.delay * (0.5 + random.random() / 2)
+
+    def succeeded(self) -> None:
+        """Reset after a successful call."""
+        self.delay = 0.0
 
 
 async def _sleep_until(recording: Recording, deadline: float) -> None:
@@ -39,14 +73,75 @@ async def _sleep_until(recording: Recording, deadline: float) -> None:
         await asyncio.wait_for(wakeup.wait(), delay)
 
 
+class _Sink:
+    """Flushes new rows of a recording to its journal every ``flush_interval``."""
+
+    def __init__(self, recording: Recording, journal: Journal | None, flush_interval: float):
+        self.recording = recording
+        self.journal = journal
+        self.flush_interval = flush_interval
+        self.flushed = 0
+        self.last_flush = time.monotonic()
+
+    def maybe_flush(self) -> None:
+        if self.journal is not None and time.monotonic() - self.last_flush >= self.flush_interval:
+            self.flush()
+
+    def flush(self) -> None:
+        self.last_flush = time.monotonic()
+        if self.journal is None or len(self.recording) == self.flushed:
+            return
+        if self.journal.error is not None and self.recording.storage_error is None:
+            # Surface it while recording (e.g. in a status panel), not only at the end.
+            self.recording.storage_error = self.journal.error
+            self.recording._stats.last_error = str(self.journal.error)
+        times, columns, quality = self.recording.buffer.arrays(since=self.flushed)
+        self.flushed += len(times)
+        self.journal.submit(
+            rows_table(self.recording.names, times, columns, quality, QUALITY_SUFFIX)
+        )
+
+    async def finalize(self) -> None:
+        """Write the remaining rows, then the final file; keep the parts on failure."""
+        journal = self.journal
+        if journal is None:
+            return
+        self.flush()
+        recording = self.recording
+
+        def consolidate() -> None:
+            from bifrost.recording.store import save_recording
+
+            if journal.error is not None:
+                raise journal.error
+            save_recording(recording, journal.path)
+            journal.discard()
+
+        try:
+            # The journal's writer is FIFO: the parts queued above land first.
+            await asyncio.wrap_future(journal._executor.submit(consolidate))
+        except (StorageError, OSError) as exc:
+            recording.storage_error = exc
+            recording._stats.last_error = str(exc)
+            warnings.warn(str(exc), RecordingStorageWarning, stacklevel=1)
+        finally:
+            journal.close()  # the writer is idle now: this joins its thread at once
+
+
 async def _run(
-    recording: Recording, read: ReadFn, duration_s: float | None, on_done: Callable[[], Any]
+    recording: Recording,
+    read: ReadFn,
+    duration_s: float | None,
+    sink: _Sink,
+    on_done: Callable[[], Any],
 ) -> None:
     loop = asyncio.get_running_loop()
     interval = recording.interval_s
     cycles = math.inf if duration_s is None else max(1, round(duration_s / interval))
     start = loop.time()
     recording.started_ns = time.time_ns()
+    backoff = Backoff(first=max(0.1, interval))
+    retry_at = 0.0
     failing = False
     k = 0
     error: BaseException | None = None
@@ -57,29 +152,37 @@ async def _run(
             await _sleep_until(recording, due)
             if recording._stop_requested.is_set():
                 break
-            lateness = loop.time() - due
+            now = loop.time()
+            lateness = now - due
             if lateness >= interval:
                 skipped = int(lateness // interval)
                 stats.missed_cycles += skipped
                 k += skipped
                 continue
+            k += 1
+            if failing and now < retry_at:
+                # Still backing off: the row says so, and the device is left alone.
+                recording.buffer.append_gap(time.time_ns(), Quality.BAD_COMM_LOST)
+                stats.gaps += 1
+                sink.maybe_flush()
+                continue
             recording._timing.lateness.append(max(0.0, lateness))
             try:
                 result = await read()
             except BifrostError as exc:
-                quality = (
-                    Quality.BAD_TIMEOUT
-                    if isinstance(exc, TimeoutError)
-                    else (Quality.BAD_COMM_LOST)
+                timed_out = isinstance(exc, TimeoutError)
+                recording.buffer.append_gap(
+                    time.time_ns(), Quality.BAD_TIMEOUT if timed_out else Quality.BAD_COMM_LOST
                 )
-                recording.buffer.append_gap(time.time_ns(), quality)
                 stats.gaps += 1
                 stats.last_error = str(exc)
                 failing = True
+                retry_at = loop.time() + backoff.failed()
             else:
                 if failing:
                     stats.reconnects += 1
                     failing = False
+                    backoff.succeeded()
                 objects = result.values() if not recording.buffer.numeric.all() else None
                 recording.buffer.append(
                     int(result.timestamp_ns[0]) if len(result.timestamp_ns) else time.time_ns(),
@@ -87,14 +190,30 @@ async def _run(
                     objects,
                     result.quality,
                 )
-            k += 1
+            sink.maybe_flush()
     except asyncio.CancelledError:
         pass
     except BaseException as exc:  # keep what was recorded; report the cause on wait()
         error = exc
     finally:
+        await sink.finalize()
         recording._finish(error)
         on_done()
+
+
+def _prepare(recording: Recording, path: str | None, flush_interval: float) -> _Sink:
+    journal = None
+    if path is not None:
+        from pathlib import Path
+
+        from bifrost.recording.store import format_of, header
+
+        target = Path(path)
+        format_of(target)  # an unknown suffix fails before sampling starts
+        journal = Journal(target, header(recording))
+        recording.path = str(target)
+    recording._wakeup = asyncio.Event()
+    return _Sink(recording, journal, flush_interval)
 
 
 def start_recording(
@@ -102,11 +221,14 @@ def start_recording(
     read: ReadFn,
     duration_s: float | None,
     on_done: Callable[[], Any] = lambda: None,
+    *,
+    path: str | None = None,
+    flush_interval: float = 1.0,
 ) -> asyncio.Task[None]:
-    """Start sampling on the running loop; returns the task."""
+    """Start polling on the running loop; returns the task."""
+    sink = _prepare(recording, path, flush_interval)
     loop = asyncio.get_running_loop()
-    recording._wakeup = asyncio.Event()
-    task = loop.create_task(_run(recording, read, duration_s, on_done), name="bifrost-record")
+    task = loop.create_task(_run(recording, read, duration_s, sink, on_done), name="bifrost-record")
     recording._attach(loop, task)
     return task
 
@@ -114,9 +236,10 @@ def start_recording(
 class _CarryForward:
     """Turns notifications about some tags into full rows (last value held per tag)."""
 
-    def __init__(self, recording: Recording) -> None:
+    def __init__(self, recording: Recording, sink: _Sink) -> None:
         width = len(recording.names)
         self.recording = recording
+        self.sink = sink
         self.values = np.full(width, np.nan)
         self.objects = np.full(width, None, dtype=object)
         self.quality = np.full(width, Quality.BAD_NO_DATA, dtype=np.uint8)
@@ -129,12 +252,14 @@ class _CarryForward:
         self.quality[where] = result.quality
         stamp = int(result.timestamp_ns.max()) if len(result.timestamp_ns) else time.time_ns()
         self.recording.buffer.append(stamp, self.values, self.objects, self.quality)
+        self.sink.maybe_flush()
 
 
 async def _run_subscribed(
     recording: Recording,
-    subscribe: Callable[[Callable[[ReadResult], None]], Awaitable[Subscription]],
+    subscribe: SubscribeFn,
     duration_s: float | None,
+    sink: _Sink,
     on_done: Callable[[], Any],
 ) -> None:
     loop = asyncio.get_running_loop()
@@ -142,10 +267,11 @@ async def _run_subscribed(
     error: BaseException | None = None
     subscription: Subscription | None = None
     try:
-        subscription = await subscribe(_CarryForward(recording))
+        subscription = await subscribe(_CarryForward(recording, sink))
         deadline = math.inf if duration_s is None else loop.time() + duration_s
         while not recording._stop_requested.is_set() and loop.time() < deadline:
-            await _sleep_until(recording, min(deadline, loop.time() + 1.0))
+            await _sleep_until(recording, min(deadline, loop.time() + sink.flush_interval))
+            sink.maybe_flush()
     except asyncio.CancelledError:
         pass
     except BaseException as exc:  # keep what was recorded; report the cause on wait()
@@ -155,21 +281,25 @@ async def _run_subscribed(
             await subscription._close()
             if subscription.errors:
                 recording._stats.last_error = str(subscription.last_error)
+        await sink.finalize()
         recording._finish(error)
         on_done()
 
 
 def start_subscribed_recording(
     recording: Recording,
-    subscribe: Callable[[Callable[[ReadResult], None]], Awaitable[Subscription]],
+    subscribe: SubscribeFn,
     duration_s: float | None,
     on_done: Callable[[], Any] = lambda: None,
+    *,
+    path: str | None = None,
+    flush_interval: float = 1.0,
 ) -> asyncio.Task[None]:
     """Record from data-change notifications; each notification becomes a full row."""
+    sink = _prepare(recording, path, flush_interval)
     loop = asyncio.get_running_loop()
-    recording._wakeup = asyncio.Event()
     task = loop.create_task(
-        _run_subscribed(recording, subscribe, duration_s, on_done), name="bifrost-record"
+        _run_subscribed(recording, subscribe, duration_s, sink, on_done), name="bifrost-record"
     )
     recording._attach(loop, task)
     return task

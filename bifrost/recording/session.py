@@ -21,9 +21,27 @@ from bifrost.recording.buffers import SampleBuffer
 if TYPE_CHECKING:
     import xarray as xr
 
-__all__ = ["QUALITY_SUFFIX", "Recording", "RecordingStats"]
+__all__ = ["QUALITY_SUFFIX", "Recording", "RecordingStats", "is_numeric"]
 
 QUALITY_SUFFIX = ".quality"
+_NUMERIC = {
+    "bool",
+    "int8",
+    "uint8",
+    "int16",
+    "uint16",
+    "int32",
+    "uint32",
+    "int64",
+    "uint64",
+    "float32",
+    "float64",
+}
+
+
+def is_numeric(dtype: str) -> bool:
+    """Whether a tag's values fit the float64 sample columns (strings and arrays do not)."""
+    return dtype.lower() in _NUMERIC
 
 
 @dataclass
@@ -82,7 +100,7 @@ class Recording:
         self.dtypes = list(dtypes)
         self.interval_s = interval_s
         self.metadata: dict[str, Any] = dict(metadata or {})
-        numeric = [not d.startswith("string") for d in self.dtypes]
+        numeric = [is_numeric(d) for d in self.dtypes]
         self._buffer = SampleBuffer(self.names, numeric)
         self._stats = RecordingStats()
         self._timing = _Timing()
@@ -93,6 +111,8 @@ class Recording:
         self._task: asyncio.Task[None] | None = None
         self.interrupted = False
         self.error: BaseException | None = None
+        self.storage_error: BaseException | None = None
+        self.path: str | None = None
         self.started_ns: int | None = None
         self.stopped_ns: int | None = None
 
@@ -223,10 +243,15 @@ class Recording:
         times, columns, quality = self._buffer.arrays()
         coords = {"time": times.view("datetime64[ns]")}
         variables: dict[str, Any] = {}
-        for j, (tag, col, dtype) in enumerate(zip(self.tags, columns, self.dtypes, strict=True)):
+        for j, (tag, column, dtype) in enumerate(zip(self.tags, columns, self.dtypes, strict=True)):
+            dims: tuple[str, ...] = ("time",)
+            data: npt.NDArray[Any] = column
+            if column.dtype == object and _is_array_column(column):
+                data = _stack(column)
+                dims = ("time", f"{tag.name}.sample")
             variables[tag.name] = xr.Variable(
-                "time",
-                col,
+                dims,
+                data,
                 attrs={
                     "units": tag.unit,
                     "address": tag.address,
@@ -274,3 +299,18 @@ class Recording:
         self.stopped_ns = time.time_ns()
         self.metadata["stopped"] = pd.Timestamp(self.stopped_ns, tz="UTC").isoformat()
         self._finished.set()
+
+
+def _is_array_column(column: npt.NDArray[Any]) -> bool:
+    shapes = {np.shape(v) for v in column if v is not None}
+    return len(shapes) == 1 and len(next(iter(shapes))) == 1
+
+
+def _stack(column: npt.NDArray[Any]) -> npt.NDArray[np.float64]:
+    """Array samples (waveforms) as a 2-D block; rows without a sample are NaN."""
+    width = next(len(v) for v in column if v is not None)
+    out = np.full((len(column), width), np.nan)
+    for i, value in enumerate(column):
+        if value is not None:
+            out[i] = value
+    return out
