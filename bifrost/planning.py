@@ -4,6 +4,11 @@ Pure functions, no I/O. A driver describes each tag as an :class:`Item` (a group
 such as ``(unit, table)``, a start and an end in protocol units: registers, bits or
 bytes); :func:`coalesce` sorts each group and merges neighbours while the merged request
 stays within ``max_span`` and the hole between them is at most ``max_gap``.
+
+:func:`pack` is the cost-model twin for protocols whose requests carry several items
+(S7): whether a hole is worth reading over follows from the relative cost of a request,
+an item and a byte, and the merged spans are packed into requests under a byte budget
+and an item limit.
 """
 
 from __future__ import annotations
@@ -12,7 +17,7 @@ from collections import defaultdict
 from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
 
-__all__ = ["Item", "Span", "coalesce"]
+__all__ = ["CostModel", "Item", "Packet", "Span", "coalesce", "pack"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,3 +97,109 @@ def coalesce(items: Sequence[Item], max_span: int, max_gap: int = 0) -> list[Spa
             start, end, members = item.start, item.end, [i]
         spans.append(Span(key, start, end - start, tuple(members)))
     return spans
+
+
+@dataclass(frozen=True, slots=True)
+class CostModel:
+    """Relative costs of reading, in units of one request's round trip.
+
+    Attributes
+    ----------
+    request
+        Fixed cost of one request/reply exchange (latency, device scan, framing).
+    item
+        Extra cost of each item (address) in a multi-item request.
+    byte
+        Cost of each byte carried (transfer and copying).
+    """
+
+    request: float = 1.0
+    item: float = 0.2
+    byte: float = 0.0005
+
+    def max_gap(self, budget: int, max_items: int, item_overhead: int) -> int:
+        """Largest hole, in bytes, that is cheaper to read over than to skip.
+
+        Skipping a hole costs an extra item: its own cost, its share of a request's item
+        slots and its framing bytes. Reading over it costs its bytes, each of which also
+        uses a share of a request's byte budget. Both are amortised per request.
+        """
+        per_byte = self.byte + self.request / budget
+        per_item = self.item + self.request / max_items + item_overhead * per_byte
+        return int(per_item / per_byte)
+
+
+@dataclass(frozen=True, slots=True)
+class Packet:
+    """One request carrying one or more spans (one multi-item read, or a plain read)."""
+
+    spans: tuple[Span, ...]
+
+
+def pack(
+    items: Sequence[Item],
+    *,
+    max_span: int,
+    budget: int,
+    max_items: int,
+    item_overhead: int = 0,
+    align: int = 1,
+    cost: CostModel | None = None,
+) -> list[Packet]:
+    """Merge items into spans by a cost model and pack the spans into requests.
+
+    Items of one key are sorted and merged while the merged span stays within
+    ``max_span`` and the hole is below :meth:`CostModel.max_gap`. Spans are then packed
+    first-fit by decreasing size into requests of at most ``max_items`` spans whose
+    reply fits ``budget`` bytes, each span taking ``item_overhead`` plus its size rounded
+    up to ``align``. A span that fills a request alone becomes a plain one-item read.
+
+    Parameters
+    ----------
+    items
+        What to read, in bytes; overlapping and duplicate items are fine.
+    max_span
+        Largest span a one-item request can carry.
+    budget
+        Reply bytes available per request for items and their framing.
+    max_items
+        Most items one request may carry.
+    item_overhead
+        Framing bytes per item in the reply.
+    align
+        Items are padded to a multiple of this many bytes (S7: 2).
+    cost
+        Relative costs; the defaults suit a PLC on a LAN.
+
+    Returns
+    -------
+    list of Packet
+        Span ``members`` index into ``items``.
+
+    Raises
+    ------
+    ValueError
+        For an empty item, an item larger than ``max_span``, or limits that cannot hold
+        one item.
+    """
+    if max_items < 1 or max_span < 1 or budget < item_overhead + max_span:
+        raise ValueError("limits must allow one item of max_span bytes per request")
+    model = cost or CostModel()
+    gap = model.max_gap(budget, max_items, item_overhead)
+    spans = coalesce(items, max_span, gap)
+    order = sorted(range(len(spans)), key=lambda i: (-spans[i].count, i))
+    bins: list[list[int]] = []
+    used: list[int] = []
+    for index in order:
+        size = item_overhead + -(-spans[index].count // align) * align
+        for b, members in enumerate(bins):
+            if len(members) < max_items and used[b] + size <= budget:
+                members.append(index)
+                used[b] += size
+                break
+        else:
+            bins.append([index])
+            used.append(size)
+    # Requests go out in address order: easier to follow in a capture, same cost.
+    ordered = sorted((sorted(members) for members in bins), key=lambda m: m[0])
+    return [Packet(tuple(spans[i] for i in members)) for members in ordered]

@@ -14,6 +14,8 @@ _SCHEMES = {
     "modbus": "modbus",
     "modbus+tcp": "modbus",
     "modbus+rtu": "modbus",
+    "opc.tcp": "opcua",
+    "s7": "s7",
 }
 
 
@@ -36,5 +38,13 @@ def driver_for_url(url: str, **options: Any) -> Driver:
         from bifrost.drivers.modbus import ModbusDriver, ModbusOptions
 
         return ModbusDriver(ModbusOptions.from_url(url, **options))
+    if kind == "s7":
+        from bifrost.drivers.s7 import S7Driver, S7Options
+
+        return S7Driver(S7Options.from_url(url, **options))
+    if kind == "opcua":
+        from bifrost.drivers.opcua import OpcUaDriver, OpcUaOptions
+
+        return OpcUaDriver(OpcUaOptions.from_url(url, **options))
     known = ", ".join(sorted(_SCHEMES))
     raise ConfigurationError(f"unsupported URL scheme {scheme!r} in {url!r}; known: {known}")

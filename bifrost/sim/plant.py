@@ -53,6 +53,10 @@ def _make_binding(protocol: str, tags: TagTable, lock: threading.RLock, aux: int
         from bifrost.sim.modbus_server import ModbusBinding
 
         return ModbusBinding(tags, lock, aux=aux)
+    if protocol == "s7":
+        from bifrost.sim.s7_server import S7Binding
+
+        return S7Binding(tags, lock, aux=aux)
     raise ConfigurationError(
         f"the simulated plant does not serve {protocol!r}; available: {', '.join(tagmap.PROTOCOLS)}"
     )

@@ -50,7 +50,7 @@ __all__ = [
     "tag_table",
 ]
 
-PROTOCOLS = ("modbus",)
+PROTOCOLS = ("modbus", "s7")
 """Protocols the simulated plant serves so far."""
 
 DEFAULT_AUX = 4000
@@ -132,6 +132,8 @@ def tag_table(protocol: str) -> TagTable:
     """
     if protocol == "modbus":
         return modbus_tags()
+    if protocol == "s7":
+        return s7_tags()
     raise ConfigurationError(
         f"the simulated plant does not serve {protocol!r}; available: {', '.join(PROTOCOLS)}"
     )
@@ -165,3 +167,134 @@ def aux_tags(n: int, dtype: str = "uint16", *, aux: int = DEFAULT_AUX) -> TagTab
         )
         for i in range(n)
     )
+
+
+# -- Siemens S7 ---------------------------------------------------------------------------
+S7_PLANT_DB = 1
+"""Data block holding the plant's tags (64 bytes)."""
+S7_PLANT_DB_SIZE = 64
+S7_SCRATCH_DB = 2
+"""Writable scratch data block (256 bytes) that keeps what clients write."""
+S7_SCRATCH_DB_SIZE = 256
+S7_AUX_DB = 100
+"""Data block of the auxiliary benchmark channels, one REAL per channel."""
+S7_AUX_MAX = 16384
+"""Most auxiliary channels DB100 holds (a data block has at most 65536 bytes)."""
+S7_MARKER_SIZE = 64
+"""Merker bytes MB0-MB63 exist (writable scratch)."""
+S7_IO_SIZE = 16
+"""Input bytes IB0-IB15 (zeros, read-only) and output bytes QB0-QB15 (writable) exist."""
+
+_S7 = (
+    # name, address, unit, writable, description, scale
+    ("tank.level", "DB1.DBD0:REAL", "m", False, "Tank level (0-5 m)", 1.0),
+    ("tank.inflow", "DB1.DBD4:REAL", "m3/h", False, "Feed flow into the tank", 1.0),
+    ("tank.outflow", "DB1.DBD8:REAL", "m3/h", False, "Drain flow, k*sqrt(level)", 1.0),
+    ("reactor.temperature", "DB1.DBD12:REAL", "degC", False, "Measured reactor temperature", 1.0),
+    (
+        "reactor.setpoint",
+        "DB1.DBD16:REAL",
+        "degC",
+        True,
+        "Reactor temperature setpoint (0-150 degC; writes are clipped to that range)",
+        1.0,
+    ),
+    ("pump.speed", "DB1.DBD20:REAL", "rpm", False, "Pump speed (1450 rpm when running)", 1.0),
+    (
+        "pump.vibration_rms",
+        "DB1.DBD24:REAL",
+        "mm/s",
+        False,
+        "Pump vibration velocity RMS (1 s average)",
+        1.0,
+    ),
+    ("line.counter", "DB1.DBD28", "parts", False, "Parts produced (DWORD, wraps at 2**32)", 1.0),
+    ("line.state", "DB1.DBW32", "", False, "Line state: 0 stopped, 1 running, 2 fault", 1.0),
+    ("reactor.heater", "DB1.DBW34:INT", "%", False, "Heater output, raw 0-1000 = 0-100 %", 0.1),
+    ("plant.heartbeat", "DB1.DBW36", "", False, "Simulation step counter (wraps)", 1.0),
+    ("tank.high_alarm", "DB1.DBX38.0", "", False, "Level high alarm (on 3.5 m, off 3.3 m)", 1.0),
+    ("line.cycle", "DB1.DBX38.1", "", False, "Machine-cycle trigger, true 25 % of each cycle", 1.0),
+    ("line.enable", "DB1.DBX38.2", "", True, "Operator enable of the line (false stops it)", 1.0),
+    ("line.recipe", "DB1.DBB40:STRING[16]", "", False, "Product being made (DBB40-57)", 1.0),
+)
+
+
+def s7_tags() -> TagTable:
+    """The plant's S7 tag table: data block DB1, the same names as over Modbus.
+
+    =====================  =====================  =========  ======  =========================
+    Tag                    Address                Unit       Access  Meaning
+    =====================  =====================  =========  ======  =========================
+    tank.level             DB1.DBD0:REAL          m          R       tank level, 0-5 m
+    tank.inflow            DB1.DBD4:REAL          m3/h       R       feed flow into the tank
+    tank.outflow           DB1.DBD8:REAL          m3/h       R       drain flow
+    reactor.temperature    DB1.DBD12:REAL         degC       R       reactor temperature
+    reactor.setpoint       DB1.DBD16:REAL         degC       RW      setpoint, 0-150 degC
+    pump.speed             DB1.DBD20:REAL         rpm        R       pump speed
+    pump.vibration_rms     DB1.DBD24:REAL         mm/s       R       vibration velocity RMS
+    line.counter           DB1.DBD28 (DWORD)      parts      R       parts produced
+    line.state             DB1.DBW32 (WORD)                  R       0 stopped, 1 running, 2 fault
+    reactor.heater         DB1.DBW34:INT, x0.1    %          R       heater output, raw 0-1000
+    plant.heartbeat        DB1.DBW36 (WORD)                  R       step counter (wraps)
+    tank.high_alarm        DB1.DBX38.0                       R       level high alarm
+    line.cycle             DB1.DBX38.1                       R       machine-cycle trigger
+    line.enable            DB1.DBX38.2                       RW      operator enable of the line
+    line.recipe            DB1.DBB40:STRING[16]              R       product (DBB40-57)
+    =====================  =====================  =========  ======  =========================
+
+    Other areas: DB1 bytes 39 and 58-63 read as zeros; DB2 (256 bytes), MB0-MB63 and
+    QB0-QB15 are writable scratch areas that keep what clients write; IB0-IB15 read as
+    zeros; DB100 holds the auxiliary benchmark channels as REALs (channel ``i`` at
+    ``DB100.DBD{4 i}``). Writes anywhere else, and to the read-only bits of DBB38, are
+    refused with item return code 0x03 (access denied); addresses past an area's end
+    with 0x05, unknown data blocks with 0x0A, as a PLC does.
+    """
+    return TagTable(
+        Tag(
+            name=name,
+            address=address,
+            unit=unit,
+            scale=scale,
+            description=description,
+            writable=writable,
+        )
+        for name, address, unit, writable, description, scale in _S7
+    )
+
+
+def s7_aux_tags(n: int, *, every: int = 1, aux: int = DEFAULT_AUX) -> TagTable:
+    """``n`` REAL tags on the auxiliary channels in DB100: channel ``0, every, 2 every...``.
+
+    ``every=4`` spreads the tags over the block, one REAL every 16 bytes (the scattered
+    read of the benchmarks); names are ``aux.0000``... by channel number.
+    """
+    if isinstance(every, bool) or not isinstance(every, int) or every < 1:
+        raise ConfigurationError(f"every must be an integer >= 1, got {every!r}")
+    channels = min(aux, S7_AUX_MAX)
+    if isinstance(n, bool) or not isinstance(n, int) or n < 0 or (n - 1) * every >= channels:
+        raise ConfigurationError(
+            f"DB100 holds {channels} auxiliary channels; cannot make {n!r} tags every {every}"
+        )
+    width = max(4, len(str(max((n - 1) * every, 0))))
+    return TagTable(
+        Tag(
+            name=f"aux.{i * every:0{width}d}",
+            address=f"DB{S7_AUX_DB}.DBD{4 * i * every}:REAL",
+            description=f"Auxiliary benchmark channel {i * every} (slow sine, as REAL)",
+        )
+        for i in range(n)
+    )
+
+
+__all__ += [
+    "S7_AUX_DB",
+    "S7_AUX_MAX",
+    "S7_IO_SIZE",
+    "S7_MARKER_SIZE",
+    "S7_PLANT_DB",
+    "S7_PLANT_DB_SIZE",
+    "S7_SCRATCH_DB",
+    "S7_SCRATCH_DB_SIZE",
+    "s7_aux_tags",
+    "s7_tags",
+]

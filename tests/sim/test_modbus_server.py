@@ -254,9 +254,9 @@ def test_serving_twice_or_unknown_protocols_is_refused(plant: Plant) -> None:
     with pytest.raises(ConfigurationError, match="already served"):
         plant.serve(modbus=0)
     with pytest.raises(ConfigurationError):
-        plant.serve(s7=0)
+        plant.serve(profinet=0)
     with pytest.raises(ConfigurationError):
-        plant.tags("opcua")
+        plant.tags("bacnet")
 
 
 def test_bad_ports_and_modes_are_refused() -> None:
