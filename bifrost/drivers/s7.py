@@ -531,16 +531,24 @@ class S7Driver(Driver):
         self, client: Any, plan: _ReadPlan, layout: _Layout, image: npt.NDArray[np.uint8]
     ) -> list[_Failure]:
         """Runs on the worker: every request of the layout, filling ``image``."""
-        from snap7.error import S7ProtocolError
-
         failures: list[_Failure] = []
-        for packet in layout.packets:
-            try:
-                _read_packet(client, packet.spans, layout.span_base, image)
-            except S7ProtocolError as exc:
-                if _is_link_failure(exc):
-                    raise
-                self._read_apart(client, plan, packet.spans, layout, image, failures, exc)
+        packets = layout.packets
+        i = 0
+        while i < len(packets):
+            run = _adjacent_run(packets, i)
+            i += len(run)
+            if len(run) > 1:
+                # Back-to-back full requests over one range: one area read, which snap7
+                # splits at the PDU itself, saves its per-call overhead on every request.
+                first, last = run[0].spans[0], run[-1].spans[0]
+                whole = Span(first.key, first.start, last.end - first.start, ())
+                refused = _try_read(client, (whole,), {whole: layout.span_base[first]}, image)
+                if refused is None:
+                    continue
+            for packet in run:
+                refused = _try_read(client, packet.spans, layout.span_base, image)
+                if refused is not None:
+                    self._read_apart(client, plan, packet.spans, layout, image, failures, refused)
         return failures
 
     def _read_apart(
@@ -686,6 +694,20 @@ def _read_packet(
             raise S7ProtocolError(f"short reply: {len(data)} of {span.count} bytes")
         base = bases[span]
         image[base : base + span.count] = np.frombuffer(bytes(data), dtype=np.uint8)
+
+
+def _adjacent_run(packets: tuple[Packet, ...], first: int) -> tuple[Packet, ...]:
+    """The packets from ``first`` on that are single spans, each starting where the last ended."""
+    end = first + 1
+    while (
+        end < len(packets)
+        and len(packets[end - 1].spans) == 1
+        and len(packets[end].spans) == 1
+        and packets[end].spans[0].key == packets[end - 1].spans[0].key
+        and packets[end].spans[0].start == packets[end - 1].spans[0].end
+    ):
+        end += 1
+    return packets[first:end]
 
 
 def _try_read(
