@@ -17,7 +17,8 @@ from bifrost.model import Quality
 
 __all__ = ["SampleBuffer"]
 
-_CHUNK_ROWS = 4096
+_CHUNK_BYTES = 2 << 20  # a chunk is ~2 MiB: little over-allocation, few concatenations
+_BYTES_PER_CELL = 9  # float64 value + uint8 quality
 
 
 class SampleBuffer:
@@ -30,10 +31,12 @@ class SampleBuffer:
     numeric
         Per tag, whether its values are numeric (float64 column) or objects.
     chunk_rows
-        Rows per preallocated chunk.
+        Rows per preallocated chunk (default: about 2 MiB per chunk).
     """
 
-    def __init__(self, names: list[str], numeric: list[bool], chunk_rows: int = _CHUNK_ROWS):
+    def __init__(self, names: list[str], numeric: list[bool], chunk_rows: int | None = None):
+        if chunk_rows is None:
+            chunk_rows = max(64, _CHUNK_BYTES // (_BYTES_PER_CELL * max(1, len(names))))
         self.names = list(names)
         self.numeric = np.asarray(numeric, dtype=bool)
         self._numeric_index = np.flatnonzero(self.numeric)
@@ -125,9 +128,30 @@ class SampleBuffer:
     def arrays(
         self, since: int = 0
     ) -> tuple[npt.NDArray[np.int64], list[npt.NDArray[Any]], npt.NDArray[np.uint8]]:
-        """Contiguous copies of the rows from ``since`` on.
+        """The rows from ``since`` on: time, one value column per tag, quality matrix.
 
-        Returns time, one value column per tag, and the quality matrix (rows by tags).
+        Value columns are views into one block (not contiguous); copy if you need to.
+        """
+        times, numbers, others, quality = self.matrix(since)
+        columns: list[npt.NDArray[Any]] = [np.empty(0)] * len(self.names)
+        for j, tag_index in enumerate(self._numeric_index):
+            columns[tag_index] = numbers[:, j]
+        for j, tag_index in enumerate(self._object_index):
+            columns[tag_index] = others[:, j]
+        return times, columns, quality
+
+    def matrix(
+        self, since: int = 0
+    ) -> tuple[
+        npt.NDArray[np.int64],
+        npt.NDArray[np.float64],
+        npt.NDArray[np.object_],
+        npt.NDArray[np.uint8],
+    ]:
+        """The rows from ``since`` on as blocks.
+
+        Returns time, numeric values (rows by numeric tags), object values (rows by the
+        other tags) and quality (rows by all tags).
         """
         with self._lock:
             chunks = list(self._chunks)
@@ -142,24 +166,27 @@ class SampleBuffer:
             chunks[0] = tuple(a[skip:] for a in chunks[0])
             used[0] -= skip
         if not chunks:
-            empty_columns = [
-                np.empty(0, dtype=np.float64 if is_num else object) for is_num in self.numeric
-            ]
             return (
                 np.empty(0, dtype=np.int64),
-                empty_columns,
+                np.empty((0, len(self._numeric_index))),
+                np.empty((0, len(self._object_index)), dtype=object),
                 np.empty((0, len(self.names)), dtype=np.uint8),
             )
-        times = np.concatenate([c[0][:k] for c, k in zip(chunks, used, strict=True)])
-        numbers = np.concatenate([c[1][:k] for c, k in zip(chunks, used, strict=True)])
-        others = np.concatenate([c[2][:k] for c, k in zip(chunks, used, strict=True)])
-        quality = np.concatenate([c[3][:k] for c, k in zip(chunks, used, strict=True)])
-        columns: list[npt.NDArray[Any]] = [np.empty(0)] * len(self.names)
-        for j, tag_index in enumerate(self._numeric_index):
-            columns[tag_index] = np.ascontiguousarray(numbers[:, j])
-        for j, tag_index in enumerate(self._object_index):
-            columns[tag_index] = np.ascontiguousarray(others[:, j])
-        return times, columns, quality
+        blocks = [
+            np.concatenate([c[i][:k] for c, k in zip(chunks, used, strict=True)]) for i in range(4)
+        ]
+        return blocks[0], blocks[1], blocks[2], blocks[3]
+
+    @property
+    def numeric_index(self) -> npt.NDArray[np.intp]:
+        """Positions of the numeric tags (columns of :meth:`matrix`'s value block)."""
+        return self._numeric_index
+
+    @property
+    def used_nbytes(self) -> int:
+        """Memory taken by the recorded rows (what :attr:`nbytes` holds, minus spare room)."""
+        per_row = 8 + len(self.names) + 8 * len(self._numeric_index) + 8 * len(self._object_index)
+        return self._rows * per_row
 
     @property
     def nbytes(self) -> int:

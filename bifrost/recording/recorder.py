@@ -30,6 +30,7 @@ from bifrost.exceptions import BifrostError, TimeoutError
 from bifrost.model import Quality
 from bifrost.recording.journal import Journal, StorageError, rows_table
 from bifrost.recording.session import QUALITY_SUFFIX, Recording
+from bifrost.recording.switching import switching
 from bifrost.results import ReadResult
 from bifrost.subscriptions import Subscription
 
@@ -138,6 +139,7 @@ async def _run(
     loop = asyncio.get_running_loop()
     interval = recording.interval_s
     cycles = math.inf if duration_s is None else max(1, round(duration_s / interval))
+    switching.recording_started()
     start = loop.time()
     recording.started_ns = time.time_ns()
     backoff = Backoff(first=max(0.1, interval))
@@ -196,6 +198,7 @@ async def _run(
     except BaseException as exc:  # keep what was recorded; report the cause on wait()
         error = exc
     finally:
+        switching.recording_stopped()
         await sink.finalize()
         recording._finish(error)
         on_done()

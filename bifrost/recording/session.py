@@ -194,18 +194,14 @@ class Recording:
             False (default): wide, a UTC DatetimeIndex and one column per tag.
             True: tidy, one row per (time, tag) with value and quality columns.
         """
-        times, columns, quality = self._buffer.arrays()
-        index = self._time_index(times)
         if not long:
-            data = {
-                name: self._typed(col, dtype)
-                for name, col, dtype in zip(self.names, columns, self.dtypes, strict=True)
-            }
-            frame = pd.DataFrame(data, index=index)
+            frame = self._wide()
             attrs: dict[Hashable, Any] = {"units": {t.name: t.unit for t in self.tags}}
             attrs.update(self.metadata)
             frame.attrs = attrs
             return frame
+        times, columns, quality = self._buffer.arrays()
+        index = self._time_index(times)
         n = len(times)
         frames = []
         for j, (name, col) in enumerate(zip(self.names, columns, strict=True)):
@@ -223,6 +219,30 @@ class Recording:
             return pd.DataFrame(columns=["time", "tag", "value", "quality"])
         tidy = pd.concat(frames, ignore_index=True).sort_values(["time", "tag"], kind="stable")
         return tidy.reset_index(drop=True)
+
+    def _wide(self) -> pd.DataFrame:
+        times, numbers, objects, _ = self._buffer.matrix()
+        index = self._time_index(times)
+        numeric = self._buffer.numeric_index
+        floats = [j for j, i in enumerate(numeric) if self.dtypes[i].startswith("float")]
+        # Float tags go in as one 2-D block (no per-column copies); the others need
+        # nullable or object columns of their own.
+        block = numbers if len(floats) == len(numeric) else numbers[:, floats]
+        is_float = set(floats)
+        frame = pd.DataFrame(
+            block, index=index, columns=[self.names[numeric[j]] for j in floats], copy=False
+        )
+        extra: dict[str, Any] = {}
+        for j, i in enumerate(numeric):
+            if j not in is_float:
+                extra[self.names[i]] = self._typed(numbers[:, j], self.dtypes[i])
+        for j, i in enumerate(np.flatnonzero(~self._buffer.numeric)):
+            extra[self.names[i]] = objects[:, j]
+        if extra:
+            frame = pd.concat([frame, pd.DataFrame(extra, index=index)], axis=1)
+        if list(frame.columns) != self.names:
+            frame = frame[self.names]
+        return frame
 
     def quality_frame(self) -> pd.DataFrame:
         """Quality codes as a wide DataFrame of categories (same index as to_pandas)."""

@@ -246,3 +246,14 @@ def test_threads_end_with_the_recording(modbus_server, tmp_path: Path, no_thread
     assert len(rec) > 0
     assert threading.active_count() >= 1
     _ = asyncio  # the recorder runs on bifrost's loop, not on one of ours
+
+
+def test_the_switch_interval_is_lowered_only_while_recording(modbus_server):
+    before = sys.getswitchinterval()
+    with bf.connect(modbus_server.url) as plc:
+        rec = plc.record(["hr:0"], interval="10ms", background=True)
+        assert wait_for(lambda: len(rec) > 0)
+        assert sys.getswitchinterval() < before
+        rec.stop()
+        rec.wait(5)
+    assert sys.getswitchinterval() == before
