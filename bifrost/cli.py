@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+import threading
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -147,11 +148,25 @@ def demo(
     with bf.sim.Plant(seed=1) as plant:
         urls = plant.serve(modbus=0)
         console.print(f"simulated plant serving Modbus TCP at {urls['modbus']}")
-        with plant.connect("modbus") as plc:
+        with plant.connect("modbus", writable=True) as plc:
             names = plc.tags.names
             console.print(_table(plc.read(names)[["value", "unit", "quality"]], "first read"))
-            recording = plc.record(names, interval=interval, duration=seconds)
-    parquet = Path(recording.save(out / "recording.parquet"))
+            # Stream to disk in the background and step the reactor's setpoint a third
+            # of the way in, so the trend shows the temperature loop answering.
+            recording = plc.record(
+                names,
+                interval=interval,
+                duration=seconds,
+                background=True,
+                path=out / "recording.parquet",
+            )
+            stop = threading.Event()
+            stop.wait(seconds / 3)
+            setpoint = float(plc.read_value("reactor.setpoint")) + 15.0
+            plc.write({"reactor.setpoint": setpoint})
+            console.print(f"wrote reactor.setpoint = {setpoint:g} degC")
+            recording.wait(seconds + 30)
+    parquet = Path(recording.path or out / "recording.parquet")
     trend = write_trend(recording, out / "trend.png")
     report = write_report(recording, out / "report.html", trend.read_bytes())
     stats = recording.stats
@@ -169,5 +184,5 @@ def main() -> None:
     try:
         app()
     except bf.BifrostError as exc:
-        errors.print(f"[red]error:[/red] {exc}", highlight=False)
+        errors.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
         sys.exit(1)

@@ -64,7 +64,7 @@ def _figure(recording: Recording) -> bytes:
         axis.grid(True, alpha=0.3)
     axes[-1, 0].set_xlabel("time (UTC)")
     fig.suptitle(f"bifrost recording: {recording.metadata.get('url', '')}", fontsize=10)
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0, 1, 0.97))
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=90)
     plt.close(fig)
