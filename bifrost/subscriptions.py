@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from bifrost.backoff import Backoff
 from bifrost.drivers.base import Driver, NativeSubscription
 from bifrost.exceptions import BifrostError
 from bifrost.model import Quality
@@ -111,13 +112,18 @@ class Subscription:
         previous: ReadResult | None = None
         start = loop.time()
         cycle = 0
+        backoff = Backoff(first=max(0.1, self.interval_s))
+        retry_at = 0.0
         while True:
             cycle += 1
+            if loop.time() < retry_at:
+                await asyncio.sleep(retry_at - loop.time())
             try:
                 result = await driver.execute_read(plan)
             except BifrostError as exc:
                 self.last_error = exc
                 self.errors += 1
+                retry_at = loop.time() + backoff.failed()
                 if previous is not None:
                     # Tell the callback once that the values are no longer current.
                     lost = ReadResult(
@@ -129,6 +135,7 @@ class Subscription:
                     self._deliver(callback, lost)
                     previous = None
             else:
+                backoff.succeeded()
                 mask = changed_mask(previous, result, deadband)
                 if mask.any():
                     self._deliver(callback, _subset(result, mask))

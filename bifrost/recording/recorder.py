@@ -18,7 +18,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import math
-import random
 import time
 import warnings
 from collections.abc import Awaitable, Callable
@@ -26,6 +25,7 @@ from typing import Any
 
 import numpy as np
 
+from bifrost.backoff import Backoff
 from bifrost.exceptions import BifrostError, TimeoutError
 from bifrost.model import Quality
 from bifrost.recording.journal import Journal, StorageError, rows_table
@@ -34,7 +34,7 @@ from bifrost.recording.switching import switching
 from bifrost.results import ReadResult
 from bifrost.subscriptions import Subscription
 
-__all__ = ["Backoff", "RecordingStorageWarning", "start_recording", "start_subscribed_recording"]
+__all__ = ["RecordingStorageWarning", "start_recording", "start_subscribed_recording"]
 
 ReadFn = Callable[[], Awaitable[ReadResult]]
 SubscribeFn = Callable[[Callable[[ReadResult], None]], Awaitable[Subscription]]
@@ -42,25 +42,6 @@ SubscribeFn = Callable[[Callable[[ReadResult], None]], Awaitable[Subscription]]
 
 class RecordingStorageWarning(UserWarning):
     """A streamed recording could not be fully written; its samples are kept in memory."""
-
-
-class Backoff:
-    """Exponential backoff with full jitter between reconnection attempts."""
-
-    def __init__(self, first: float = 0.1, ceiling: float = 5.0) -> None:
-        self.first = first
-        self.ceiling = ceiling
-        self.delay = 0.0
-
-    def failed(self) -> float:
-        """Record a failure; returns seconds to wait before the next attempt."""
-        self.delay = self.first if self.delay == 0 else min(self.ceiling, self.delay * 2)
-        # Jitter keeps many recordings from reconnecting in lockstep after an outage.
-        return self.delay * (0.5 + random.random() / 2)
-
-    def succeeded(self) -> None:
-        """Reset after a successful call."""
-        self.delay = 0.0
 
 
 async def _sleep_until(recording: Recording, deadline: float) -> None:

@@ -20,7 +20,8 @@ from modbus_server import ModbusTestServer
 
 import bifrost as bf
 from bifrost._portal import portal
-from bifrost.recording.recorder import Backoff, RecordingStorageWarning
+from bifrost.backoff import Backoff
+from bifrost.recording.recorder import RecordingStorageWarning
 
 ROOT = Path(__file__).resolve().parents[2]
 
