@@ -48,7 +48,13 @@ class _Binding(Protocol):
     async def stop(self) -> None: ...
 
 
-def _make_binding(protocol: str, tags: TagTable, lock: threading.RLock, aux: int) -> _Binding:
+def _make_binding(
+    protocol: str,
+    tags: TagTable,
+    lock: threading.RLock,
+    aux: int,
+    options: Mapping[str, Any] | None = None,
+) -> _Binding:
     if protocol == "modbus":
         from bifrost.sim.modbus_server import ModbusBinding
 
@@ -57,6 +63,10 @@ def _make_binding(protocol: str, tags: TagTable, lock: threading.RLock, aux: int
         from bifrost.sim.s7_server import S7Binding
 
         return S7Binding(tags, lock, aux=aux)
+    if protocol == "opcua":
+        from bifrost.sim.opcua_server import OpcUaBinding
+
+        return OpcUaBinding(tags, lock, **(options or {}))
     raise ConfigurationError(
         f"the simulated plant does not serve {protocol!r}; available: {', '.join(tagmap.PROTOCOLS)}"
     )
@@ -110,6 +120,7 @@ class Plant:
         self._bindings: dict[str, _Binding] = {}
         self._urls: dict[str, str] = {}
         self._tables: dict[str, TagTable] = {}
+        self._options: dict[str, dict[str, Any]] = {}  # per-protocol binding options
         self._aux_channels = AuxChannels(aux, self.dt)
         self._aux_values = self._aux_channels.at(0)
         self._thread: threading.Thread | None = None
@@ -197,11 +208,23 @@ class Plant:
         return tagmap.aux_tags(n, dtype, aux=self.aux)
 
     # -- serving --------------------------------------------------------------------------
-    def serve(self, *, host: str = "127.0.0.1", **ports: int) -> dict[str, str]:
+    def serve(
+        self,
+        *,
+        host: str = "127.0.0.1",
+        opcua_security: bool | int = False,  # int: so that serve(**ports) type-checks
+        opcua_aux: int = 0,
+        **ports: int,
+    ) -> dict[str, str]:
         """Start protocol servers, e.g. ``serve(modbus=0)`` (0 picks a free port).
 
         Without arguments every available protocol is served on a free port. Each
         protocol can be served once.
+
+        ``opcua_security=True`` makes the OPC UA server offer only Basic256Sha256 (Sign and
+        SignAndEncrypt) with a user name and password; certificates are generated into a
+        temporary directory and described by :attr:`opcua_security`. ``opcua_aux=n`` adds
+        ``n`` auxiliary variables ``Plant/Aux/aux.0000``... updated at 10 Hz (benchmarks).
 
         Returns
         -------
@@ -217,6 +240,12 @@ class Plant:
         """
         if not ports:
             ports = {p: 0 for p in tagmap.PROTOCOLS if p not in self._urls}
+        if "opcua" in ports:
+            self._options["opcua"] = {
+                "security": bool(opcua_security),
+                "aux": opcua_aux,
+                "dt": self.dt,
+            }
         return self._serve(host, ports)
 
     def _serve(self, host: str, ports: Mapping[str, int]) -> dict[str, str]:
@@ -230,7 +259,9 @@ class Plant:
             tagmap.tag_table(protocol)  # unknown protocol: fail before starting anything
         loop = self._start_thread()
         for protocol, port in ports.items():
-            binding = _make_binding(protocol, self.tags(protocol), self._lock, self.aux)
+            binding = _make_binding(
+                protocol, self.tags(protocol), self._lock, self.aux, self._options.get(protocol)
+            )
             with self._lock:  # from now on every step is published to it
                 self._aux_values = self._aux_channels.at(self._model.steps)
                 binding.publish(self._model.snapshot(), self._aux_values)
@@ -259,7 +290,22 @@ class Plant:
 
         if protocol not in self._urls:
             self._serve("127.0.0.1", {protocol: 0})
+        if protocol == "opcua":
+            # Tutorials stay short: the plant's own endpoint is trusted explicitly here.
+            security = self.opcua_security
+            defaults = {"security": "None"} if security is None else security.client_options()
+            kwargs = {**defaults, **kwargs}
         return connect(self._urls[protocol], tags=self.tags(protocol), **kwargs)
+
+    @property
+    def opcua_security(self) -> Any:
+        """The secured OPC UA endpoint's certificates and credentials, or None.
+
+        A :class:`bifrost.sim.opcua_server.SecuritySetup`; its ``client_options()`` are
+        keyword arguments for :func:`bifrost.connect`.
+        """
+        binding = self._bindings.get("opcua")
+        return getattr(binding, "security", None)
 
     def run(
         self,
@@ -374,6 +420,10 @@ class Plant:
             thread.join(_STOP_TIMEOUT)
             if thread.is_alive():
                 _log.warning("the simulated plant's thread did not stop within %s s", _STOP_TIMEOUT)
+        for binding in self._bindings.values():
+            cleanup = getattr(binding, "cleanup", None)
+            if cleanup is not None:  # e.g. the OPC UA server's generated certificates
+                cleanup()
         self._bindings.clear()
         self._urls.clear()
 

@@ -33,6 +33,8 @@ is answered with Modbus exception 2 (illegal data address).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from bifrost.exceptions import ConfigurationError
 from bifrost.model import Tag
 from bifrost.tags import TagTable
@@ -44,13 +46,19 @@ __all__ = [
     "MODBUS_IR_SIZE",
     "MODBUS_SCRATCH_COUNT",
     "MODBUS_SCRATCH_START",
+    "OPCUA_AUX_FOLDER",
+    "OPCUA_NAMESPACE",
+    "OPCUA_TAGS",
     "PROTOCOLS",
+    "OpcUaTagSpec",
     "aux_tags",
     "modbus_tags",
+    "opcua_aux_tags",
+    "opcua_tags",
     "tag_table",
 ]
 
-PROTOCOLS = ("modbus", "s7")
+PROTOCOLS = ("modbus", "s7", "opcua")
 """Protocols the simulated plant serves so far."""
 
 DEFAULT_AUX = 4000
@@ -134,6 +142,8 @@ def tag_table(protocol: str) -> TagTable:
         return modbus_tags()
     if protocol == "s7":
         return s7_tags()
+    if protocol == "opcua":
+        return opcua_tags()
     raise ConfigurationError(
         f"the simulated plant does not serve {protocol!r}; available: {', '.join(PROTOCOLS)}"
     )
@@ -164,6 +174,163 @@ def aux_tags(n: int, dtype: str = "uint16", *, aux: int = DEFAULT_AUX) -> TagTab
             name=f"aux.{i:0{width}d}",
             address=f"hr:{MODBUS_AUX_START + i}:{dtype}",
             description=f"Auxiliary benchmark channel {i} (slow sine)",
+        )
+        for i in range(n)
+    )
+
+
+# -- OPC UA -------------------------------------------------------------------------------
+# Served by bifrost.sim.opcua_server in namespace 2; every variable's NodeId is
+# ns=2;s=<identifier> and its browse path /Objects/2:Plant/2:<Unit>/2:<Name>. Types match
+# the Modbus map (Float where Modbus has float32...) so both serve identical values;
+# reactor.heater is the raw Int16 (0-1000) with scale 0.1, as over Modbus.
+
+OPCUA_NAMESPACE = "urn:bifrost:sim"
+"""Namespace URI of the plant's nodes (index 2)."""
+OPCUA_AUX_FOLDER = "Aux"
+"""Folder of the auxiliary benchmark variables (``Plant/Aux/aux.0000``...)."""
+
+
+@dataclass(frozen=True, slots=True)
+class OpcUaTagSpec:
+    """One variable of the plant's OPC UA address space."""
+
+    name: str
+    identifier: str
+    vtype: str
+    unit: str
+    writable: bool
+    description: str
+    length: int = 0  # array length; 0 for scalars
+    scale: float = 1.0
+
+
+OPCUA_TAGS = (
+    OpcUaTagSpec("tank.level", "Plant.Tank.Level", "Float", "m", False, "Tank level (0-5 m)"),
+    OpcUaTagSpec(
+        "tank.inflow", "Plant.Tank.Inflow", "Float", "m3/h", False, "Feed flow into the tank"
+    ),
+    OpcUaTagSpec(
+        "tank.outflow", "Plant.Tank.Outflow", "Float", "m3/h", False, "Drain flow, k*sqrt(level)"
+    ),
+    OpcUaTagSpec(
+        "tank.high_alarm",
+        "Plant.Tank.HighAlarm",
+        "Boolean",
+        "",
+        False,
+        "Tank level high alarm (on 3.5 m, off 3.3 m)",
+    ),
+    OpcUaTagSpec(
+        "reactor.temperature",
+        "Plant.Reactor.Temperature",
+        "Float",
+        "degC",
+        False,
+        "Measured reactor temperature",
+    ),
+    OpcUaTagSpec(
+        "reactor.setpoint",
+        "Plant.Reactor.Setpoint",
+        "Float",
+        "degC",
+        True,
+        "Reactor temperature setpoint (0-150 degC; writes are clipped to that range)",
+    ),
+    OpcUaTagSpec(
+        "reactor.heater",
+        "Plant.Reactor.Heater",
+        "Int16",
+        "%",
+        False,
+        "Heater output, raw 0-1000 = 0-100 % (scale 0.1)",
+        scale=0.1,
+    ),
+    OpcUaTagSpec(
+        "pump.speed",
+        "Plant.Pump.Speed",
+        "Float",
+        "rpm",
+        False,
+        "Pump speed (1450 rpm when running)",
+    ),
+    OpcUaTagSpec(
+        "pump.vibration_rms",
+        "Plant.Pump.VibrationRms",
+        "Float",
+        "mm/s",
+        False,
+        "Pump vibration velocity RMS (1 s average)",
+    ),
+    OpcUaTagSpec(
+        "pump.vibration",
+        "Plant.Pump.Vibration",
+        "Double",
+        "mm/s",
+        False,
+        "Pump vibration waveform: the latest step's samples",
+        length=64,
+    ),
+    OpcUaTagSpec("line.counter", "Plant.Line.Counter", "UInt32", "parts", False, "Parts produced"),
+    OpcUaTagSpec(
+        "line.state",
+        "Plant.Line.State",
+        "UInt16",
+        "",
+        False,
+        "Line state: 0 stopped, 1 running, 2 fault",
+    ),
+    OpcUaTagSpec(
+        "line.cycle",
+        "Plant.Line.Cycle",
+        "Boolean",
+        "",
+        False,
+        "Machine-cycle trigger, true 25 % of each cycle",
+    ),
+    OpcUaTagSpec(
+        "line.enable",
+        "Plant.Line.Enable",
+        "Boolean",
+        "",
+        True,
+        "Operator enable of the line (false stops it)",
+    ),
+    OpcUaTagSpec("line.recipe", "Plant.Line.Recipe", "String", "", False, "Product being made"),
+    OpcUaTagSpec(
+        "plant.heartbeat",
+        "Plant.Heartbeat",
+        "UInt16",
+        "",
+        False,
+        "Simulation step counter (wraps at 65536)",
+    ),
+)
+"""The plant's OPC UA variables (see :mod:`bifrost.sim.opcua_server` for the layout)."""
+
+
+def opcua_tags() -> TagTable:
+    """The plant's OPC UA tag table (NodeId addresses)."""
+    return TagTable(
+        Tag(
+            name=spec.name,
+            address=f"ns=2;s={spec.identifier}",
+            unit=spec.unit,
+            scale=spec.scale,
+            description=spec.description,
+            writable=spec.writable,
+        )
+        for spec in OPCUA_TAGS
+    )
+
+
+def opcua_aux_tags(n: int) -> TagTable:
+    """``n`` tags on the plant's auxiliary OPC UA variables ``ns=2;s=Plant.Aux.0000``..."""
+    return TagTable(
+        Tag(
+            name=f"aux.{i:04d}",
+            address=f"ns=2;s=Plant.Aux.{i:04d}",
+            description=f"Auxiliary benchmark channel {i}",
         )
         for i in range(n)
     )
