@@ -61,6 +61,8 @@ class Subscription:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._task: asyncio.Task[None] | None = None
         self._handle: NativeSubscription | None = None
+        self._resubscriber: asyncio.Task[None] | None = None
+        self.resubscriptions = 0
         self._done = threading.Event()
 
     @property
@@ -86,12 +88,17 @@ class Subscription:
         deadband: float,
     ) -> None:
         self._loop = asyncio.get_running_loop()
+
+        def on_data(result: ReadResult) -> None:
+            self._deliver(callback, result)
+            if self.native and _connection_lost(result) and self._resubscriber is None:
+                self._resubscriber = asyncio.get_running_loop().create_task(
+                    self._resubscribe(driver, plan, on_data, queue_size, deadband),
+                    name="bifrost-resubscribe",
+                )
+
         handle = await driver.subscribe(
-            plan,
-            self.interval_s,
-            lambda result: self._deliver(callback, result),
-            queue_size=queue_size,
-            deadband=deadband,
+            plan, self.interval_s, on_data, queue_size=queue_size, deadband=deadband
         )
         if handle is not None:
             self._handle = handle
@@ -100,6 +107,39 @@ class Subscription:
         self._task = self._loop.create_task(
             self._poll(driver, plan, callback, deadband), name="bifrost-subscription"
         )
+
+    async def _resubscribe(
+        self,
+        driver: Driver,
+        plan: Any,
+        on_data: Callable[[ReadResult], None],
+        queue_size: int | None,
+        deadband: float,
+    ) -> None:
+        """Reconnect with backoff and subscribe again, after the driver said it was lost.
+
+        Goes on until it works or the subscription is cancelled.
+        """
+        backoff = Backoff(first=max(0.1, self.interval_s))
+        try:
+            while not self._done.is_set():
+                await asyncio.sleep(backoff.failed())
+                try:
+                    if self._handle is not None:
+                        with contextlib.suppress(BifrostError):
+                            await self._handle.close()
+                    await driver.connect()
+                    handle = await driver.subscribe(
+                        plan, self.interval_s, on_data, queue_size=queue_size, deadband=deadband
+                    )
+                except BifrostError as exc:
+                    self.last_error = exc
+                    continue
+                self._handle = handle
+                self.resubscriptions += 1
+                return
+        finally:
+            self._resubscriber = None
 
     async def _poll(
         self,
@@ -149,6 +189,10 @@ class Subscription:
             await asyncio.sleep(max(0.0, next_due - loop.time()))
 
     async def _close(self) -> None:
+        if self._resubscriber is not None:
+            self._resubscriber.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._resubscriber
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -180,6 +224,19 @@ class Subscription:
             f"<Subscription {state} ({kind}): {len(self.tags)} tags, "
             f"{self.notifications} notifications>"
         )
+
+
+def _connection_lost(result: ReadResult) -> bool:
+    """Whether a notification says the subscription is gone.
+
+    Drivers say so with a result for every tag, all bad, carrying no values.
+    """
+    return (
+        result.indices is None
+        and len(result.quality) > 0
+        and bool(np.all(result.quality >= Quality.BAD))
+        and not result.columns
+    )
 
 
 def _subset(result: ReadResult, mask: npt.NDArray[np.bool_]) -> ReadResult:
