@@ -32,7 +32,7 @@ test-rust:
 	cd rust && cargo test --quiet
 
 test-python: build
-	$(PY) -m pytest
+	$(PY) -m pytest && $(PY) -m pytest --nbval-lax --nbval-current-env --nbval-sanitize-with tutorials/sanitize.cfg tutorials
 
 lint: build
 	$(VENV)/bin/ruff check bifrost tests benchmarks

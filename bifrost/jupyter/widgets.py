@@ -800,8 +800,16 @@ class DecodeProbe(widgets.VBox):  # type: ignore[misc]
                         address = f"{column}:{dtype_name}{suffix}"
                         self.matches.append((address, float(value) * scale, scale))
                         break
-        # Shortest description first: unscaled floats, then ABCD before swapped orders.
-        self.matches.sort(key=lambda m: (m[2] != 1.0, m[0].count(":") == 3, m[0]))
+        # Closest first (a float's high word alone comes near its value, so near misses
+        # exist), then unscaled before scaled, then fewer swaps.
+        self.matches.sort(
+            key=lambda m: (
+                round(abs(m[1] - expected) / tol, 1),
+                m[2] != 1.0,
+                m[0].count(":") == 3,
+                m[0],
+            )
+        )
         return hits
 
     # -- rendering --------------------------------------------------------------------------

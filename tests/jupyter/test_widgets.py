@@ -261,6 +261,9 @@ def test_decode_probe_marks_refused_registers_and_implausible_floats(still_plc):
         assert probe.matrix.loc["uint16 ABCD", "ir:16"] is None
         assert probe.matrix.loc["float64 ABCD", "ir:13"] is None  # runs into a refused one
         assert probe.matrix.loc["uint16 ABCD", "ir:15"] is not None
+        rows = probe.view.value.count("<tr>")
+        probe.show_all.value = False  # rows without a single plausible value go
+        assert probe.view.value.count("<tr>") < rows
     finally:
         probe.close()
 
