@@ -296,6 +296,10 @@ class AsyncConnection:
             raise ConfigurationError(f"mode must be 'poll' or 'subscribe', got {mode!r}")
         compiled = self._compile(tags)
         dtypes = [str(self._driver.describe(t)["dtype"]) for t in compiled.tags]
+        if "object" in dtypes:
+            # The protocol only knows types at run time (OPC UA): ask the device once so
+            # numbers get numeric columns.
+            dtypes = _dtypes_from(await self._driver.execute_read(compiled.plan), dtypes)
         recording = Recording(
             compiled.tags,
             dtypes,
@@ -438,6 +442,16 @@ def _record_spans(
     if duration_s is not None and duration_s < interval_s:
         raise ConfigurationError(f"duration {duration!r} is shorter than the interval {interval!r}")
     return interval_s, duration_s
+
+
+def _dtypes_from(result: ReadResult, declared: list[str]) -> list[str]:
+    found = list(declared)
+    for positions, values in result.columns:
+        if values.dtype.kind in "biuf":
+            for position in positions:
+                if found[position] == "object":
+                    found[position] = values.dtype.name
+    return found
 
 
 def _cycles(mode: str, interval_s: float, duration_s: float | None) -> int | None:
