@@ -129,11 +129,14 @@ def downsample_indices(
 
     kernel = getattr(analytics, "downsample", None)
     if kernel is not None and not np.isnan(y).any():
+        # Positions 0..n-1 make the kept positions the kept indices; the grid is even.
+        positions = np.arange(len(y), dtype=np.int64)
         try:
-            picked = np.asarray(kernel(x, y, n_out=n_out, method="minmaxlttb"))
+            kept = kernel(positions, y, n_out=n_out - n_out % 2, method="minmaxlttb")
         except (TypeError, ValueError):
-            picked = np.empty(0)
-        if picked.dtype.kind in "iu" and picked.ndim == 1 and len(picked):
+            kept = None
+        picked = np.asarray(kept[0] if isinstance(kept, tuple) else [])
+        if picked.ndim == 1 and len(picked) and picked.dtype.kind in "iu":
             return picked.astype(np.intp)
     return _minmax_indices(y, n_out)
 
