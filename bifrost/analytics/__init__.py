@@ -1,10 +1,21 @@
 """Rolling statistics and smoothing for sensor data, compiled in Rust with a NumPy fallback.
 
 The functions accept a NumPy array, a pandas ``Series`` or ``DataFrame`` (each column on
-its own) or an xarray ``DataArray`` (along the dimension ``"time"`` if it has one, else
-along its last dimension), and return the same kind of object with the same index,
-columns, coordinates, name and ``attrs``. N-dimensional NumPy arrays are processed along
-their last axis. Values are converted once to contiguous float64.
+its own) or an xarray ``DataArray`` or ``Dataset`` (along the dimension ``"time"`` if it
+has one, else along its last dimension; dask-backed objects stay lazy), and return the
+same kind of object with the same index, columns, coordinates, name and ``attrs``.
+N-dimensional NumPy arrays are processed along their last axis. Values are converted
+once to contiguous float64. The same functions are methods of the ``.bifrost`` accessor
+of pandas and xarray objects: ``df.bifrost.rolling_mean(window=100)``.
+
+Beyond rolling windows: :func:`resample` (regular bins, several statistics in one
+pass), :func:`downsample` (MinMaxLTTB, LTTB, MinMax, M4 for plots), :func:`butter`,
+:func:`butter_filter` and :func:`sos_filter` (Butterworth filters, zero-phase by
+default, many channels in parallel), :func:`welch` (power spectral density),
+:func:`window_features` (RMS, peak, crest factor, kurtosis), and process analysis with
+:func:`control_chart` (Shewhart limits, Nelson / Western Electric rules),
+:func:`capability` (Cp/Cpk), :func:`cusum` and :func:`cycles` (split on a trigger and
+stack aligned).
 
 Rolling windows follow pandas' ``rolling(window, min_periods=window)``: the output has
 the input's length, output ``i`` covers the ``window`` samples ending at ``i``, the first
@@ -24,65 +35,61 @@ array([nan, 1.5, 2.5, 3.5])
 
 from __future__ import annotations
 
-import copy
-import sys
-from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
-import numpy as np
 from numpy.typing import NDArray
 
 from bifrost.analytics import _numpy
 from bifrost.analytics._backend import backend, kernels
+from bifrost.analytics._frames import apply as _apply
+from bifrost.analytics._signal import (
+    Capability,
+    ControlChart,
+    butter,
+    butter_filter,
+    capability,
+    control_chart,
+    cusum,
+    cycle_starts,
+    cycles,
+    downsample,
+    resample,
+    sos_filter,
+    welch,
+    window_features,
+)
 
 if TYPE_CHECKING:
     import pandas as pd
     import xarray as xr
 
-__all__ = ["backend", "ewma", "rolling_max", "rolling_mean", "rolling_min", "rolling_std"]
+__all__ = [
+    "Capability",
+    "ControlChart",
+    "backend",
+    "butter",
+    "butter_filter",
+    "capability",
+    "control_chart",
+    "cusum",
+    "cycle_starts",
+    "cycles",
+    "downsample",
+    "ewma",
+    "resample",
+    "rolling_max",
+    "rolling_mean",
+    "rolling_min",
+    "rolling_std",
+    "sos_filter",
+    "welch",
+    "window_features",
+]
 
-Data = TypeVar("Data", "NDArray[Any]", "pd.Series[Any]", "pd.DataFrame", "xr.DataArray")
+Data = TypeVar(
+    "Data", "NDArray[Any]", "pd.Series[Any]", "pd.DataFrame", "xr.DataArray", "xr.Dataset"
+)
 """The kinds of input the functions accept (and return)."""
-
-_Kernel = Callable[[NDArray[np.float64]], NDArray[np.float64]]
-
-
-def _along_axis(values: object, kernel: _Kernel, axis: int) -> NDArray[np.float64]:
-    """Apply a 1-D kernel to every 1-D slice of `values` along `axis`."""
-    array = np.asarray(values, dtype=np.float64)
-    if array.ndim == 0:
-        raise ValueError("expected an array with at least one dimension, got a scalar")
-    if array.ndim == 1:
-        return kernel(np.ascontiguousarray(array))
-    moved = np.ascontiguousarray(np.moveaxis(array, axis, -1))
-    rows = moved.reshape(-1, moved.shape[-1])
-    out = np.empty_like(rows)
-    for index, row in enumerate(rows):
-        out[index] = kernel(row)
-    return np.moveaxis(out.reshape(moved.shape), -1, axis)
-
-
-def _apply(x: object, kernel: _Kernel) -> object:
-    """Apply `kernel` along time to any supported kind of input, keeping its kind."""
-    pd = sys.modules.get("pandas")  # a pandas object implies pandas is imported
-    if pd is not None and isinstance(x, pd.DataFrame):
-        values = x.to_numpy(dtype=np.float64, na_value=np.nan)
-        frame = pd.DataFrame(_along_axis(values, kernel, 0), index=x.index, columns=x.columns)
-        frame.attrs = copy.deepcopy(x.attrs)
-        return frame
-    if pd is not None and isinstance(x, pd.Series):
-        values = x.to_numpy(dtype=np.float64, na_value=np.nan)
-        series = pd.Series(kernel(np.ascontiguousarray(values)), index=x.index, name=x.name)
-        series.attrs = copy.deepcopy(x.attrs)
-        return series
-    xr = sys.modules.get("xarray")
-    if xr is not None and isinstance(x, xr.DataArray):
-        if x.ndim == 0:
-            raise ValueError("expected a DataArray with at least one dimension, got a scalar")
-        dim = "time" if "time" in x.dims else x.dims[-1]
-        out = _along_axis(x.values, kernel, x.get_axis_num(dim))
-        return x.copy(data=out)
-    return _along_axis(x, kernel, -1)
 
 
 def rolling_mean(x: Data, window: int) -> Data:
@@ -110,7 +117,7 @@ def rolling_mean(x: Data, window: int) -> Data:
     """
     window = _numpy.check_window(window)
     impl = kernels()
-    return cast("Data", _apply(x, lambda values: impl.rolling_mean(values, window)))
+    return cast("Data", _apply(x, lambda values: impl.rolling_mean(values, window), window=window))
 
 
 def rolling_std(x: Data, window: int) -> Data:
@@ -140,7 +147,7 @@ def rolling_std(x: Data, window: int) -> Data:
     """
     window = _numpy.check_window(window)
     impl = kernels()
-    return cast("Data", _apply(x, lambda values: impl.rolling_std(values, window)))
+    return cast("Data", _apply(x, lambda values: impl.rolling_std(values, window), window=window))
 
 
 def rolling_min(x: Data, window: int) -> Data:
@@ -168,7 +175,7 @@ def rolling_min(x: Data, window: int) -> Data:
     """
     window = _numpy.check_window(window)
     impl = kernels()
-    return cast("Data", _apply(x, lambda values: impl.rolling_min(values, window)))
+    return cast("Data", _apply(x, lambda values: impl.rolling_min(values, window), window=window))
 
 
 def rolling_max(x: Data, window: int) -> Data:
@@ -196,7 +203,7 @@ def rolling_max(x: Data, window: int) -> Data:
     """
     window = _numpy.check_window(window)
     impl = kernels()
-    return cast("Data", _apply(x, lambda values: impl.rolling_max(values, window)))
+    return cast("Data", _apply(x, lambda values: impl.rolling_max(values, window), window=window))
 
 
 def _resolve_alpha(alpha: float | None, span: float | None) -> float:
@@ -242,3 +249,7 @@ def ewma(x: Data, alpha: float | None = None, span: float | None = None) -> Data
     smoothing = _resolve_alpha(alpha, span)
     impl = kernels()
     return cast("Data", _apply(x, lambda values: impl.ewma(values, smoothing)))
+
+
+# Registers the ``.bifrost`` accessors on pandas and xarray objects.
+import bifrost.analytics.accessors  # noqa: E402, F401

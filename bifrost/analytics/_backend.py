@@ -39,6 +39,78 @@ class Kernels(Protocol):
     def ewma(self, x: NDArray[np.float64], alpha: float, /) -> NDArray[np.float64]:
         """Exponentially weighted moving average (adjust=False)."""
 
+    def bin_regular(
+        self, t: NDArray[np.int64], v: NDArray[np.float64], start: int, step: int, n_bins: int, /
+    ) -> tuple[
+        NDArray[np.int64],
+        NDArray[np.float64],
+        NDArray[np.float64],
+        NDArray[np.float64],
+        NDArray[np.float64],
+        NDArray[np.float64],
+        NDArray[np.float64],
+    ]:
+        """Bin (t, v) on a regular grid: count, sum, mean, min, max, first, last."""
+
+    def downsample(
+        self,
+        y: NDArray[np.float64],
+        n_out: int,
+        method: str,
+        x: NDArray[np.float64] | None = None,
+        minmax_ratio: int = 4,
+    ) -> NDArray[np.int64]:
+        """Indices kept by a plot downsampler."""
+
+    def butter(
+        self, order: int, cutoff: list[float], fs: float, btype: str, /
+    ) -> NDArray[np.float64]:
+        """Butterworth second-order sections."""
+
+    def sosfilt(self, sos: NDArray[np.float64], x: NDArray[np.float64], /) -> NDArray[np.float64]:
+        """Forward SOS filtering of rows from rest."""
+
+    def sosfiltfilt(
+        self, sos: NDArray[np.float64], x: NDArray[np.float64], padlen: int | None = None
+    ) -> NDArray[np.float64]:
+        """Zero-phase SOS filtering of rows."""
+
+    def welch(
+        self, x: NDArray[np.float64], fs: float, nperseg: int, noverlap: int, /
+    ) -> NDArray[np.float64]:
+        """Welch power spectral density."""
+
+    def window_features(
+        self, x: NDArray[np.float64], window: int, /
+    ) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]]:
+        """RMS, peak, crest factor and kurtosis of whole windows."""
+
+    def individuals_limits(self, x: NDArray[np.float64], /) -> tuple[float, float]:
+        """Centre and sigma of an individuals chart."""
+
+    def nelson_rules(
+        self, x: NDArray[np.float64], center: float, sigma: float, /
+    ) -> NDArray[np.uint16]:
+        """Per-sample bit masks of the Nelson rules."""
+
+    def capability(
+        self, x: NDArray[np.float64], lsl: float, usl: float, /
+    ) -> tuple[float, float, float, float, float, float, float]:
+        """Mean, sigma within/overall, Cp, Cpk, Pp, Ppk."""
+
+    def cusum(
+        self, x: NDArray[np.float64], target: float, k: float, /
+    ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+        """Tabular CUSUM sums."""
+
+    def rising_edges(self, trigger: NDArray[np.float64], threshold: float, /) -> NDArray[np.int64]:
+        """Indices where the trigger rises above the threshold."""
+
+    def stack_cycles(
+        self, x: NDArray[np.float64], starts: NDArray[np.int64], end: int, length: int, /
+    ) -> NDArray[np.float64]:
+        """Cycles as NaN-padded rows."""
+
 
 def _load_compiled() -> Kernels | None:
     """Import ``bifrost._core`` unless disabled; None if disabled or not importable."""

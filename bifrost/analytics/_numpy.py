@@ -381,3 +381,38 @@ def ewma(x: Float64Array, alpha: float) -> Float64Array:
     started = last_observed >= 0
     out[started] = out[last_observed[started]]
     return out
+
+
+# The signal kernels' twins live in their own module; re-exported so that this module
+# provides every kernel of ``bifrost._core`` (it stands in for it when it is missing).
+from bifrost.analytics._numpy_signal import (  # noqa: E402
+    bin_regular,
+    butter,
+    capability,
+    cusum,
+    downsample,
+    individuals_limits,
+    nelson_rules,
+    rising_edges,
+    sosfilt,
+    sosfiltfilt,
+    stack_cycles,
+    welch,
+    window_features,
+)
+
+__all__ += [
+    "bin_regular",
+    "butter",
+    "capability",
+    "cusum",
+    "downsample",
+    "individuals_limits",
+    "nelson_rules",
+    "rising_edges",
+    "sosfilt",
+    "sosfiltfilt",
+    "stack_cycles",
+    "welch",
+    "window_features",
+]

@@ -17,6 +17,19 @@ pub enum DspError {
         /// Length of the output buffer.
         output: usize,
     },
+    /// A parameter is out of its range; the message says which and why.
+    InvalidArgument(&'static str),
+    /// The input is shorter than the operation needs.
+    TooShort {
+        /// What needs the samples.
+        what: &'static str,
+        /// Samples needed (more than this many).
+        needed: usize,
+        /// Samples given.
+        got: usize,
+    },
+    /// The input holds NaN or an infinity where only finite samples make sense.
+    NotFinite(&'static str),
 }
 
 impl fmt::Display for DspError {
@@ -29,6 +42,14 @@ impl fmt::Display for DspError {
             Self::LengthMismatch { input, output } => write!(
                 f,
                 "output length {output} does not match input length {input}"
+            ),
+            Self::InvalidArgument(message) => f.write_str(message),
+            Self::TooShort { what, needed, got } => {
+                write!(f, "{what} needs more than {needed} samples, got {got}")
+            }
+            Self::NotFinite(what) => write!(
+                f,
+                "{what}: the input holds NaN or infinite samples; fill or drop the gaps first"
             ),
         }
     }

@@ -25,21 +25,48 @@
 //! `O(n)` whatever the window while avoiding the drift and cancellation of add/remove
 //! running sums (large offsets such as `1e9 + noise`, or a spike leaving the window).
 //!
+//! # Beyond rolling windows
+//!
+//! [`bin_regular`] resamples timestamped samples onto a regular grid (all statistics in
+//! one pass); [`minmax`], [`m4`], [`lttb`] and [`minmaxlttb`] pick samples for plots;
+//! [`butter`] designs Butterworth filters as second-order sections that
+//! [`sosfilt_rows`] and [`sosfiltfilt_rows`] apply to many channels in parallel;
+//! [`welch`] estimates power spectral densities and [`window_features`] computes
+//! vibration features; [`nelson_rules`], [`capability`], [`cusum`], [`rising_edges`]
+//! and [`stack_cycles`] serve process analysis.
+//!
 //! # Exponentially weighted mean
 //!
 //! [`ewma`] matches pandas' `Series.ewm(alpha=alpha, adjust=False).mean()` (with the
 //! defaults `ignore_na=False`, `min_periods=0`): missing samples (NaN, +/-inf) repeat
 //! the previous average.
 
+mod downsample;
 mod error;
 mod ewma;
 mod extrema;
+mod filter;
+mod resample;
 mod rolling;
+mod spc;
+mod spectral;
 
 pub use error::DspError;
 pub use ewma::{ewma, ewma_into};
 pub use extrema::{rolling_max, rolling_max_into, rolling_min, rolling_min_into};
 pub use rolling::{rolling_mean, rolling_mean_into, rolling_std, rolling_std_into};
+
+pub use downsample::{lttb, m4, minmax, minmaxlttb};
+pub use filter::{
+    BandType, MAX_ORDER, Section, butter, default_padlen, sosfilt, sosfilt_rows, sosfiltfilt,
+    sosfiltfilt_rows,
+};
+pub use resample::{Binned, bin_regular};
+pub use spc::{
+    Capability, D2, WE4_BIT, capability, cusum, individuals_limits, nelson_rules, rising_edges,
+    stack_cycles,
+};
+pub use spectral::{WindowFeatures, welch, window_features};
 
 /// Version of the kernel crate (the Cargo package version).
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -4,8 +4,11 @@
 //! thread state detached (the GIL released) and returns a new float64 array of the same
 //! length. Invalid parameters raise `ValueError`; nothing here panics on user input.
 
-use bifrost_dsp::DspError;
-use numpy::{IntoPyArray, PyArray1, PyReadonlyArray1};
+use std::borrow::Cow;
+
+use bifrost_dsp::{BandType, DspError, Section};
+use numpy::ndarray::Array2;
+use numpy::{IntoPyArray, PyArray1, PyArray2, PyReadonlyArray1, PyReadonlyArray2};
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 
@@ -95,6 +98,329 @@ fn ewma<'py>(
     run(py, &x, |s| bifrost_dsp::ewma(s, alpha))
 }
 
+/// The samples of a 1-D array, borrowed when contiguous, else copied once.
+fn samples<'a, T: numpy::Element + Copy>(x: &'a PyReadonlyArray1<'_, T>) -> Cow<'a, [T]> {
+    match x.as_slice() {
+        Ok(s) => Cow::Borrowed(s),
+        Err(_) => Cow::Owned(x.as_array().iter().copied().collect()),
+    }
+}
+
+/// The samples of a 2-D array in row-major order, borrowed when C-contiguous.
+fn rows_of<'a>(x: &'a PyReadonlyArray2<'_, f64>) -> (Cow<'a, [f64]>, usize, usize) {
+    let (rows, n) = x.as_array().dim();
+    match x.as_slice() {
+        Ok(s) => (Cow::Borrowed(s), rows, n),
+        Err(_) => (Cow::Owned(x.as_array().iter().copied().collect()), rows, n),
+    }
+}
+
+/// Wraps a row-major buffer as a 2-D array.
+fn to_2d(
+    py: Python<'_>,
+    data: Vec<f64>,
+    rows: usize,
+    n: usize,
+) -> PyResult<Bound<'_, PyArray2<f64>>> {
+    Array2::from_shape_vec((rows, n), data)
+        .map(|a| a.into_pyarray(py))
+        .map_err(|e| PyValueError::new_err(e.to_string()))
+}
+
+/// Converts a non-negative integer argument from Python.
+fn count_from(value: i64, what: &str) -> PyResult<usize> {
+    usize::try_from(value).map_err(|_| {
+        PyValueError::new_err(format!(
+            "{what} must be a non-negative integer, got {value}"
+        ))
+    })
+}
+
+fn indices(py: Python<'_>, idx: Vec<usize>) -> Bound<'_, PyArray1<i64>> {
+    idx.into_iter()
+        .map(|i| i as i64)
+        .collect::<Vec<i64>>()
+        .into_pyarray(py)
+}
+
+type Binned<'py> = (
+    Bound<'py, PyArray1<i64>>,
+    Bound<'py, PyArray1<f64>>,
+    Bound<'py, PyArray1<f64>>,
+    Bound<'py, PyArray1<f64>>,
+    Bound<'py, PyArray1<f64>>,
+    Bound<'py, PyArray1<f64>>,
+    Bound<'py, PyArray1<f64>>,
+);
+
+/// Bins (t, v) onto `start + k * step`: (count, sum, mean, min, max, first, last).
+#[pyfunction]
+fn bin_regular<'py>(
+    py: Python<'py>,
+    t: PyReadonlyArray1<'py, i64>,
+    v: PyReadonlyArray1<'py, f64>,
+    start: i64,
+    step: i64,
+    n_bins: i64,
+) -> PyResult<Binned<'py>> {
+    let n_bins = count_from(n_bins, "n_bins")?;
+    let (t, v) = (samples(&t), samples(&v));
+    let b = py
+        .detach(|| bifrost_dsp::bin_regular(&t, &v, start, step, n_bins))
+        .map_err(value_error)?;
+    Ok((
+        b.count.into_pyarray(py),
+        b.sum.into_pyarray(py),
+        b.mean.into_pyarray(py),
+        b.min.into_pyarray(py),
+        b.max.into_pyarray(py),
+        b.first.into_pyarray(py),
+        b.last.into_pyarray(py),
+    ))
+}
+
+/// Indices chosen by a downsampler ("minmax", "m4", "lttb" or "minmaxlttb").
+#[pyfunction]
+#[pyo3(signature = (y, n_out, method, x=None, minmax_ratio=4))]
+fn downsample<'py>(
+    py: Python<'py>,
+    y: PyReadonlyArray1<'py, f64>,
+    n_out: i64,
+    method: &str,
+    x: Option<PyReadonlyArray1<'py, f64>>,
+    minmax_ratio: i64,
+) -> PyResult<Bound<'py, PyArray1<i64>>> {
+    let n_out = count_from(n_out, "n_out")?;
+    let ratio = count_from(minmax_ratio, "minmax_ratio")?;
+    let y = samples(&y);
+    let x = x.as_ref().map(samples);
+    let x = x.as_deref();
+    let result = py.detach(|| match method {
+        "minmax" => Ok(bifrost_dsp::minmax(x, &y, n_out)),
+        "m4" => Ok(bifrost_dsp::m4(x, &y, n_out)),
+        "lttb" => Ok(bifrost_dsp::lttb(x, &y, n_out)),
+        "minmaxlttb" => Ok(bifrost_dsp::minmaxlttb(x, &y, n_out, ratio)),
+        _ => Err(()),
+    });
+    match result {
+        Ok(r) => r.map(|idx| indices(py, idx)).map_err(value_error),
+        Err(()) => Err(PyValueError::new_err(format!(
+            "method must be one of 'minmaxlttb', 'lttb', 'minmax', 'm4', got {method:?}"
+        ))),
+    }
+}
+
+/// Butterworth second-order sections, shape (n_sections, 6).
+#[pyfunction]
+fn butter<'py>(
+    py: Python<'py>,
+    order: i64,
+    cutoff: Vec<f64>,
+    fs: f64,
+    btype: &str,
+) -> PyResult<Bound<'py, PyArray2<f64>>> {
+    let order = count_from(order, "order")?;
+    let band = match btype {
+        "lowpass" => BandType::Lowpass,
+        "highpass" => BandType::Highpass,
+        "bandpass" => BandType::Bandpass,
+        "bandstop" => BandType::Bandstop,
+        _ => {
+            return Err(PyValueError::new_err(format!(
+                "btype must be one of 'lowpass', 'highpass', 'bandpass', 'bandstop', got {btype:?}"
+            )));
+        }
+    };
+    let sos = bifrost_dsp::butter(order, &cutoff, fs, band).map_err(value_error)?;
+    let rows = sos.len();
+    to_2d(py, sos.into_iter().flatten().collect(), rows, 6)
+}
+
+fn sections_of(sos: &PyReadonlyArray2<'_, f64>) -> PyResult<Vec<Section>> {
+    let array = sos.as_array();
+    if array.ncols() != 6 {
+        return Err(PyValueError::new_err(format!(
+            "sos must have shape (n_sections, 6), got {:?}",
+            array.shape()
+        )));
+    }
+    Ok(array
+        .rows()
+        .into_iter()
+        .map(|r| [r[0], r[1], r[2], r[3], r[4], r[5]])
+        .collect())
+}
+
+/// Forward SOS filtering from rest of each row of `x` (rows in parallel).
+#[pyfunction]
+fn sosfilt<'py>(
+    py: Python<'py>,
+    sos: PyReadonlyArray2<'py, f64>,
+    x: PyReadonlyArray2<'py, f64>,
+) -> PyResult<Bound<'py, PyArray2<f64>>> {
+    let sections = sections_of(&sos)?;
+    let (data, rows, n) = rows_of(&x);
+    let mut out = data.into_owned();
+    py.detach(|| bifrost_dsp::sosfilt_rows(&sections, &mut out, n))
+        .map_err(value_error)?;
+    to_2d(py, out, rows, n)
+}
+
+/// Zero-phase SOS filtering of each row of `x` (scipy's odd padding; rows in parallel).
+#[pyfunction]
+#[pyo3(signature = (sos, x, padlen=None))]
+fn sosfiltfilt<'py>(
+    py: Python<'py>,
+    sos: PyReadonlyArray2<'py, f64>,
+    x: PyReadonlyArray2<'py, f64>,
+    padlen: Option<i64>,
+) -> PyResult<Bound<'py, PyArray2<f64>>> {
+    let sections = sections_of(&sos)?;
+    let padlen = padlen.map(|p| count_from(p, "padlen")).transpose()?;
+    let (data, rows, n) = rows_of(&x);
+    let mut out = data.into_owned();
+    py.detach(|| bifrost_dsp::sosfiltfilt_rows(&sections, &mut out, n, padlen))
+        .map_err(value_error)?;
+    to_2d(py, out, rows, n)
+}
+
+/// Welch PSD (periodic Hann, constant detrend, one-sided density).
+#[pyfunction]
+fn welch<'py>(
+    py: Python<'py>,
+    x: PyReadonlyArray1<'py, f64>,
+    fs: f64,
+    nperseg: i64,
+    noverlap: i64,
+) -> PyResult<Bound<'py, PyArray1<f64>>> {
+    let nperseg = count_from(nperseg, "nperseg")?;
+    let noverlap = count_from(noverlap, "noverlap")?;
+    run(py, &x, |s| bifrost_dsp::welch(s, fs, nperseg, noverlap))
+}
+
+type Features<'py> = (
+    Bound<'py, PyArray1<f64>>,
+    Bound<'py, PyArray1<f64>>,
+    Bound<'py, PyArray1<f64>>,
+    Bound<'py, PyArray1<f64>>,
+);
+
+/// RMS, peak, crest factor and kurtosis of whole non-overlapping windows.
+#[pyfunction]
+fn window_features<'py>(
+    py: Python<'py>,
+    x: PyReadonlyArray1<'py, f64>,
+    window: i64,
+) -> PyResult<Features<'py>> {
+    let window = window_from(window)?;
+    let x = samples(&x);
+    let f = py
+        .detach(|| bifrost_dsp::window_features(&x, window))
+        .map_err(value_error)?;
+    Ok((
+        f.rms.into_pyarray(py),
+        f.peak.into_pyarray(py),
+        f.crest.into_pyarray(py),
+        f.kurtosis.into_pyarray(py),
+    ))
+}
+
+/// Centre line and sigma (mean moving range / d2) of an individuals chart.
+#[pyfunction]
+fn individuals_limits(py: Python<'_>, x: PyReadonlyArray1<'_, f64>) -> (f64, f64) {
+    let x = samples(&x);
+    py.detach(|| bifrost_dsp::individuals_limits(&x))
+}
+
+/// Per-sample bit masks of the Nelson rules (bit 8: Western Electric rule 4).
+#[pyfunction]
+fn nelson_rules<'py>(
+    py: Python<'py>,
+    x: PyReadonlyArray1<'py, f64>,
+    center: f64,
+    sigma: f64,
+) -> PyResult<Bound<'py, PyArray1<u16>>> {
+    let x = samples(&x);
+    py.detach(|| bifrost_dsp::nelson_rules(&x, center, sigma))
+        .map(|flags| flags.into_pyarray(py))
+        .map_err(value_error)
+}
+
+/// (mean, sigma_within, sigma_overall, cp, cpk, pp, ppk); NaN for a missing limit.
+#[pyfunction]
+fn capability(
+    py: Python<'_>,
+    x: PyReadonlyArray1<'_, f64>,
+    lsl: f64,
+    usl: f64,
+) -> PyResult<(f64, f64, f64, f64, f64, f64, f64)> {
+    let x = samples(&x);
+    let c = py
+        .detach(|| bifrost_dsp::capability(&x, lsl, usl))
+        .map_err(value_error)?;
+    Ok((
+        c.mean,
+        c.sigma_within,
+        c.sigma_overall,
+        c.cp,
+        c.cpk,
+        c.pp,
+        c.ppk,
+    ))
+}
+
+/// Two float arrays.
+type Pair<'py> = (Bound<'py, PyArray1<f64>>, Bound<'py, PyArray1<f64>>);
+
+/// Tabular CUSUM sums (upper, lower).
+#[pyfunction]
+fn cusum<'py>(
+    py: Python<'py>,
+    x: PyReadonlyArray1<'py, f64>,
+    target: f64,
+    k: f64,
+) -> PyResult<Pair<'py>> {
+    let x = samples(&x);
+    let (upper, lower) = py
+        .detach(|| bifrost_dsp::cusum(&x, target, k))
+        .map_err(value_error)?;
+    Ok((upper.into_pyarray(py), lower.into_pyarray(py)))
+}
+
+/// Indices where the trigger rises above the threshold.
+#[pyfunction]
+fn rising_edges<'py>(
+    py: Python<'py>,
+    trigger: PyReadonlyArray1<'py, f64>,
+    threshold: f64,
+) -> Bound<'py, PyArray1<i64>> {
+    let trigger = samples(&trigger);
+    let edges = py.detach(|| bifrost_dsp::rising_edges(&trigger, threshold));
+    indices(py, edges)
+}
+
+/// Cycles `x[starts[j]:starts[j+1]]` (the last ends at `end`) as rows of `length`.
+#[pyfunction]
+fn stack_cycles<'py>(
+    py: Python<'py>,
+    x: PyReadonlyArray1<'py, f64>,
+    starts: PyReadonlyArray1<'py, i64>,
+    end: i64,
+    length: i64,
+) -> PyResult<Bound<'py, PyArray2<f64>>> {
+    let starts: Vec<usize> = samples(&starts)
+        .iter()
+        .map(|&s| count_from(s, "cycle start"))
+        .collect::<PyResult<_>>()?;
+    let end = count_from(end, "end")?;
+    let length = count_from(length, "length")?;
+    let x = samples(&x);
+    let out = py
+        .detach(|| bifrost_dsp::stack_cycles(&x, &starts, end, length))
+        .map_err(value_error)?;
+    to_2d(py, out, starts.len(), length)
+}
+
 /// Version of the compiled kernels.
 #[pyfunction]
 fn kernel_version() -> &'static str {
@@ -110,5 +436,18 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(rolling_max, m)?)?;
     m.add_function(wrap_pyfunction!(ewma, m)?)?;
     m.add_function(wrap_pyfunction!(kernel_version, m)?)?;
+    m.add_function(wrap_pyfunction!(bin_regular, m)?)?;
+    m.add_function(wrap_pyfunction!(downsample, m)?)?;
+    m.add_function(wrap_pyfunction!(butter, m)?)?;
+    m.add_function(wrap_pyfunction!(sosfilt, m)?)?;
+    m.add_function(wrap_pyfunction!(sosfiltfilt, m)?)?;
+    m.add_function(wrap_pyfunction!(welch, m)?)?;
+    m.add_function(wrap_pyfunction!(window_features, m)?)?;
+    m.add_function(wrap_pyfunction!(individuals_limits, m)?)?;
+    m.add_function(wrap_pyfunction!(nelson_rules, m)?)?;
+    m.add_function(wrap_pyfunction!(capability, m)?)?;
+    m.add_function(wrap_pyfunction!(cusum, m)?)?;
+    m.add_function(wrap_pyfunction!(rising_edges, m)?)?;
+    m.add_function(wrap_pyfunction!(stack_cycles, m)?)?;
     Ok(())
 }
