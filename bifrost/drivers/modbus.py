@@ -394,14 +394,21 @@ class ModbusDriver(Driver):
         )
 
     def _fill_span(
-        self, abandon: threading.Event, plan: _ReadPlan, span: Span, base: int, replies: _Replies
+        self,
+        abandon: threading.Event,
+        plan: _ReadPlan,
+        span: Span,
+        base: int,
+        replies: _Replies,
+        *,
+        may_split: bool = True,
     ) -> None:
         response = self._read_span(abandon, span)
         if response.isError():
             code = int(getattr(response, "exception_code", 0))
-            if code == 2 and len(span.members) > 1:
+            if code == 2 and may_split and len(span.members) > 1:
                 # The merge may have read over registers the device does not have:
-                # fall back to the tags' own ranges so the good ones still read.
+                # read the tags one by one so the good ones still read.
                 self._split_span(abandon, plan, span, base, replies)
                 return
             replies.errors.append(self._exception(plan, span, code))
@@ -415,15 +422,15 @@ class ModbusDriver(Driver):
     def _split_span(
         self, abandon: threading.Event, plan: _ReadPlan, span: Span, base: int, replies: _Replies
     ) -> None:
-        parts = coalesce(
-            [Item(span.key, plan.addresses[m].offset, plan.addresses[m].end) for m in span.members],
-            span.count,
-            0,
-        )
-        for part in parts:
-            members = tuple(span.members[i] for i in part.members)
-            sub = Span(span.key, part.start, part.count, members)
-            self._fill_span(abandon, plan, sub, base + part.start - span.start, replies)
+        # Tags at the same address share one request; no further splitting after this,
+        # so a refused tag costs one request, never a recursion.
+        by_range: dict[tuple[int, int], list[int]] = {}
+        for member in span.members:
+            address = plan.addresses[member]
+            by_range.setdefault((address.offset, address.end), []).append(member)
+        for (start, end), members in sorted(by_range.items()):
+            sub = Span(span.key, start, end - start, tuple(members))
+            self._fill_span(abandon, plan, sub, base + start - span.start, replies, may_split=False)
 
     # -- writing --------------------------------------------------------------------------
     def compile_write(self, items: Sequence[tuple[Tag, Any]]) -> list[_Write]:

@@ -258,3 +258,14 @@ def test_info_names_the_endpoint(plc, modbus_server):
     info = plc.info()
     assert info["protocol"] == "modbus"
     assert info["endpoint"] == f"127.0.0.1:{modbus_server.port}"
+
+
+def test_adjacent_tags_running_past_the_last_register(plc, modbus_server):
+    # 1995..1999 exist, 2000 and 2001 do not: one merged request is refused, then each
+    # tag is read on its own, once (no endless splitting).
+    modbus_server.set("hr", 1995, [1, 2, 3, 4, 5])
+    before = modbus_server.requests
+    frame = plc.read([f"hr:{i}" for i in range(1995, 2002)], errors="quality")
+    assert frame["value"].tolist() == [1, 2, 3, 4, 5, None, None]
+    assert frame["quality"].tolist() == ["good"] * 5 + ["bad_protocol"] * 2
+    assert modbus_server.requests - before == 1 + 7
