@@ -115,9 +115,8 @@ def _statistics(how: str | Sequence[str]) -> tuple[list[str], bool]:
     return names, single
 
 
-def _grid(times: NDArray[np.int64], origin: int, step: int) -> tuple[int, int]:
-    """Start and number of bins covering `times` on the grid ``origin + k * step``."""
-    lo, hi = int(times.min()), int(times.max())
+def _grid(lo: int, hi: int, origin: int, step: int) -> tuple[int, int]:
+    """Start and number of bins covering ``lo ..= hi`` on the grid ``origin + k * step``."""
     start = origin + (lo - origin) // step * step
     return start, (hi - start) // step + 1
 
@@ -183,26 +182,42 @@ def resample(
         index = data.index
         if not isinstance(index, pd.DatetimeIndex):
             raise ValueError("resample needs a DatetimeIndex on pandas data")
-        times = index.as_unit("ns").asi8
-        frame = data.to_frame() if _is_series(data) else data
-        values = frame.to_numpy(dtype=np.float64, na_value=np.nan).T.copy()
+        # Work in the index's own tick (pandas 3 defaults to microseconds) so the times
+        # are used without a conversion copy; fall back to ns for a step finer than it.
+        tick = int(pd.Timedelta(1, unit=index.unit).as_unit("ns").value)
+        if step % tick:
+            index, tick = index.as_unit("ns"), 1
+        times = index.asi8
+        sources = [data] if _is_series(data) else [data[c] for c in data.columns]
+        rows = [c.to_numpy(dtype=np.float64, na_value=np.nan) for c in sources]
         if valid is not None:
-            values[:, ~np.asarray(valid, dtype=bool)] = np.nan
-        present = np.asarray(~np.asarray(index.isna()), dtype=bool)
-        times, values = times[present], np.ascontiguousarray(values[:, present])
+            bad = ~np.asarray(valid, dtype=bool)
+            rows = [np.where(bad, np.nan, v) for v in rows]
+        if index.hasnans:
+            present = np.asarray(index.notna(), dtype=np.bool_)
+            times = times[present]
+            rows = [v[present] for v in rows]
+        rows = [np.ascontiguousarray(v) for v in rows]
+        tz = index.tz
         if times.size == 0:
-            start, n_bins, tz = 0, 0, index.tz
+            start = 0
+            n_bins = 0
         else:
-            origin = pd.Timestamp(index[present].min()).normalize().as_unit("ns").value
-            start, n_bins = _grid(times, origin, step)
-            tz = index.tz
+            # O(1) on a sorted index (pandas caches monotonicity), unlike times.min().
+            first, last = pd.Timestamp(index.min()), pd.Timestamp(index.max())
+            # Timestamp.value is in ns whatever the unit.
+            origin = first.normalize().value // tick
+            lo, hi = first.value // tick, last.value // tick
+            start, n_bins = _grid(lo, hi, origin, step // tick)
         grid = pd.date_range(
-            pd.Timestamp(start, tz="UTC").tz_convert(tz) if tz else pd.Timestamp(start),
+            pd.Timestamp(start * tick, tz="UTC").tz_convert(tz)
+            if tz
+            else pd.Timestamp(start * tick),
             periods=n_bins,
             freq=pd.Timedelta(step, unit="ns"),
-            name=index.name,
-        ).as_unit(index.unit)
-        stats = [_bin(times, row, start, step, n_bins) for row in values]
+            name=data.index.name,
+        ).as_unit(data.index.unit)
+        stats = [_bin(times, row, start, step // tick, n_bins) for row in rows]
         out: Any
         if _is_series(data):
             if single:
@@ -254,7 +269,7 @@ def resample(
         if times.size == 0:
             raise ValueError("resample needs at least one sample")
         origin = pd.Timestamp(coord.min()).normalize().as_unit("ns").value
-        start, n_bins = _grid(times, origin, step)
+        start, n_bins = _grid(int(times.min()), int(times.max()), origin, step)
         stats = [_bin(times, np.ascontiguousarray(r), start, step, n_bins) for r in flat]
         grid = pd.date_range(pd.Timestamp(start), periods=n_bins, freq=pd.Timedelta(step))
         shape = (*moved.shape[:-1], n_bins)
@@ -292,7 +307,8 @@ def resample(
         start, n_bins = 0, 0
     else:
         day = 86_400_000_000_000
-        start, n_bins = _grid(times, int(times.min()) // day * day, step)
+        lo = int(times.min())
+        start, n_bins = _grid(lo, int(times.max()), lo // day * day, step)
     grid_ns = start + step * np.arange(n_bins, dtype=np.int64)
     binned = _bin(times, values, start, step, n_bins)
     found: dict[str, Any] = {"time": grid_ns.view("datetime64[ns]") if is_datetime else grid_ns}
