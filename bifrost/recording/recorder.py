@@ -20,7 +20,7 @@ import contextlib
 import math
 import time
 import warnings
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
 import numpy as np
@@ -200,6 +200,13 @@ def _prepare(recording: Recording, path: str | None, flush_interval: float) -> _
     return _Sink(recording, journal, flush_interval)
 
 
+def _launch(recording: Recording, work: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
+    loop = asyncio.get_running_loop()
+    task = loop.create_task(work, name="bifrost-record")
+    recording._attach(loop, task)
+    return task
+
+
 def start_recording(
     recording: Recording,
     read: ReadFn,
@@ -211,10 +218,7 @@ def start_recording(
 ) -> asyncio.Task[None]:
     """Start polling on the running loop; returns the task."""
     sink = _prepare(recording, path, flush_interval)
-    loop = asyncio.get_running_loop()
-    task = loop.create_task(_run(recording, read, duration_s, sink, on_done), name="bifrost-record")
-    recording._attach(loop, task)
-    return task
+    return _launch(recording, _run(recording, read, duration_s, sink, on_done))
 
 
 class _CarryForward:
@@ -281,9 +285,4 @@ def start_subscribed_recording(
 ) -> asyncio.Task[None]:
     """Record from data-change notifications; each notification becomes a full row."""
     sink = _prepare(recording, path, flush_interval)
-    loop = asyncio.get_running_loop()
-    task = loop.create_task(
-        _run_subscribed(recording, subscribe, duration_s, sink, on_done), name="bifrost-record"
-    )
-    recording._attach(loop, task)
-    return task
+    return _launch(recording, _run_subscribed(recording, subscribe, duration_s, sink, on_done))
