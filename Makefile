@@ -38,6 +38,7 @@ lint: build
 	$(VENV)/bin/ruff check bifrost tests benchmarks
 	$(VENV)/bin/ruff format --check bifrost tests benchmarks
 	$(VENV)/bin/mypy
+	$(PY) -m mypy.stubtest bifrost._core --ignore-missing-stub
 	$(VENV)/bin/lint-imports
 	cd rust && cargo fmt --check
 	cd rust && PYO3_PYTHON=$(abspath $(PY)) cargo clippy --all-targets --quiet -- -D warnings

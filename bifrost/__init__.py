@@ -11,6 +11,8 @@ import importlib
 from importlib.metadata import PackageNotFoundError, version
 from typing import TYPE_CHECKING, Any
 
+# Registers the `.bifrost` accessor on pandas and xarray objects (cheap: no SciPy/dask).
+import bifrost.analytics.accessors  # noqa: F401
 from bifrost.connection import Connection, connect
 from bifrost.exceptions import (
     AddressError,

@@ -102,3 +102,17 @@ def test_a_missing_extra_names_the_pip_command(module: str, extra: str, use: str
     )
     assert f'pip install "bifrost[{extra}]"' in done.stdout, done.stdout + done.stderr
     assert "MissingDependency" in done.stdout
+
+
+def test_import_bifrost_registers_the_accessor_without_optional_extras():
+    code = (
+        "import sys\n"
+        "sys.modules['scipy'] = None\n"
+        "sys.modules['dask'] = None\n"
+        "import numpy as np, pandas as pd, bifrost\n"
+        "print(pd.Series(np.arange(4.0)).bifrost.rolling_mean(2).tolist())\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=False, timeout=60
+    )
+    assert done.stdout.strip() == "[nan, 0.5, 1.5, 2.5]", done.stderr
