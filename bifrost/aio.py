@@ -319,8 +319,8 @@ class AsyncConnection:
         )
         plan = compiled.plan
 
-        async def read() -> ReadResult:
-            return await self._driver.execute_read(plan)
+        async def read(due: float) -> ReadResult:
+            return await self._driver.execute_read_at(plan, due)
 
         def done() -> None:
             if recording in self._recordings:

@@ -34,6 +34,9 @@ class ReadResult:
     indices
         For subscription notifications that carry only some tags: the position of each
         of ``tags`` in the subscription's tag list. None means all, in order.
+    started
+        Monotonic time (``time.monotonic()``) when the first request went out, if the
+        driver knows it; recorders measure their cadence with it.
     """
 
     tags: tuple[Tag, ...]
@@ -42,6 +45,9 @@ class ReadResult:
     timestamp_ns: npt.NDArray[np.int64]
     errors: list[ProtocolError] = field(default_factory=list)
     indices: npt.NDArray[np.intp] | None = None
+    # Keyword-only, so that subclasses (OPC UA adds server timestamps) keep their
+    # positional fields.
+    started: float | None = field(default=None, kw_only=True)
 
     def values(self) -> npt.NDArray[np.object_]:
         """One Python value per tag (None where quality is bad)."""

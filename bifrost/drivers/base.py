@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import abc
+import asyncio
+import time
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
@@ -62,6 +64,22 @@ class Driver(abc.ABC):
     @abc.abstractmethod
     async def execute_read(self, plan: Any) -> ReadResult:
         """Run a plan from :meth:`compile_read`."""
+
+    async def execute_read_at(self, plan: Any, due: float) -> ReadResult:
+        """Run a plan with its first request going out at monotonic time ``due``.
+
+        Recorders call this a little before ``due``; drivers with a worker thread
+        override it to wait on that thread, so that no thread hand-over sits between
+        the due time and the request.
+        """
+        delay = due - time.monotonic()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        started = time.monotonic()
+        result = await self.execute_read(plan)
+        if result.started is None:
+            result.started = started
+        return result
 
     @abc.abstractmethod
     def compile_write(self, items: Sequence[tuple[Tag, Any]]) -> Any:

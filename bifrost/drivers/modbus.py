@@ -374,7 +374,20 @@ class ModbusDriver(Driver):
         """Send the planned requests and decode every tag's value."""
         return await self._worker.run(self._read_blocking, plan)
 
+    async def execute_read_at(self, plan: _ReadPlan, due: float) -> ReadResult:
+        """Like :meth:`execute_read`, the first request going out at monotonic ``due``."""
+        return await self._worker.run(self._read_blocking_at, plan, due)
+
+    def _read_blocking_at(
+        self, abandon: threading.Event, plan: _ReadPlan, due: float
+    ) -> ReadResult:
+        delay = due - time.monotonic()
+        if delay > 0:
+            time.sleep(delay)
+        return self._read_blocking(abandon, plan)
+
     def _read_blocking(self, abandon: threading.Event, plan: _ReadPlan) -> ReadResult:
+        started = time.monotonic()
         replies = _Replies(
             np.zeros(plan.register_size, dtype=np.uint16),
             np.zeros(plan.bit_size, dtype=np.bool_),
@@ -391,6 +404,7 @@ class ModbusDriver(Driver):
             replies.quality,
             np.full(len(plan.tags), timestamp, dtype=np.int64),
             replies.errors,
+            started=started,
         )
 
     def _fill_span(
