@@ -498,10 +498,19 @@ class S7Driver(Driver):
 
     async def execute_read(self, plan: _ReadPlan) -> ReadResult:
         """Send the planned requests (in one call onto the worker) and decode the replies."""
+        return await self._execute(plan, None)
+
+    async def execute_read_at(self, plan: _ReadPlan, due: float) -> ReadResult:
+        """Like :meth:`execute_read`; the worker itself waits until monotonic ``due``."""
+        return await self._execute(plan, due)
+
+    async def _execute(self, plan: _ReadPlan, due: float | None) -> ReadResult:
         await self._ensure_connected()
         layout = self.layout(plan, self._pdu)
         image = np.zeros(layout.size, dtype=np.uint8)
-        failures = await self._run(self._read_blocking, self._client, plan, layout, image)
+        failures, started = await self._run(
+            self._read_blocking_at, self._client, plan, layout, image, due
+        )
         timestamp = time.time_ns()
         quality = np.zeros(len(plan.tags), dtype=np.uint8)
         errors = []
@@ -525,7 +534,21 @@ class S7Driver(Driver):
             quality,
             np.full(len(plan.tags), timestamp, dtype=np.int64),
             errors,
+            started=started,
         )
+
+    def _read_blocking_at(
+        self,
+        client: Any,
+        plan: _ReadPlan,
+        layout: _Layout,
+        image: npt.NDArray[np.uint8],
+        due: float | None,
+    ) -> tuple[list[_Failure], float]:
+        if due is not None and (delay := due - time.monotonic()) > 0:
+            time.sleep(delay)
+        started = time.monotonic()
+        return self._read_blocking(client, plan, layout, image), started
 
     def _read_blocking(
         self, client: Any, plan: _ReadPlan, layout: _Layout, image: npt.NDArray[np.uint8]
