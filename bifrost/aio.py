@@ -11,6 +11,9 @@ Every public method here has a sync twin with the same signature on
 
 from __future__ import annotations
 
+import asyncio
+import builtins
+import json
 import os
 from collections.abc import Callable, Generator, Iterable, Mapping, Sequence
 from typing import Any, Literal
@@ -18,7 +21,7 @@ from typing import Any, Literal
 import pandas as pd
 
 from bifrost.drivers import Driver, driver_for_url
-from bifrost.exceptions import ConfigurationError, WriteNotAllowed
+from bifrost.exceptions import BifrostError, ConfigurationError, WriteNotAllowed
 from bifrost.frames import ReadLayout, read_frame
 from bifrost.model import Tag
 from bifrost.recording import (
@@ -315,6 +318,7 @@ class AsyncConnection:
                 "driver": self._driver.library,
                 "tags": ", ".join(t.name for t in compiled.tags),
                 "started": pd.Timestamp.now(tz="UTC").isoformat(),
+                "device": await self._device_summary(),
             },
         )
         plan = compiled.plan
@@ -349,6 +353,16 @@ class AsyncConnection:
     def recordings(self) -> list[Recording]:
         """Recordings running on this connection."""
         return list(self._recordings)
+
+    async def _device_summary(self) -> str:
+        # Identification for a recording's metadata; a device that does not answer
+        # quickly must not delay the start.
+        try:
+            async with asyncio.timeout(min(1.0, self._timeout)):
+                info = await self._driver.info()
+        except (BifrostError, builtins.TimeoutError):
+            return ""
+        return json.dumps(info, default=str, sort_keys=True)
 
     async def subscribe(
         self,

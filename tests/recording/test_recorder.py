@@ -258,3 +258,28 @@ def test_the_switch_interval_is_lowered_only_while_recording(modbus_server):
         rec.stop()
         rec.wait(5)
     assert sys.getswitchinterval() == before
+
+
+def test_one_failing_tag_does_not_stop_the_good_ones(modbus_server):
+    modbus_server.set("hr", 0, [11])
+    with bf.connect(modbus_server.url) as plc:
+        rec = plc.record(["hr:0", "hr:2500"], interval="20ms", duration="0.2s", progress=False)
+    quality = rec.quality_frame()
+    assert set(quality["hr:0"]) == {"good"}
+    assert set(quality["hr:2500"]) == {"bad_protocol"}
+    assert set(rec.to_pandas()["hr:0"]) == {11}
+
+
+def test_session_metadata_travels_with_the_data(modbus_server, tmp_path: Path):
+    with bf.connect(modbus_server.url) as plc:
+        rec = plc.record(["hr:0"], interval="20ms", duration="0.1s", progress=False)
+    attrs = rec.to_xarray().attrs
+    assert attrs["protocol"] == "modbus"
+    assert attrs["endpoint"] == f"127.0.0.1:{modbus_server.port}"
+    assert attrs["driver"].startswith("pymodbus ")
+    assert attrs["bifrost_version"]
+    assert '"endpoint"' in attrs["device"]
+    assert attrs["interval_s"] == 0.02
+    assert attrs["started"] < attrs["stopped"]
+    back = bf.open_recording(rec.save(tmp_path / "r.nc"))
+    assert back.metadata["device"] == rec.metadata["device"]
