@@ -58,15 +58,47 @@ def _tags_option() -> Any:
     return typer.Option("--tags", "-t", help="Tag table (CSV or YAML).")
 
 
+def _options_option() -> Any:
+    return typer.Option(
+        "--option",
+        "-O",
+        help="Connection option KEY=VALUE, repeatable (e.g. -O unit=2, -O security=None).",
+    )
+
+
+def _options(pairs: list[str] | None) -> dict[str, Any]:
+    options: dict[str, Any] = {}
+    for pair in pairs or []:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise bf.ConfigurationError(f"option {pair!r} is not KEY=VALUE")
+        options[key.strip()] = _option_value(value.strip())
+    return options
+
+
+def _option_value(text: str) -> Any:
+    # Numbers and booleans as the connection expects them; everything else stays text.
+    lowered = text.lower()
+    if lowered in ("true", "false"):
+        return lowered == "true"
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            continue
+    return text
+
+
 @app.command()
 def read(
     url: Annotated[str, typer.Argument(help="Device URL, e.g. modbus://127.0.0.1:5020")],
     tags: Annotated[list[str], typer.Argument(help="Tag names or addresses.")],
     tag_file: Annotated[Path | None, _tags_option()] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    option: Annotated[list[str] | None, _options_option()] = None,
 ) -> None:
     """Read tags once and print their values."""
-    with bf.connect(url, tags=tag_file) as plc:
+    with bf.connect(url, tags=tag_file, **_options(option)) as plc:
         frame = plc.read(tags)
     if as_json:
         frame = frame.assign(timestamp=frame["timestamp"].map(lambda t: t.isoformat()))
@@ -79,12 +111,15 @@ def read(
 @app.command()
 def browse(
     url: Annotated[str, typer.Argument(help="Device URL.")],
+    path: Annotated[str | None, typer.Argument(help="OPC UA node to start from.")] = None,
+    depth: Annotated[int, typer.Option(help="Levels to descend (OPC UA).")] = 1,
     tag_file: Annotated[Path | None, _tags_option()] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    option: Annotated[list[str] | None, _options_option()] = None,
 ) -> None:
-    """List the tags of a device (its tag table for Modbus)."""
-    with bf.connect(url, tags=tag_file) as plc:
-        frame = plc.browse()
+    """List what a device offers: OPC UA nodes, or the tag table (Modbus, S7)."""
+    with bf.connect(url, tags=tag_file, **_options(option)) as plc:
+        frame = plc.browse(path, depth)
     if as_json:
         print(json.dumps(frame.reset_index().to_dict(orient="records"), default=str))
     else:
@@ -101,9 +136,10 @@ def record(
         "recording.parquet"
     ),
     tag_file: Annotated[Path | None, _tags_option()] = None,
+    option: Annotated[list[str] | None, _options_option()] = None,
 ) -> None:
     """Record tags on a fixed interval into a file."""
-    with bf.connect(url, tags=tag_file) as plc:
+    with bf.connect(url, tags=tag_file, **_options(option)) as plc:
         recording = plc.record(tags, interval=interval, duration=duration)
     recording.save(output)
     stats = recording.stats

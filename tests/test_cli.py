@@ -83,3 +83,13 @@ def test_demo_writes_parquet_trend_and_report(tmp_path: Path):
     assert "reactor.temperature" in report
     assert "data:image/png;base64," in report
     assert "wrote" in done.stdout
+
+
+def test_options_reach_the_connection(modbus_server):
+    modbus_server.set("hr", 60, [321], unit=2)
+    done = run("read", modbus_server.url, "hr:60", "-O", "unit=2", "--json")
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)[0]["value"] == 321
+    bad = run("read", modbus_server.url, "hr:60", "-O", "unit")
+    assert bad.returncode == 1
+    assert "KEY=VALUE" in bad.stderr
