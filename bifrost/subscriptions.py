@@ -8,6 +8,7 @@ subscription.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import logging
 import threading
@@ -202,8 +203,13 @@ class Subscription:
                 await self._handle.close()
         self._done.set()
 
-    def cancel(self) -> None:
-        """End the subscription; returns at once (the server side is cleaned up async)."""
+    def cancel(self, timeout: float = 5.0) -> None:
+        """End the subscription.
+
+        From another thread (a script, a notebook cell) it waits up to ``timeout``
+        seconds until the server side is cleaned up; from a callback or a coroutine on
+        bifrost's loop it returns at once and the cleanup follows.
+        """
         loop = self._loop
         if loop is None or loop.is_closed() or self._done.is_set():
             self._done.set()
@@ -214,8 +220,10 @@ class Subscription:
             running = None
         if running is loop:
             loop.create_task(self._close())
-        else:
-            asyncio.run_coroutine_threadsafe(self._close(), loop)
+            return
+        future = asyncio.run_coroutine_threadsafe(self._close(), loop)
+        with contextlib.suppress(concurrent.futures.TimeoutError):
+            future.result(timeout)
 
     def __repr__(self) -> str:
         kind = "native" if self.native else "polled"
