@@ -223,11 +223,17 @@ def apply(
     pd = sys.modules.get("pandas")  # a pandas object implies pandas is imported
     if pd is not None and isinstance(x, pd.DataFrame):
         values = x.to_numpy(dtype=np.float64, na_value=np.nan)
-        frame = pd.DataFrame(along_axis(values, kernel, 0, rows), index=x.index, columns=x.columns)
+        # copy=False: the result is fresh (columns of a C-contiguous (columns, n) array,
+        # pandas' own block layout), so it is used as is.
+        frame = pd.DataFrame(
+            along_axis(values, kernel, 0, rows), index=x.index, columns=x.columns, copy=False
+        )
         frame.attrs = copy.deepcopy(x.attrs)
         return frame
     if pd is not None and isinstance(x, pd.Series):
-        series = pd.Series(kernel(as_float(x)), index=x.index, name=x.name)
+        # copy=False: the kernel's fresh array becomes the Series' data (pandas 3 would
+        # otherwise copy it, which costs as much as a fast kernel).
+        series = pd.Series(kernel(as_float(x)), index=x.index, name=x.name, copy=False)
         series.attrs = copy.deepcopy(x.attrs)
         return series
     xr = sys.modules.get("xarray")

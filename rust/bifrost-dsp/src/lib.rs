@@ -21,9 +21,11 @@
 //!
 //! The mean and the standard deviation use a "two stacks" scheme over blocks of
 //! `window` samples: each window is the merge of a suffix of one block and a prefix of
-//! the next, so no value is ever subtracted from a running sum. This keeps them
-//! `O(n)` whatever the window while avoiding the drift and cancellation of add/remove
-//! running sums (large offsets such as `1e9 + noise`, or a spike leaving the window).
+//! the next, so no value is ever subtracted from a running sum. Samples are shifted by
+//! a sample of the window (the first of its second block). This keeps them `O(n)`
+//! whatever the window while avoiding the drift and cancellation of add/remove running
+//! sums (large offsets such as `1e9 + noise`, or a spike leaving the window). Sums of
+//! finite samples that overflow give an infinite or NaN result.
 //!
 //! # Beyond rolling windows
 //!
@@ -58,8 +60,8 @@ pub use rolling::{rolling_mean, rolling_mean_into, rolling_std, rolling_std_into
 
 pub use downsample::{lttb, m4, minmax, minmaxlttb};
 pub use filter::{
-    BandType, MAX_ORDER, Section, butter, default_padlen, sosfilt, sosfilt_rows, sosfiltfilt,
-    sosfiltfilt_rows,
+    BandType, MAX_ORDER, Section, butter, default_padlen, sosfilt, sosfilt_rows, sosfilt_rows_from,
+    sosfiltfilt, sosfiltfilt_rows, sosfiltfilt_rows_from,
 };
 pub use resample::{Binned, bin_regular};
 pub use spc::{

@@ -8,7 +8,7 @@ use std::borrow::Cow;
 
 use bifrost_dsp::{BandType, DspError, Section};
 use numpy::ndarray::Array2;
-use numpy::{IntoPyArray, PyArray1, PyArray2, PyReadonlyArray1, PyReadonlyArray2};
+use numpy::{IntoPyArray, PyArray1, PyArray2, PyArrayMethods, PyReadonlyArray1, PyReadonlyArray2};
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 
@@ -44,6 +44,26 @@ fn run<'py>(
     result.map(|out| out.into_pyarray(py)).map_err(value_error)
 }
 
+/// A new zeroed float64 array of `n` samples (NumPy's allocator: large arrays get
+/// transparent huge pages, so first touching them costs far less than a fresh `Vec`).
+fn zeros(py: Python<'_>, n: usize) -> Bound<'_, PyArray1<f64>> {
+    PyArray1::<f64>::zeros(py, n, false)
+}
+
+/// Runs `kernel` writing into a new NumPy array, without the GIL.
+fn run_into<'py>(
+    py: Python<'py>,
+    x: &PyReadonlyArray1<'py, f64>,
+    kernel: impl FnOnce(&[f64], &mut [f64]) -> Result<(), DspError> + Send,
+) -> PyResult<Bound<'py, PyArray1<f64>>> {
+    let x = samples(x);
+    let out = zeros(py, x.len());
+    // SAFETY: `out` was just created here and is not shared with anything else yet.
+    let slice = unsafe { out.as_slice_mut() }.map_err(|e| PyValueError::new_err(e.to_string()))?;
+    py.detach(|| kernel(&x, slice)).map_err(value_error)?;
+    Ok(out)
+}
+
 /// Rolling mean over a trailing window (NaN until the window is full or if it holds NaN).
 #[pyfunction]
 fn rolling_mean<'py>(
@@ -52,7 +72,9 @@ fn rolling_mean<'py>(
     window: i64,
 ) -> PyResult<Bound<'py, PyArray1<f64>>> {
     let window = window_from(window)?;
-    run(py, &x, |s| bifrost_dsp::rolling_mean(s, window))
+    run_into(py, &x, |s, out| {
+        bifrost_dsp::rolling_mean_into(s, window, out)
+    })
 }
 
 /// Rolling sample standard deviation (ddof=1) over a trailing window.
@@ -63,7 +85,9 @@ fn rolling_std<'py>(
     window: i64,
 ) -> PyResult<Bound<'py, PyArray1<f64>>> {
     let window = window_from(window)?;
-    run(py, &x, |s| bifrost_dsp::rolling_std(s, window))
+    run_into(py, &x, |s, out| {
+        bifrost_dsp::rolling_std_into(s, window, out)
+    })
 }
 
 /// Rolling minimum over a trailing window.
@@ -74,7 +98,9 @@ fn rolling_min<'py>(
     window: i64,
 ) -> PyResult<Bound<'py, PyArray1<f64>>> {
     let window = window_from(window)?;
-    run(py, &x, |s| bifrost_dsp::rolling_min(s, window))
+    run_into(py, &x, |s, out| {
+        bifrost_dsp::rolling_min_into(s, window, out)
+    })
 }
 
 /// Rolling maximum over a trailing window.
@@ -85,7 +111,9 @@ fn rolling_max<'py>(
     window: i64,
 ) -> PyResult<Bound<'py, PyArray1<f64>>> {
     let window = window_from(window)?;
-    run(py, &x, |s| bifrost_dsp::rolling_max(s, window))
+    run_into(py, &x, |s, out| {
+        bifrost_dsp::rolling_max_into(s, window, out)
+    })
 }
 
 /// Exponentially weighted moving average (pandas `ewm(alpha=alpha, adjust=False)`).
@@ -95,7 +123,7 @@ fn ewma<'py>(
     x: PyReadonlyArray1<'py, f64>,
     alpha: f64,
 ) -> PyResult<Bound<'py, PyArray1<f64>>> {
-    run(py, &x, |s| bifrost_dsp::ewma(s, alpha))
+    run_into(py, &x, |s, out| bifrost_dsp::ewma_into(s, alpha, out))
 }
 
 /// The samples of a 1-D array, borrowed when contiguous, else copied once.
@@ -251,6 +279,21 @@ fn sections_of(sos: &PyReadonlyArray2<'_, f64>) -> PyResult<Vec<Section>> {
         .collect())
 }
 
+/// Runs `kernel` from the rows of `x` (`n` samples each) into a new NumPy array (NumPy's
+/// allocator, see [`zeros`]), without the GIL.
+fn filter_rows<'py>(
+    py: Python<'py>,
+    x: &PyReadonlyArray2<'py, f64>,
+    kernel: impl FnOnce(&[f64], &mut [f64], usize) -> Result<(), DspError> + Send,
+) -> PyResult<Bound<'py, PyArray2<f64>>> {
+    let (data, rows, n) = rows_of(x);
+    let out = PyArray2::<f64>::zeros(py, (rows, n), false);
+    // SAFETY: `out` was just created here and is not shared with anything else yet.
+    let slice = unsafe { out.as_slice_mut() }.map_err(|e| PyValueError::new_err(e.to_string()))?;
+    py.detach(|| kernel(&data, slice, n)).map_err(value_error)?;
+    Ok(out)
+}
+
 /// Forward SOS filtering from rest of each row of `x` (rows in parallel).
 #[pyfunction]
 fn sosfilt<'py>(
@@ -259,11 +302,9 @@ fn sosfilt<'py>(
     x: PyReadonlyArray2<'py, f64>,
 ) -> PyResult<Bound<'py, PyArray2<f64>>> {
     let sections = sections_of(&sos)?;
-    let (data, rows, n) = rows_of(&x);
-    let mut out = data.into_owned();
-    py.detach(|| bifrost_dsp::sosfilt_rows(&sections, &mut out, n))
-        .map_err(value_error)?;
-    to_2d(py, out, rows, n)
+    filter_rows(py, &x, |src, out, n| {
+        bifrost_dsp::sosfilt_rows_from(&sections, src, out, n)
+    })
 }
 
 /// Zero-phase SOS filtering of each row of `x` (scipy's odd padding; rows in parallel).
@@ -277,11 +318,9 @@ fn sosfiltfilt<'py>(
 ) -> PyResult<Bound<'py, PyArray2<f64>>> {
     let sections = sections_of(&sos)?;
     let padlen = padlen.map(|p| count_from(p, "padlen")).transpose()?;
-    let (data, rows, n) = rows_of(&x);
-    let mut out = data.into_owned();
-    py.detach(|| bifrost_dsp::sosfiltfilt_rows(&sections, &mut out, n, padlen))
-        .map_err(value_error)?;
-    to_2d(py, out, rows, n)
+    filter_rows(py, &x, |src, out, n| {
+        bifrost_dsp::sosfiltfilt_rows_from(&sections, src, out, n, padlen)
+    })
 }
 
 /// Welch PSD (periodic Hann, constant detrend, one-sided density).
