@@ -18,20 +18,12 @@ from pathlib import Path
 import pytest
 from modbus_server import ModbusTestServer
 from tcp_proxy import FaultyProxy
+from waiting import wait_for
 
 import bifrost as bf
 from bifrost.sim.tagmap import tag_table
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def wait_for(predicate, seconds: float = 15.0) -> bool:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.02)
-    return False
 
 
 def free_port() -> int:

@@ -6,17 +6,9 @@ import threading
 import time
 
 import pandas as pd
+from waiting import wait_for
 
 import bifrost as bf
-
-
-def wait_for(predicate, seconds: float = 5.0) -> bool:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.01)
-    return False
 
 
 def test_polled_subscription_delivers_changes_only(modbus_server):

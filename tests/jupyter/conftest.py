@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from waiting import wait_for
 
 pytest.importorskip("IPython")
 pytest.importorskip("ipywidgets")
@@ -87,18 +88,6 @@ def still_plant() -> Iterator[Plant]:
 def plc(plant: Plant) -> Iterator[bf.Connection]:
     with plant.connect("modbus") as connection:
         yield connection
-
-
-def wait_for(predicate: Any, timeout: float = 10.0, step: float = 0.02) -> bool:
-    """Poll ``predicate`` until it is true or ``timeout`` passes (bounded, never asserts time)."""
-    import time
-
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(step)
-    return bool(predicate())
 
 
 @pytest.fixture

@@ -17,6 +17,7 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 from modbus_server import ModbusTestServer
+from waiting import wait_for
 
 import bifrost as bf
 from bifrost._portal import portal
@@ -24,15 +25,6 @@ from bifrost.backoff import Backoff
 from bifrost.recording.recorder import RecordingStorageWarning
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def wait_for(predicate, seconds: float = 10.0) -> bool:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.01)
-    return False
 
 
 def test_blocking_recording_accounts_for_every_cycle(modbus_server):
