@@ -14,13 +14,14 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, cast
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import urlsplit
 
 import numpy as np
 import numpy.typing as npt
 
 from bifrost import codec
 from bifrost.addresses.modbus import ModbusAddress, parse_modbus_address
+from bifrost.drivers import _options
 from bifrost.drivers._modbus_io import ModbusWorker
 from bifrost.drivers.base import Driver, ReadResult
 from bifrost.exceptions import (
@@ -88,8 +89,7 @@ class ModbusOptions:
         Keyword arguments override query parameters.
         """
         parts = urlsplit(url)
-        query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
-        settings: dict[str, Any] = {**query, **kwargs}
+        settings: dict[str, Any] = {**_options.query(parts.query), **kwargs}
         values: dict[str, Any] = {}
         try:
             if parts.scheme in ("modbus", "modbus+tcp"):
@@ -115,18 +115,9 @@ class ModbusOptions:
             "max_gap_registers": int,
             "max_gap_bits": int,
             "parity": lambda v: str(v).upper(),
-            "allow_any_unit": lambda v: (
-                str(v).lower() in ("1", "true", "yes") if isinstance(v, str) else bool(v)
-            ),
+            "allow_any_unit": _options.flag,
         }
-        for key, value in settings.items():
-            if key not in converters:
-                known = ", ".join(sorted(converters))
-                raise ConfigurationError(f"unknown Modbus option {key!r}; known: {known}")
-            try:
-                values[key] = converters[key](value)
-            except (TypeError, ValueError):
-                raise ConfigurationError(f"Modbus option {key}={value!r} is invalid") from None
+        values.update(_options.convert(settings, converters, "Modbus"))
         options = cls(**values)
         options.validate()
         return options

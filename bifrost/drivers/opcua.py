@@ -33,7 +33,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from types import ModuleType
 from typing import Any, ClassVar
-from urllib.parse import parse_qs, unquote, urlsplit, urlunsplit
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 import numpy as np
 import numpy.typing as npt
@@ -46,6 +46,7 @@ from bifrost.addresses.opcua import (
     is_opcua_address,
     parse_opcua_address,
 )
+from bifrost.drivers import _options
 from bifrost.drivers.base import Driver, ReadResult
 from bifrost.exceptions import (
     AddressError,
@@ -331,8 +332,7 @@ class OpcUaOptions:
         parts = urlsplit(url)
         if parts.scheme.lower() != "opc.tcp":
             raise ConfigurationError(f"{_redact_url(url)!r} is not an opc.tcp:// URL")
-        query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
-        settings: dict[str, Any] = {**query, **kwargs}
+        settings: dict[str, Any] = {**_options.query(parts.query), **kwargs}
         try:
             host = parts.hostname or "127.0.0.1"
             port = parts.port if parts.port is not None else 4840
@@ -362,17 +362,7 @@ class OpcUaOptions:
             "session_timeout": float,
         }
         security = settings.pop("security", None)
-        for key, value in settings.items():
-            if key not in converters:
-                known = ", ".join(sorted([*converters, "security"]))
-                raise ConfigurationError(f"unknown OPC UA option {key!r}; known: {known}")
-            if value is None:
-                continue
-            try:
-                values[key] = converters[key](value)
-            except (TypeError, ValueError):
-                shown = "<hidden>" if "password" in key else repr(value)
-                raise ConfigurationError(f"OPC UA option {key}={shown} is invalid") from None
+        values.update(_options.convert(settings, converters, "OPC UA", extra_known=("security",)))
         values["security_policy"], values["security_mode"] = _parse_security(security)
         options = cls(**values)
         options.validate()

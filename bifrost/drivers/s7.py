@@ -31,13 +31,14 @@ from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, TypeVar, cast
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import urlsplit
 
 import numpy as np
 import numpy.typing as npt
 
 from bifrost import codec
 from bifrost.addresses.s7 import S7Address, parse_s7_address
+from bifrost.drivers import _options
 from bifrost.drivers.base import Driver, ReadResult
 from bifrost.exceptions import (
     AddressError,
@@ -69,10 +70,6 @@ _AREA_NAMES = {"DB": "DB", "M": "MK", "I": "PE", "Q": "PA"}
 _RETURN_CODE = re.compile(r"\(0x([0-9a-fA-F]{2})\)")
 _ADDRESS_START = re.compile(r"\s*%?(DB\d+\.DB[XBWD]|[MIEQA][XBWD]?\d)", re.IGNORECASE)
 _T = TypeVar("_T")
-
-
-def _flag(value: Any) -> bool:
-    return str(value).lower() in ("1", "true", "yes") if isinstance(value, str) else bool(value)
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,25 +119,16 @@ class S7Options:
             "host": parts.hostname or "127.0.0.1",
             "port": port if port is not None else 102,
         }
-        query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
         converters: dict[str, Callable[[Any], Any]] = {
             "rack": int,
             "slot": int,
             "timeout": float,
             "item_cost": float,
             "byte_cost": float,
-            "multi_item": _flag,
+            "multi_item": _options.flag,
         }
-        for key, value in {**query, **kwargs}.items():
-            if key not in converters:
-                known = ", ".join(sorted(converters))
-                raise ConfigurationError(f"unknown S7 option {key!r}; known: {known}")
-            if isinstance(value, bool) and key in ("rack", "slot"):
-                raise ConfigurationError(f"S7 option {key}={value!r} is invalid")
-            try:
-                values[key] = converters[key](value)
-            except (TypeError, ValueError):
-                raise ConfigurationError(f"S7 option {key}={value!r} is invalid") from None
+        settings = {**_options.query(parts.query), **kwargs}
+        values.update(_options.convert(settings, converters, "S7"))
         options = cls(**values)
         options.validate()
         return options
