@@ -177,6 +177,15 @@ class AsyncConnection:
             self._plans[key] = compiled
         return compiled
 
+    def explain(self, tags: TagLike | Sequence[TagLike]) -> pd.DataFrame:
+        """The requests a read of ``tags`` sends, one row each (no I/O).
+
+        Shows what the planner made of the tags: how they were grouped, merged and
+        split at the protocol's limits.
+        """
+        compiled = self._compile(tags)
+        return pd.DataFrame.from_records(self._driver.explain(compiled.plan))
+
     async def read_result(self, tags: TagLike | Sequence[TagLike]) -> ReadResult:
         """Read ``tags`` and return the columnar :class:`ReadResult` (for recorders)."""
         compiled = self._compile(tags)

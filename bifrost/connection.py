@@ -133,6 +133,10 @@ class Connection:
         """Turn names, Tags and raw addresses into Tags (no I/O)."""
         return self._async.resolve(tags)
 
+    def explain(self, tags: TagLike | Sequence[TagLike]) -> pd.DataFrame:
+        """The requests a read of ``tags`` sends, one row each (no I/O)."""
+        return self._async.explain(tags)
+
     def read_result(self, tags: TagLike | Sequence[TagLike]) -> ReadResult:
         """Read ``tags`` and return the columnar result."""
         return self._call(self._async.read_result(tags))

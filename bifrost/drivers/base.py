@@ -65,6 +65,10 @@ class Driver(abc.ABC):
     async def execute_read(self, plan: Any) -> ReadResult:
         """Run a plan from :meth:`compile_read`."""
 
+    def explain(self, plan: Any) -> list[dict[str, Any]]:
+        """The requests a plan sends, one dict per request (no I/O)."""
+        return [{"request": "read", "tags": len(getattr(plan, "tags", ()))}]
+
     async def execute_read_at(self, plan: Any, due: float) -> ReadResult:
         """Run a plan with its first request going out at monotonic time ``due``.
 

@@ -343,6 +343,22 @@ class ModbusDriver(Driver):
             span_of_tag,
         )
 
+    def explain(self, plan: _ReadPlan) -> list[dict[str, Any]]:
+        """One row per Modbus request: unit, function, first address, count, tags served."""
+        rows = []
+        for span in plan.spans:
+            unit, table = cast(tuple[int, str], span.key)
+            rows.append(
+                {
+                    "request": _READ_FUNCTIONS[table],
+                    "unit": unit,
+                    "start": f"{table}:{span.start}",
+                    "count": span.count,
+                    "tags": len(span.members),
+                }
+            )
+        return rows
+
     def _read_span(self, abandon: threading.Event, span: Span) -> Any:
         unit, table = cast(tuple[int, str], span.key)
         return self._worker.request(

@@ -891,6 +891,17 @@ class OpcUaDriver(Driver):
             else:
                 self._paths[path] = _local_node_id(ua, result.Targets[0].TargetId)
 
+    def explain(self, plan: _ReadPlan) -> list[dict[str, Any]]:
+        """The service calls a read makes: browse paths translated once, then Read calls."""
+        rows: list[dict[str, Any]] = []
+        paths = sum(1 for node in plan.node_ids if node is None)
+        if paths and plan.generation != self._generation:
+            rows.append({"request": "TranslateBrowsePathsToNodeIds", "nodes": paths})
+        limit = self._max_per_read or len(plan.tags) or 1
+        for start in range(0, len(plan.tags), limit):
+            rows.append({"request": "Read", "nodes": min(limit, len(plan.tags) - start)})
+        return rows
+
     async def execute_read(self, plan: _ReadPlan) -> OpcUaReadResult:
         """One Read service call (per MaxNodesPerRead) for all the plan's nodes."""
         client = await self._ensure_connected()

@@ -459,6 +459,23 @@ class S7Driver(Driver):
             ),
         }
 
+    def explain(self, plan: _ReadPlan) -> list[dict[str, Any]]:
+        """One row per S7 request at the negotiated PDU size (480 before connecting)."""
+        rows = []
+        for packet in self.layout(plan, self._pdu or 480).packets:
+            rows.append(
+                {
+                    "request": "read_multi_vars" if len(packet.spans) > 1 else "read_area",
+                    "items": len(packet.spans),
+                    "ranges": ", ".join(
+                        f"{_area_name(span.key)}@{span.start}+{span.count}" for span in packet.spans
+                    ),
+                    "bytes": sum(span.count for span in packet.spans),
+                    "tags": sum(len(span.members) for span in packet.spans),
+                }
+            )
+        return rows
+
     def layout(self, plan: _ReadPlan, pdu: int) -> _Layout:
         """The requests of ``plan`` for a PDU size (cached in the plan)."""
         cached = plan.layouts.get(pdu)
@@ -857,3 +874,9 @@ def _decode(
     if group.scale is not None and group.offset is not None:
         return values * group.scale + group.offset
     return values
+
+
+def _area_name(key: Any) -> str:
+    # Span keys are (area, db number); shown the way S7 engineers write areas.
+    area, number = cast(tuple[str, int], key)
+    return f"DB{number}" if area == "DB" else area

@@ -269,3 +269,20 @@ def test_adjacent_tags_running_past_the_last_register(plc, modbus_server):
     assert frame["value"].tolist() == [1, 2, 3, 4, 5, None, None]
     assert frame["quality"].tolist() == ["good"] * 5 + ["bad_protocol"] * 2
     assert modbus_server.requests - before == 1 + 7
+
+
+def test_explain_shows_the_requests_a_read_sends(plc, modbus_server):
+    tags = [f"hr:{i}" for i in range(300)] + ["co:5", "hr:1000:float32"]
+    plan = plc.explain(tags)
+    assert plan["request"].tolist() == [
+        "read_holding_registers",
+        "read_holding_registers",
+        "read_holding_registers",
+        "read_holding_registers",
+        "read_coils",
+    ]
+    assert plan["count"].tolist() == [125, 125, 50, 2, 1]
+    assert plan["tags"].sum() == len(tags)
+    before = modbus_server.requests
+    plc.read(tags)
+    assert modbus_server.requests - before == len(plan)

@@ -35,3 +35,11 @@ def test_opcua_waveforms_become_a_second_dimension(plant):
     data = rec.to_xarray()["pump.vibration"]
     assert data.dims == ("time", "pump.vibration.sample")
     assert data.shape[1] == 64
+
+
+@pytest.mark.parametrize(("protocol", "first_request"), [("s7", "read_area"), ("opcua", "Read")])
+def test_explain_over_every_protocol(plant, protocol, first_request):
+    with plant.connect(protocol) as plc:
+        plan = plc.explain(plc.tags.names)
+    assert plan["request"].iloc[0] == first_request
+    assert len(plan) == 1
