@@ -115,8 +115,11 @@ _MODBUS = (
 )
 
 
-def modbus_tags() -> TagTable:
-    """The plant's Modbus tag table (see the module docstring for the map)."""
+_Row = tuple[str, str, str, bool, str, float]
+
+
+def _table(rows: tuple[_Row, ...]) -> TagTable:
+    """A tag table from rows of (name, address, unit, writable, description, scale)."""
     return TagTable(
         Tag(
             name=name,
@@ -126,8 +129,13 @@ def modbus_tags() -> TagTable:
             description=description,
             writable=writable,
         )
-        for name, address, unit, writable, description, scale in _MODBUS
+        for name, address, unit, writable, description, scale in rows
     )
+
+
+def modbus_tags() -> TagTable:
+    """The plant's Modbus tag table (see the module docstring for the map)."""
+    return _table(_MODBUS)
 
 
 def tag_table(protocol: str) -> TagTable:
@@ -416,17 +424,7 @@ def s7_tags() -> TagTable:
     refused with item return code 0x03 (access denied); addresses past an area's end
     with 0x05, unknown data blocks with 0x0A, as a PLC does.
     """
-    return TagTable(
-        Tag(
-            name=name,
-            address=address,
-            unit=unit,
-            scale=scale,
-            description=description,
-            writable=writable,
-        )
-        for name, address, unit, writable, description, scale in _S7
-    )
+    return _table(_S7)
 
 
 def s7_aux_tags(n: int, *, every: int = 1, aux: int = DEFAULT_AUX) -> TagTable:
