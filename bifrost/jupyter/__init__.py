@@ -1,4 +1,4 @@
-"""bifrost in Jupyter: the ``%bifrost`` magics, widgets and rich displays.
+"""bifrost in Jupyter: the ``%bifrost`` magics and the widgets.
 
 >>> %load_ext bifrost                                   # doctest: +SKIP
 >>> %bifrost sim start                                   # doctest: +SKIP
@@ -7,7 +7,10 @@
 >>> TagBrowser(plc)                                      # doctest: +SKIP
 
 The widgets load ipywidgets and matplotlib on first use, so ``%load_ext bifrost`` stays
-quick and the magics work in a plain IPython terminal too.
+quick and the magics work in a plain IPython terminal too. The rich HTML of connections,
+tag tables and recordings is not here but in :mod:`bifrost._html`, called by the objects'
+own ``_repr_html_``: so they render without ``%load_ext``, and no lower layer has to
+import this package.
 """
 
 from __future__ import annotations
