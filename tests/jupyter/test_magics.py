@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 import bifrost as bf
-from bifrost.jupyter.magics import BifrostMagicError, BifrostMagics, apply_nest_asyncio
+from bifrost.jupyter.magics import COMMANDS, BifrostMagicError, BifrostMagics, apply_nest_asyncio
 from bifrost.jupyter.widgets import LiveTrend
 
 
@@ -42,6 +42,53 @@ def test_help_lists_every_command_and_each_command_has_real_help(shell, capsys):
     assert "--background" in usage
     shell.run("%bifrost help write")
     assert "TAG=VALUE" in capsys.readouterr().out
+
+
+def test_every_declared_command_has_its_help_line_and_its_own_help(shell, capsys):
+    assert [c.name for c in COMMANDS] == [
+        "connect", "read", "browse", "write", "record", "stop", "status", "sim", "nest",
+        "help", "tags",
+    ]  # fmt: skip
+    shell.run("%bifrost help")
+    overview = capsys.readouterr().out.splitlines()
+    shell.run("%bifrost --help")
+    assert capsys.readouterr().out.splitlines() == overview
+    for command in COMMANDS:
+        assert command.description
+        listed = [line for line in overview if line.split()[:2] == command.invocation.split()]
+        assert len(listed) == 1, command.name
+        assert listed[0].endswith(command.description)
+        body = "\nunused\n" if command.cell else ""
+        for asked in (
+            f"{command.invocation} --help{body}",
+            f"{command.invocation} -h{body}",
+            f"%bifrost help {command.name}",
+        ):
+            shell.run(asked)
+            text = capsys.readouterr().out
+            assert text.strip() == command.help().strip(), asked
+            assert text.splitlines()[2].split()[:2] == command.invocation.split(), asked
+            assert command.description in text
+            for action in command.parser._actions:
+                if action.option_strings:
+                    shown = action.option_strings
+                elif action.choices:
+                    shown = ["{" + ",".join(action.choices) + "}"]
+                else:
+                    shown = [action.metavar or action.dest]
+                for flag in shown:
+                    assert flag in text, (command.name, flag)
+
+
+def test_unknown_command_lists_the_declared_line_commands(shell):
+    from IPython.core.error import UsageError
+
+    listed = ", ".join(c.name for c in COMMANDS if not c.cell)
+    assert listed == "connect, read, browse, write, record, stop, status, sim, nest, help"
+    for line in ("%bifrost raed plc tank.level", "%bifrost help raed"):
+        with pytest.raises(UsageError) as caught:
+            shell.run(line)
+        assert str(caught.value) == f"unknown command 'raed'; commands: {listed}"
 
 
 def test_unknown_command_and_bad_arguments_are_usage_errors(shell):
@@ -191,7 +238,7 @@ def test_background_live_record_keeps_going_and_stop_leaves_it_in_the_variable(s
 
 
 def test_status_lists_connections_and_their_recordings(shell, plant, monkeypatch):
-    import bifrost.jupyter.magics as magics_module
+    import bifrost.jupyter.magics.commands as magics_module
 
     connect(shell, plant)
     shell.run("%bifrost record plc tank.level -i 100ms --background --out bg")

@@ -1,7 +1,8 @@
 """The ``%bifrost`` line magic and the ``%%bifrost tags`` cell magic.
 
-Thin by design: every command parses its arguments with IPython's ``magic_arguments``
-(each has a real ``--help``), then calls the public API (:func:`bifrost.connect`,
+Thin by design: each command is a method declared, with its arguments, by
+``@COMMANDS.command(...)`` (see :mod:`~bifrost.jupyter.magics.registry`), which gives it
+a parser and a real ``--help``; the method calls the public API (:func:`bifrost.connect`,
 ``Connection.read``, ``.record``...). Options are traitlets, so ``%config
 BifrostMagics.default_interval = "500ms"`` works. Errors from bifrost are shown as one
 short message with a hint instead of a traceback (``%config BifrostMagics.short_errors =
@@ -13,83 +14,27 @@ from __future__ import annotations
 import ast
 import html
 import shlex
-from collections.abc import Callable
+from argparse import Namespace
 from dataclasses import dataclass, field
 from typing import Any
 
 from IPython.core.error import UsageError
 from IPython.core.magic import Magics, line_cell_magic, magics_class
-from IPython.core.magic_arguments import MagicArgumentParser
 from IPython.display import HTML, display
 from traitlets import Bool, Float, Integer, Unicode, observe
 
 from bifrost._html import format_seconds, table_html
 from bifrost.connection import Connection, connect
-from bifrost.exceptions import (
-    AddressError,
-    BifrostError,
-    ConfigurationError,
-    ConnectionError,
-    MissingDependency,
-    ProtocolError,
-    TagNotFound,
-    ValueOutOfRange,
-    WriteNotAllowed,
-)
+from bifrost.exceptions import BifrostError, ConfigurationError, MissingDependency
+from bifrost.jupyter.magics.hints import BifrostMagicError, hint, protocol_of_url
+from bifrost.jupyter.magics.registry import CommandRegistry, arg
 from bifrost.recording import Recording
 from bifrost.tags import TagLike, TagTable
 
-__all__ = ["BifrostMagicError", "BifrostMagics", "load", "unload"]
+__all__ = ["COMMANDS", "BifrostMagics", "apply_nest_asyncio"]
 
-COMMANDS = ("connect", "read", "browse", "write", "record", "stop", "status", "sim", "nest", "help")
-
-
-class BifrostMagicError(Exception):
-    """A bifrost error raised by a magic, shown as a short message (no traceback).
-
-    Attributes
-    ----------
-    error
-        The original :class:`~bifrost.BifrostError` (also ``__cause__``).
-    hint
-        What to do about it.
-    """
-
-    def __init__(self, error: BaseException, hint: str) -> None:
-        super().__init__(f"{type(error).__name__}: {error}")
-        self.error = error
-        self.hint = hint
-
-    def _render_traceback_(self) -> list[str]:
-        # IPython and ipykernel print these lines instead of the traceback.
-        red, reset = "\x1b[0;31m", "\x1b[0m"
-        lines = [f"{red}{type(self.error).__name__}{reset}: {self.error}"]
-        if self.hint:
-            lines.append(f"  hint: {self.hint}")
-        return lines
-
-
-def _hint(error: BaseException, command: str) -> str:
-    if isinstance(error, AddressError):
-        return "addresses look like hr:0:float32, ir:5, co:3, 40101 (see `%bifrost help`)"
-    if isinstance(error, TagNotFound):
-        return "`%bifrost browse NAME` lists the tags; raw addresses (hr:0:float32) work too"
-    if isinstance(error, WriteNotAllowed):
-        return "connect with `%bifrost connect NAME URL --writable` (and the tag must be writable)"
-    if isinstance(error, ValueOutOfRange):
-        return "nothing was written; give a value that fits the tag's type"
-    if isinstance(error, ConnectionError):
-        return (
-            "is the device (or `%bifrost sim start`) running at that address? "
-            "`%bifrost status` shows the connections"
-        )
-    if isinstance(error, ProtocolError):
-        return "the device refused it: does that address exist on the device (and the unit id)?"
-    if isinstance(error, MissingDependency):
-        return ""
-    if command:
-        return f"`%bifrost {command} --help` shows the arguments"
-    return "`%bifrost help` lists the commands"
+COMMANDS = CommandRegistry("bifrost")
+"""Every ``%bifrost`` command, declared on the methods of :class:`BifrostMagics`."""
 
 
 @dataclass
@@ -108,99 +53,12 @@ class _State:
     plant: Any = None
 
 
-def _parser(name: str, description: str) -> MagicArgumentParser:
-    # The help formatter puts one "%" in front of prog itself; the cell magic needs two.
-    prog = f"%bifrost {name}" if name == "tags" else f"bifrost {name}"
-    parser: MagicArgumentParser = MagicArgumentParser(  # type: ignore[no-untyped-call]
-        prog=prog, description=description
-    )
-    return parser
-
-
 def _show(obj: Any) -> None:
     display(obj)  # type: ignore[no-untyped-call]
 
 
 def _html(text: str) -> Any:
     return HTML(text)  # type: ignore[no-untyped-call]
-
-
-def _parsers() -> dict[str, MagicArgumentParser]:
-    parsers: dict[str, MagicArgumentParser] = {}
-
-    p = _parser("connect", "Connect to a device and keep the connection under NAME.")
-    p.add_argument("name", help="name of the connection (also a variable in the notebook)")
-    p.add_argument(
-        "url", help="modbus://host:port, s7://host:port, opc.tcp://..., or `sim` (the simulator)"
-    )
-    p.add_argument("--tags", help="tag table: a variable holding a TagTable, or a CSV/YAML path")
-    p.add_argument("--writable", action="store_true", help="allow `%%bifrost write`")
-    p.add_argument("--timeout", type=float, help="seconds per request (default: the option)")
-    p.add_argument("--unit", type=int, help="Modbus unit id")
-    p.add_argument(
-        "--option", "-o", action="append", default=[], metavar="KEY=VALUE", help="driver option"
-    )
-    parsers["connect"] = p
-
-    p = _parser("read", "Read tags (names, or addresses such as hr:0:float32) in one batch.")
-    p.add_argument("name", help="connection name")
-    p.add_argument("tags", nargs="*", help="tags to read (default: the whole tag table)")
-    p.add_argument("--out", metavar="VAR", help="also store the DataFrame in VAR")
-    parsers["read"] = p
-
-    p = _parser("browse", "List the device's tags (OPC UA: nodes below PATH).")
-    p.add_argument("name", help="connection name")
-    p.add_argument("path", nargs="?", help="OPC UA node to browse from")
-    p.add_argument("--depth", type=int, default=1, help="levels below PATH (OPC UA)")
-    p.add_argument("--filter", "-f", help="show rows containing this text")
-    p.add_argument("--out", metavar="VAR", help="also store the DataFrame in VAR")
-    parsers["browse"] = p
-
-    p = _parser("write", "Write values: TAG=VALUE ... (the connection must be --writable).")
-    p.add_argument("name", help="connection name")
-    p.add_argument("assignments", nargs="+", metavar="TAG=VALUE", help="e.g. reactor.setpoint=75")
-    parsers["write"] = p
-
-    p = _parser("record", "Record tags on a fixed interval into a Recording.")
-    p.add_argument("name", help="connection name")
-    p.add_argument("tags", nargs="*", help="tags to record (default: the whole tag table)")
-    p.add_argument("--interval", "-i", help="sampling interval, e.g. 100ms (default: option)")
-    p.add_argument("--duration", "-d", help="how long, e.g. 10s; needed unless --background")
-    p.add_argument("--background", "-b", action="store_true", help="return at once")
-    p.add_argument("--live", action="store_true", help="show a live trend (implies --background)")
-    p.add_argument("--save", metavar="PATH", help="save to PATH (.parquet/.zarr/.nc) at the end")
-    p.add_argument("--out", metavar="VAR", help="store the Recording in VAR (background: rec)")
-    parsers["record"] = p
-
-    p = _parser("stop", "Stop background recordings; the Recording stays in its variable.")
-    p.add_argument("vars", nargs="*", metavar="VAR", help="recordings to stop (default: all)")
-    parsers["stop"] = p
-
-    parsers["status"] = _parser("status", "Connections, their recordings, and the simulator.")
-
-    p = _parser("sim", "Start or stop the simulated plant (bifrost.sim.Plant) on loopback.")
-    p.add_argument("action", choices=["start", "stop", "status"], help="what to do")
-    p.add_argument("--seed", type=int, help="seed of the plant (default: the option)")
-    p.add_argument("--port", type=int, default=0, help="Modbus port (0: a free one)")
-    p.add_argument("--connect", metavar="NAME", help="also connect to it as NAME")
-    parsers["sim"] = p
-
-    parsers["nest"] = _parser(
-        "nest",
-        "Let asyncio.run() work inside this kernel (applies nest-asyncio). "
-        "bifrost itself never needs it.",
-    )
-
-    p = _parser("help", "Show the commands, or one command's arguments.")
-    p.add_argument("command", nargs="?", help="a command")
-    parsers["help"] = p
-
-    p = _parser("tags", "Cell magic: define a tag table from the cell's CSV or YAML body.")
-    p.add_argument("var", help="variable to store the TagTable in")
-    p.add_argument("--format", choices=["csv", "yaml"], help="default: guessed from the body")
-    p.add_argument("--attach", metavar="NAME", help="also make it NAME's tag table")
-    parsers["tags"] = p
-    return parsers
 
 
 def _value(text: str) -> Any:
@@ -238,50 +96,41 @@ class BifrostMagics(Magics):
     def __init__(self, shell: Any = None, **kwargs: Any) -> None:
         super().__init__(shell=shell, **kwargs)
         self.state = _State()
-        self.parsers = _parsers()
-        self._handlers: dict[str, Callable[[Any], Any]] = {
-            "connect": self._connect,
-            "read": self._read,
-            "browse": self._browse,
-            "write": self._write,
-            "record": self._record,
-            "stop": self._stop,
-            "status": self._status,
-            "sim": self._sim,
-            "nest": self._nest,
-            "help": self._help,
-        }
+        # The protocol of the connection the running command uses, for its error's hint.
+        self._protocol: str | None = None
 
     # -- entry point ------------------------------------------------------------------------
     @line_cell_magic
     def bifrost(self, line: str, cell: str | None = None) -> Any:
         """Connect, read, browse, write, record PLC tags; ``%bifrost help`` lists commands."""
         words = line.strip().split(None, 1)
-        command = words[0] if words else "help"
+        name = words[0] if words else "help"
         rest = words[1] if len(words) > 1 else ""
-        if command in ("-h", "--help"):
-            command, rest = "help", ""
-        if cell is not None:
-            if command != "tags":
-                raise UsageError("the cell magic is `%%bifrost tags VAR` (a CSV or YAML body)")
-            handler: Callable[[Any], Any] = lambda args: self._tags(args, cell)  # noqa: E731
-        elif command == "tags":
-            raise UsageError("`tags` is a cell magic: start the cell with `%%bifrost tags VAR`")
-        elif command not in self._handlers:
-            raise UsageError(f"unknown command {command!r}; commands: {', '.join(COMMANDS)}")
-        else:
-            handler = self._handlers[command]
-        parser = self.parsers[command]
+        if name in ("-h", "--help"):
+            name, rest = "help", ""
+        command = COMMANDS.get(name)
+        if cell is not None and (command is None or not command.cell):
+            raise UsageError("the cell magic is `%%bifrost tags VAR` (a CSV or YAML body)")
+        if command is None:
+            raise COMMANDS.unknown(name)
+        if cell is None and command.cell:
+            raise UsageError(
+                f"`{name}` is a cell magic: start the cell with `%%bifrost {name} VAR`"
+            )
+        # Checked before parsing so that `--help` works without the required arguments.
         if {"-h", "--help"} & set(shlex.split(rest, posix=True) if rest else []):
-            print(parser.format_help())
+            print(command.help())
             return None
-        args = parser.parse_argstring(rest)  # type: ignore[no-untyped-call]
+        args = command.parse(rest)
+        self._protocol = None
         try:
-            return handler(args)
+            if cell is not None:
+                return command.handler(self, args, cell)
+            return command.handler(self, args)
         except BifrostError as exc:
             if not self.short_errors:
                 raise
-            raise BifrostMagicError(exc, _hint(exc, command)) from exc
+            raise BifrostMagicError(exc, hint(exc, name, self._protocol)) from exc
 
     # -- helpers ----------------------------------------------------------------------------
     @property
@@ -299,6 +148,7 @@ class BifrostMagics(Magics):
                 f"no connection named {name!r} (known: {known}); "
                 f"create it with `%bifrost connect {name} URL`"
             )
+        self._protocol = connection.protocol
         return connection
 
     def _store(self, var: str | None, value: Any) -> None:
@@ -309,7 +159,22 @@ class BifrostMagics(Magics):
         self.user_ns[var] = value
 
     # -- commands ---------------------------------------------------------------------------
-    def _connect(self, args: Any) -> Connection:
+    @COMMANDS.command(
+        arg("name", help="name of the connection (also a variable in the notebook)"),
+        arg(
+            "url",
+            help="modbus://host:port, s7://host:port, opc.tcp://..., or `sim` (the simulator)",
+        ),
+        arg("--tags", help="tag table: a variable holding a TagTable, or a CSV/YAML path"),
+        arg("--writable", action="store_true", help="allow `%%bifrost write`"),
+        arg("--timeout", type=float, help="seconds per request (default: the option)"),
+        arg("--unit", type=int, help="Modbus unit id"),
+        arg(
+            "--option", "-o", action="append", default=[], metavar="KEY=VALUE", help="driver option"
+        ),
+    )
+    def _connect(self, args: Namespace) -> Connection:
+        """Connect to a device and keep the connection under NAME."""
         if not args.name.isidentifier():
             raise UsageError(f"the connection name must be a Python identifier, got {args.name!r}")
         options: dict[str, Any] = {}
@@ -338,12 +203,19 @@ class BifrostMagics(Magics):
         if old is not None:
             old.close()
         timeout = args.timeout if args.timeout is not None else self.timeout
+        self._protocol = protocol_of_url(url)
         connection = connect(url, tags=tags, writable=args.writable, timeout=timeout, **options)
         self.state.connections[args.name] = connection
         self.user_ns[args.name] = connection
         return connection
 
-    def _read(self, args: Any) -> Any:
+    @COMMANDS.command(
+        arg("name", help="connection name"),
+        arg("tags", nargs="*", help="tags to read (default: the whole tag table)"),
+        arg("--out", metavar="VAR", help="also store the DataFrame in VAR"),
+    )
+    def _read(self, args: Namespace) -> Any:
+        """Read tags (names, or addresses such as hr:0:float32) in one batch."""
         connection = self._connection(args.name)
         tags = args.tags or connection.tags.names
         if not tags:
@@ -354,7 +226,15 @@ class BifrostMagics(Magics):
         self._store(args.out, frame)
         return frame
 
-    def _browse(self, args: Any) -> Any:
+    @COMMANDS.command(
+        arg("name", help="connection name"),
+        arg("path", nargs="?", help="OPC UA node to browse from"),
+        arg("--depth", type=int, default=1, help="levels below PATH (OPC UA)"),
+        arg("--filter", "-f", help="show rows containing this text"),
+        arg("--out", metavar="VAR", help="also store the DataFrame in VAR"),
+    )
+    def _browse(self, args: Namespace) -> Any:
+        """List the device's tags (OPC UA: nodes below PATH)."""
         connection = self._connection(args.name)
         frame = connection.browse(args.path, args.depth) if args.path else connection.browse()
         if args.filter:
@@ -364,7 +244,12 @@ class BifrostMagics(Magics):
         self._store(args.out, frame)
         return frame
 
-    def _write(self, args: Any) -> None:
+    @COMMANDS.command(
+        arg("name", help="connection name"),
+        arg("assignments", nargs="+", metavar="TAG=VALUE", help="e.g. reactor.setpoint=75"),
+    )
+    def _write(self, args: Namespace) -> None:
+        """Write values: TAG=VALUE ... (the connection must be --writable)."""
         connection = self._connection(args.name)
         values: dict[TagLike, Any] = {}
         for item in args.assignments:
@@ -376,7 +261,18 @@ class BifrostMagics(Magics):
         written = ", ".join(f"{k} = {v!r}" for k, v in values.items())
         print(f"wrote {written} to {args.name}")
 
-    def _record(self, args: Any) -> Any:
+    @COMMANDS.command(
+        arg("name", help="connection name"),
+        arg("tags", nargs="*", help="tags to record (default: the whole tag table)"),
+        arg("--interval", "-i", help="sampling interval, e.g. 100ms (default: option)"),
+        arg("--duration", "-d", help="how long, e.g. 10s; needed unless --background"),
+        arg("--background", "-b", action="store_true", help="return at once"),
+        arg("--live", action="store_true", help="show a live trend (implies --background)"),
+        arg("--save", metavar="PATH", help="save to PATH (.parquet/.zarr/.nc) at the end"),
+        arg("--out", metavar="VAR", help="store the Recording in VAR (background: rec)"),
+    )
+    def _record(self, args: Namespace) -> Any:
+        """Record tags on a fixed interval into a Recording."""
         connection = self._connection(args.name)
         tags = args.tags or connection.tags.names
         if not tags:
@@ -409,7 +305,11 @@ class BifrostMagics(Magics):
         )
         return None
 
-    def _stop(self, args: Any) -> Any:
+    @COMMANDS.command(
+        arg("vars", nargs="*", metavar="VAR", help="recordings to stop (default: all)"),
+    )
+    def _stop(self, args: Namespace) -> Any:
+        """Stop background recordings; the Recording stays in its variable."""
         names = args.vars or list(self.state.recordings)
         unknown = [n for n in names if n not in self.state.recordings]
         if unknown:
@@ -432,7 +332,9 @@ class BifrostMagics(Magics):
             _show(recording)
         return None
 
-    def _status(self, args: Any) -> Any:
+    @COMMANDS.command()
+    def _status(self, args: Namespace) -> Any:
+        """Connections, their recordings, and the simulator."""
         rows = []
         for name, connection in self.state.connections.items():
             running = [
@@ -463,7 +365,14 @@ class BifrostMagics(Magics):
         _show(_html(frame_html))
         return None
 
-    def _sim(self, args: Any) -> Any:
+    @COMMANDS.command(
+        arg("action", choices=["start", "stop", "status"], help="what to do"),
+        arg("--seed", type=int, help="seed of the plant (default: the option)"),
+        arg("--port", type=int, default=0, help="Modbus port (0: a free one)"),
+        arg("--connect", metavar="NAME", help="also connect to it as NAME"),
+    )
+    def _sim(self, args: Namespace) -> Any:
+        """Start or stop the simulated plant (bifrost.sim.Plant) on loopback."""
         plant = self.state.plant
         if args.action == "stop":
             if plant is not None:
@@ -473,7 +382,7 @@ class BifrostMagics(Magics):
             return None
         if args.action == "status" or (plant is not None and not plant.closed):
             if args.action == "start" and args.connect:
-                self._connect(self.parsers["connect"].parse_args([args.connect, "sim"]))
+                self._connect(COMMANDS["connect"].parser.parse_args([args.connect, "sim"]))
             print(repr(plant) if plant is not None else "the simulated plant is not running")
             return None
         from bifrost.sim import Plant
@@ -489,11 +398,16 @@ class BifrostMagics(Magics):
         self.user_ns.setdefault("plant", plant)
         print(f"simulated plant (seed {seed}) serves {', '.join(urls.values())}")
         if args.connect:
-            self._connect(self.parsers["connect"].parse_args([args.connect, "sim"]))
+            self._connect(COMMANDS["connect"].parser.parse_args([args.connect, "sim"]))
             print(f"connected as `{args.connect}`")
         return None
 
-    def _nest(self, args: Any) -> None:
+    @COMMANDS.command()
+    def _nest(self, args: Namespace) -> None:
+        """Let asyncio.run() work inside this kernel (applies nest-asyncio).
+
+        bifrost itself never needs it.
+        """
         self.nest_asyncio = True
 
     @observe("nest_asyncio")
@@ -502,18 +416,17 @@ class BifrostMagics(Magics):
             apply_nest_asyncio()
             print("nest-asyncio applied: asyncio.run() now works in this kernel")
 
-    def _help(self, args: Any) -> None:
+    @COMMANDS.command(arg("command", nargs="?", help="a command"))
+    def _help(self, args: Namespace) -> None:
+        """Show the commands, or one command's arguments."""
         if args.command:
-            if args.command not in self.parsers:
-                raise UsageError(
-                    f"unknown command {args.command!r}; commands: {', '.join(COMMANDS)}"
-                )
-            print(self.parsers[args.command].format_help())
+            command = COMMANDS.get(args.command)
+            if command is None:
+                raise COMMANDS.unknown(args.command)
+            print(command.help())
             return
         lines = ["%bifrost COMMAND [ARGS]   (`%bifrost COMMAND --help` for the arguments)", ""]
-        for name, parser in self.parsers.items():
-            prefix = "%%bifrost" if name == "tags" else "%bifrost"
-            lines.append(f"  {prefix} {name:<8} {parser.description}")
+        lines += COMMANDS.overview()
         lines += [
             "",
             "Addresses: hr:0:float32  hr:100:float32:CDAB  ir:5  co:3  di:7  40101:float32",
@@ -521,7 +434,14 @@ class BifrostMagics(Magics):
         ]
         print("\n".join(lines))
 
-    def _tags(self, args: Any, body: str) -> TagTable:
+    @COMMANDS.command(
+        arg("var", help="variable to store the TagTable in"),
+        arg("--format", choices=["csv", "yaml"], help="default: guessed from the body"),
+        arg("--attach", metavar="NAME", help="also make it NAME's tag table"),
+        cell=True,
+    )
+    def _tags(self, args: Namespace, body: str) -> TagTable:
+        """Cell magic: define a tag table from the cell's CSV or YAML body."""
         text = body.strip("\n")
         if not text.strip():
             raise ConfigurationError("the cell is empty: write a CSV (name,address,...) or YAML")
@@ -574,31 +494,3 @@ def apply_nest_asyncio() -> None:
         "`%bifrost nest` needs nest-asyncio, which is not installed; "
         "install it with: pip install nest-asyncio"
     )
-
-
-_INSTANCES: dict[int, BifrostMagics] = {}
-
-
-def load(ipython: Any) -> BifrostMagics:
-    """Register the magics with ``ipython`` (once per shell) and make them configurable."""
-    existing = _INSTANCES.get(id(ipython))
-    if existing is not None:
-        return existing
-    magics = BifrostMagics(shell=ipython)
-    ipython.register_magics(magics)
-    if magics not in ipython.configurables:
-        ipython.configurables.append(magics)
-    _INSTANCES[id(ipython)] = magics
-    return magics
-
-
-def unload(ipython: Any) -> None:
-    """Close everything the magics opened and remove them from ``ipython``."""
-    magics = _INSTANCES.pop(id(ipython), None)
-    if magics is None:
-        return
-    magics.close()
-    if magics in ipython.configurables:
-        ipython.configurables.remove(magics)
-    ipython.magics_manager.magics["line"].pop("bifrost", None)
-    ipython.magics_manager.magics["cell"].pop("bifrost", None)
