@@ -1,8 +1,15 @@
-"""Conversion of read results to pandas objects (tz-aware UTC, units and addresses kept)."""
+"""Every pandas object bifrost hands out is built here (tz-aware UTC, units and addresses kept).
+
+One set of conversions serves reads and recordings, so a tag looks the same wherever it
+comes from: times are a UTC ``DatetimeIndex``, quality is one categorical of the
+:class:`~bifrost.model.Quality` names, wide columns of bool and integer tags are
+nullable (``boolean``, ``Int64``), and value cells of tidy frames are plain Python
+objects with ``None`` where there is no value.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Hashable, Sequence
 from typing import Any
 
 import numpy as np
@@ -12,7 +19,18 @@ import pandas as pd
 from bifrost.model import Quality, Tag
 from bifrost.results import ReadResult
 
-__all__ = ["QUALITY_CATEGORIES", "ReadLayout", "quality_categorical", "read_frame"]
+__all__ = [
+    "QUALITY_CATEGORIES",
+    "ReadLayout",
+    "long_frame",
+    "quality_categorical",
+    "quality_frame",
+    "read_frame",
+    "typed_column",
+    "utc_index",
+    "value_cells",
+    "wide_frame",
+]
 
 QUALITY_CATEGORIES = [q.name.lower() for q in Quality]
 # Maps every uint8 code to its category index; unknown codes count as plain "bad".
@@ -25,6 +43,57 @@ for _i, _q in enumerate(Quality):
 def quality_categorical(codes: npt.NDArray[np.uint8]) -> pd.Categorical:
     """Readable quality names (``good``, ``bad_timeout``...) for an array of codes."""
     return pd.Categorical.from_codes(_CODE_TO_CATEGORY[codes], dtype=_QUALITY_DTYPE)
+
+
+def utc_index(times_ns: npt.NDArray[np.int64], name: str | None = "time") -> pd.DatetimeIndex:
+    """Times in ns since the epoch as a UTC ``DatetimeIndex`` (no copy)."""
+    return pd.DatetimeIndex(np.asarray(times_ns).view("datetime64[ns]"), tz="UTC", name=name)
+
+
+def typed_column(column: npt.NDArray[Any], dtype: str) -> Any:
+    """A recorded column in the pandas type of its tag's data type.
+
+    Samples are recorded as float64 with NaN for "no value"; nullable pandas arrays keep
+    bools and integers exact while those rows stay missing. Object columns (strings,
+    arrays) are returned as they are.
+    """
+    if column.dtype.kind != "f":
+        return column
+    missing = np.isnan(column)
+    if dtype == "bool":
+        return pd.arrays.BooleanArray(np.nan_to_num(column) != 0, missing)
+    if dtype.startswith(("int", "uint")):
+        return pd.arrays.IntegerArray(np.nan_to_num(column).astype(np.int64), missing)
+    return column
+
+
+def value_cells(column: npt.NDArray[Any], dtype: str) -> npt.NDArray[np.object_]:
+    """The values of a recorded column as Python objects (``None`` where missing).
+
+    The cells hold what :func:`typed_column` holds (``True``, ``7``, ``2.5``), the same
+    Python types a read's ``value`` column has.
+    """
+    typed = typed_column(column, dtype)
+    if isinstance(typed, pd.arrays.BooleanArray | pd.arrays.IntegerArray):
+        cells = typed.to_numpy(dtype=object)
+        cells[typed.isna()] = None  # pd.NA would be a third kind of "no value"
+        return np.asarray(cells)
+    if typed.dtype == object:
+        return np.asarray(typed)
+    out = typed.astype(object)
+    out[np.isnan(typed)] = None
+    return np.asarray(out)
+
+
+def _value_quality_time(
+    values: npt.NDArray[np.object_], quality: npt.NDArray[np.uint8], times_ns: Any, time: str
+) -> dict[str, Any]:
+    # The columns a read and a tidy recording share, in the order both show them.
+    return {
+        "value": values,
+        "quality": quality_categorical(quality),
+        time: utc_index(np.asarray(times_ns, dtype=np.int64), name=None),
+    }
 
 
 class ReadLayout:
@@ -40,11 +109,84 @@ class ReadLayout:
 
 def read_frame(result: ReadResult, layout: ReadLayout) -> pd.DataFrame:
     """One row per tag: value, quality, timestamp (UTC), unit, address; indexed by tag."""
-    columns: dict[str, Any] = {
-        "value": result.values(),
-        "quality": quality_categorical(result.quality),
-        "timestamp": pd.DatetimeIndex(result.timestamp_ns.view("datetime64[ns]"), tz="UTC"),
-        "unit": layout.units,
-        "address": layout.addresses,
-    }
+    columns = _value_quality_time(result.values(), result.quality, result.timestamp_ns, "timestamp")
+    columns["unit"] = layout.units
+    columns["address"] = layout.addresses
     return pd.DataFrame(columns, index=layout.index, copy=False)
+
+
+def long_frame(
+    times_ns: npt.NDArray[np.int64],
+    names: Sequence[str],
+    columns: Sequence[npt.NDArray[Any]],
+    quality: npt.NDArray[np.uint8],
+    dtypes: Sequence[str],
+) -> pd.DataFrame:
+    """Tidy: one row per (time, tag) with value and quality, sorted by time then tag."""
+    n = len(times_ns)
+    if not names:
+        return pd.DataFrame(columns=["time", "tag", "value", "quality"])
+    blocks = []
+    for j, (name, column, dtype) in enumerate(zip(names, columns, dtypes, strict=True)):
+        shared = _value_quality_time(value_cells(column, dtype), quality[:, j], times_ns, "time")
+        blocks.append(
+            pd.DataFrame(
+                {
+                    "time": shared["time"],
+                    "tag": np.full(n, name, dtype=object),
+                    "value": shared["value"],
+                    "quality": shared["quality"],
+                }
+            )
+        )
+    tidy = pd.concat(blocks, ignore_index=True).sort_values(["time", "tag"], kind="stable")
+    return tidy.reset_index(drop=True)
+
+
+def wide_frame(
+    times_ns: npt.NDArray[np.int64],
+    names: Sequence[str],
+    dtypes: Sequence[str],
+    numbers: npt.NDArray[np.float64],
+    numeric_index: npt.NDArray[np.intp],
+    objects: npt.NDArray[np.object_],
+    object_index: npt.NDArray[np.intp],
+    attrs: dict[Hashable, Any] | None = None,
+) -> pd.DataFrame:
+    """A UTC ``DatetimeIndex`` and one typed column per tag, in the order of ``names``.
+
+    ``numbers`` holds the numeric tags (columns at ``numeric_index`` of ``names``),
+    ``objects`` the others (at ``object_index``).
+    """
+    index = utc_index(times_ns)
+    floats = [j for j, i in enumerate(numeric_index) if dtypes[i].startswith("float")]
+    # Float tags go in as one 2-D block (no per-column copies); the others need
+    # nullable or object columns of their own.
+    block = numbers if len(floats) == len(numeric_index) else numbers[:, floats]
+    is_float = set(floats)
+    frame = pd.DataFrame(
+        block, index=index, columns=[names[numeric_index[j]] for j in floats], copy=False
+    )
+    extra: dict[str, Any] = {}
+    for j, i in enumerate(numeric_index):
+        if j not in is_float:
+            extra[names[i]] = typed_column(numbers[:, j], dtypes[i])
+    for j, i in enumerate(object_index):
+        extra[names[i]] = objects[:, j]
+    if extra:
+        frame = pd.concat([frame, pd.DataFrame(extra, index=index)], axis=1)
+    if list(frame.columns) != list(names):
+        frame = frame[list(names)]
+    if attrs is not None:
+        frame.attrs = attrs
+    return frame
+
+
+def quality_frame(
+    times_ns: npt.NDArray[np.int64], names: Sequence[str], quality: npt.NDArray[np.uint8]
+) -> pd.DataFrame:
+    """Quality codes as a wide DataFrame of categories (the index of :func:`wide_frame`)."""
+    return pd.DataFrame(
+        {name: quality_categorical(quality[:, j]) for j, name in enumerate(names)},
+        index=utc_index(times_ns),
+    )

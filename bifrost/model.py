@@ -113,6 +113,10 @@ class Quality(enum.IntEnum):
     GOOD = 0
     GOOD_OVERFLOW = 1  # good value, but the server dropped older ones (OPC UA overflow bit)
     UNCERTAIN = 64
+    # The system clock stepped between this row and the one before it: the row's time is
+    # on the recording's clock, but the interval to the previous row is not the true one
+    # (see bifrost.clock and the recording's "clock_steps" metadata).
+    UNCERTAIN_CLOCK = 65
     BAD = 128
     BAD_COMM_LOST = 129
     BAD_TIMEOUT = 130

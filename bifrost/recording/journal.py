@@ -1,4 +1,4 @@
-"""Crash-safe streaming of a recording to disk.
+"""Crash-safe streaming of a recording to disk, and recovery after a crash.
 
 While a recording runs with ``path=``, new rows are flushed every ``flush_interval``
 seconds as a numbered Parquet part file in ``<path>.parts/``. Each part is written under
@@ -9,16 +9,32 @@ older than one flush interval. When the recording ends, the parts are consolidat
 and the parts are removed. :func:`bifrost.open_recording` recovers a recording from its
 parts when the final file was never written.
 
+A running journal holds an exclusive lock on ``<path>.parts/lock`` (released by the
+operating system when its process dies), so a second recording to the same path is
+refused while the first runs. A journal that finds parts nobody holds (a recording whose
+process died) never mixes its rows with theirs and never deletes them unread: each
+earlier run is first written to a file of its own next to ``path``,
+``<stem>.recovered-<time of its first row>.parquet``, and its parts are removed only
+once that file is on disk. Parts carry a run id in their metadata, so a folder holding
+parts of several runs (left by older versions, or by a recovery that was itself
+interrupted) is split back into its runs, whatever their tag lists.
+
 Writing happens on a thread of its own, so a slow or full disk never delays sampling.
 """
 
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
+import datetime as dt
 import errno
+import hashlib
 import json
 import os
-import shutil
+import re
+import sys
+import uuid
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -26,16 +42,50 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from bifrost.exceptions import BifrostError
+from bifrost.exceptions import BifrostError, ConfigurationError
 
-__all__ = ["PARTS_SUFFIX", "Journal", "StorageError", "parts_dir", "read_parts", "write_atomic"]
+__all__ = [
+    "PARTS_SUFFIX",
+    "QUALITY_SUFFIX",
+    "Journal",
+    "RecordingInUse",
+    "RecoveryWarning",
+    "Run",
+    "StorageError",
+    "UnreadableRecording",
+    "describe_write_error",
+    "is_locked",
+    "parts_dir",
+    "read_run",
+    "read_table",
+    "recover",
+    "rows_table",
+    "scan_runs",
+    "write_atomic",
+]
 
 PARTS_SUFFIX = ".parts"
+QUALITY_SUFFIX = ".quality"
+META_KEY = b"bifrost"
+_PART = re.compile(r"part-(\d+)\.parquet")
 _PART_GLOB = "part-*.parquet"
+_LOCK_NAME = "lock"
 
 
 class StorageError(BifrostError, OSError):
     """Samples could not be written to disk (disk full, permissions...)."""
+
+
+class UnreadableRecording(BifrostError, ValueError):
+    """A file or parts folder is not a readable bifrost recording."""
+
+
+class RecordingInUse(ConfigurationError):
+    """Another recording is streaming to the same path right now."""
+
+
+class RecoveryWarning(UserWarning):
+    """Parts of a recording that did not end were found next to a recording's path."""
 
 
 def parts_dir(path: Path) -> Path:
@@ -44,7 +94,7 @@ def parts_dir(path: Path) -> Path:
 
 
 def _fsync_dir(directory: Path) -> None:
-    # The rename is durable only once the directory entry is on disk.
+    # A rename or unlink is durable only once the directory entry is on disk.
     fd = os.open(directory, os.O_RDONLY)
     try:
         os.fsync(fd)
@@ -53,7 +103,10 @@ def _fsync_dir(directory: Path) -> None:
 
 
 def write_atomic(table: pa.Table, target: Path) -> None:
-    """Write a Parquet file so that ``target`` is either absent or complete."""
+    """Write a Parquet file so that ``target`` is either absent or complete.
+
+    Raises :class:`StorageError` naming ``target`` when it cannot be written.
+    """
     temporary = target.with_name(f".{target.name}.tmp")
     try:
         with open(temporary, "wb") as handle:
@@ -62,25 +115,283 @@ def write_atomic(table: pa.Table, target: Path) -> None:
             os.fsync(handle.fileno())
         os.replace(temporary, target)
         _fsync_dir(target.parent)
-    except OSError:
+    except OSError as exc:
         temporary.unlink(missing_ok=True)
-        raise
+        raise StorageError(describe_write_error(exc, target)) from exc
+    except pa.ArrowException as exc:
+        temporary.unlink(missing_ok=True)
+        raise StorageError(f"cannot write {str(target)!r} as Parquet: {exc}") from exc
 
 
-def read_parts(directory: Path) -> pa.Table | None:
-    """Concatenate the complete parts of a streamed recording (temporary files ignored)."""
-    parts = sorted(directory.glob(_PART_GLOB))
-    if not parts:
-        return None
-    return pa.concat_tables([pq.read_table(p) for p in parts])
+def read_table(path: Path) -> pa.Table:
+    """Read a Parquet file; any failure is an :class:`UnreadableRecording` naming it."""
+    try:
+        return pq.read_table(path)
+    except (pa.ArrowException, OSError) as exc:
+        raise UnreadableRecording(
+            f"cannot read {str(path)!r} as a Parquet recording ({exc}); if it was cut "
+            "short, its parts (if any) are in the folder next to it ending in '.parts'"
+        ) from exc
 
 
-def _describe(exc: OSError, where: Path) -> str:
+def describe_write_error(exc: OSError, where: Path) -> str:
+    """What went wrong writing ``where``, for a user (a full disk said plainly)."""
     if exc.errno == errno.ENOSPC:
         return f"the disk holding {str(where)!r} is full"
     return f"cannot write {str(where)!r}: {exc.strerror or exc}"
 
 
+# -- runs in a parts folder ----------------------------------------------------------------
+@dataclass
+class Run:
+    """The parts of one recording in a parts folder.
+
+    Attributes
+    ----------
+    run_id
+        The id the recording's journal put in every part (a digest of the header for
+        parts written before run ids existed).
+    parts
+        Its part files, in writing order.
+    header
+        The bifrost metadata of its last part (the most recent session metadata).
+    rows
+        Rows in all its parts.
+    """
+
+    run_id: str
+    parts: list[Path]
+    header: dict[str, Any]
+    rows: int
+
+
+def _part_number(path: Path) -> int:
+    match = _PART.fullmatch(path.name)
+    return int(match.group(1)) if match else -1
+
+
+def _part_files(directory: Path) -> list[Path]:
+    return sorted(directory.glob(_PART_GLOB), key=_part_number)
+
+
+def scan_runs(directory: Path) -> list[Run]:
+    """The runs whose parts are in ``directory`` (reads only the files' footers)."""
+    runs: dict[str, Run] = {}
+    for part in _part_files(directory):
+        try:
+            footer = pq.read_metadata(part)
+        except (pa.ArrowException, OSError) as exc:
+            raise UnreadableRecording(
+                f"cannot read the part {str(part)!r} ({exc}); move it out of "
+                f"{str(directory)!r} to recover the other parts"
+            ) from exc
+        raw = (footer.metadata or {}).get(META_KEY)
+        if raw is None:
+            raise UnreadableRecording(
+                f"{str(part)!r} is not a part of a bifrost recording; move it out of "
+                f"{str(directory)!r} to recover the other parts"
+            )
+        try:
+            header = json.loads(raw)
+        except ValueError as exc:
+            raise UnreadableRecording(
+                f"the bifrost metadata of {str(part)!r} is damaged ({exc}); move it out of "
+                f"{str(directory)!r} to recover the other parts"
+            ) from exc
+        run_id = header.get("run_id") or hashlib.sha1(raw).hexdigest()[:16]
+        run = runs.get(run_id)
+        if run is None:
+            runs[run_id] = Run(run_id, [part], header, footer.num_rows)
+        else:
+            run.parts.append(part)
+            run.header = header
+            run.rows += footer.num_rows
+    return list(runs.values())
+
+
+def read_run(run: Run) -> pa.Table:
+    """The rows of a run as one table carrying the run's latest header.
+
+    Parts of one run may differ in column types: a string tag that had no value during
+    a whole flush has a null column there. Types are unified, never dropped.
+    """
+    tables = [read_table(p) for p in run.parts]
+    try:
+        table = pa.concat_tables(tables, promote_options="permissive")
+    except pa.ArrowException as exc:
+        raise UnreadableRecording(
+            f"the parts {', '.join(repr(str(p)) for p in run.parts)} of one recording have "
+            f"columns that do not fit together ({exc}); open them one by one with "
+            "pyarrow.parquet.read_table"
+        ) from exc
+    meta = {META_KEY: json.dumps(run.header, default=str).encode()}
+    return table.replace_schema_metadata(meta)
+
+
+def _first_time(table: pa.Table) -> str:
+    if table.num_rows:
+        first = int(table.column("time").cast(pa.int64())[0].as_py())
+        moment = dt.datetime.fromtimestamp(first / 1e9, tz=dt.UTC)
+    else:
+        moment = dt.datetime.now(dt.UTC)
+    # No colons: the name must be valid on every file system.
+    return moment.strftime("%Y%m%dT%H%M%S.%f")[:-3] + "Z"
+
+
+def _already_recovered(candidate: Path, run: Run) -> bool:
+    try:
+        footer = pq.read_metadata(candidate)
+        header = json.loads((footer.metadata or {}).get(META_KEY, b"{}"))
+    except (pa.ArrowException, OSError, ValueError):
+        return False
+    return bool(header.get("run_id") == run.run_id and footer.num_rows == run.rows)
+
+
+def _recover_run(run: Run, directory: Path, path: Path) -> Path:
+    """Write one run to its own file next to ``path``, then remove its parts."""
+    table = read_run(run)
+    header = dict(run.header)
+    header["run_id"] = run.run_id
+    header["metadata"] = {**header.get("metadata", {}), "recovered_from": str(directory)}
+    table = table.replace_schema_metadata({META_KEY: json.dumps(header, default=str).encode()})
+    stem = f"{path.stem}.recovered-{_first_time(table)}"
+    for n in range(1, 1000):
+        target = path.with_name(f"{stem}{'' if n == 1 else f'-{n}'}.parquet")
+        if not target.exists():
+            write_atomic(table, target)
+            break
+        if _already_recovered(target, run):
+            # A recovery that died after writing the file and before removing the parts.
+            break
+    else:
+        raise StorageError(f"too many recovered files named {stem}*.parquet next to {str(path)!r}")
+    try:
+        written = pq.read_metadata(target).num_rows
+    except (pa.ArrowException, OSError) as exc:
+        raise StorageError(
+            f"{str(target)!r} cannot be read back ({exc}); the parts in {str(directory)!r} are kept"
+        ) from exc
+    if written != run.rows:
+        raise StorageError(
+            f"{str(target)!r} holds {written} rows, not the {run.rows} of the parts in "
+            f"{str(directory)!r}; the parts are kept"
+        )
+    for part in run.parts:
+        part.unlink()
+    _fsync_dir(directory)
+    return target
+
+
+def recover(path: str | os.PathLike[str]) -> list[str]:
+    """Write every run found in ``<path>.parts`` to a file of its own; return their paths.
+
+    Each run becomes ``<stem>.recovered-<time of its first row>.parquet`` next to
+    ``path`` (open it with :func:`bifrost.open_recording`); its parts are removed once
+    that file is on disk. Parts of a recording that is still running are left alone.
+    """
+    target = Path(path)
+    if target.name.endswith(PARTS_SUFFIX):
+        target = target.with_name(target.name[: -len(PARTS_SUFFIX)])
+    directory = parts_dir(target)
+    if not directory.is_dir():
+        raise ConfigurationError(f"there are no parts to recover at {str(directory)!r}")
+    lock = _Lock(directory, target)
+    try:
+        written = [str(_recover_run(run, directory, target)) for run in scan_runs(directory)]
+        for stale in directory.glob(".*.tmp"):
+            stale.unlink()
+    finally:
+        lock.release(remove=True)
+    with contextlib.suppress(OSError):  # something else is in there: leave it to its owner
+        directory.rmdir()
+    return written
+
+
+# -- who is writing a parts folder ------------------------------------------------------------
+if sys.platform == "win32":
+    import msvcrt
+
+    def _try_lock(fd: int) -> bool:
+        try:
+            msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)
+        except OSError:
+            return False
+        return True
+
+else:
+    import fcntl
+
+    def _try_lock(fd: int) -> bool:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return False
+        return True
+
+
+def is_locked(directory: Path) -> bool:
+    """Whether a live recording (of any process) holds ``directory``'s lock."""
+    try:
+        fd = os.open(directory / _LOCK_NAME, os.O_RDWR)
+    except OSError:
+        return False  # no lock file: nobody ever locked it, or it cannot be locked here
+    try:
+        return not _try_lock(fd)
+    finally:
+        os.close(fd)  # closing drops the lock taken just now, if any
+
+
+class _Lock:
+    """An exclusive lock on a parts folder, held while its recording runs."""
+
+    def __init__(self, directory: Path, path: Path) -> None:
+        self.path = directory / _LOCK_NAME
+        for _ in range(10):
+            try:
+                directory.mkdir(parents=True, exist_ok=True)
+                fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+            except FileNotFoundError:
+                continue  # the folder was removed between the two calls: make it again
+            except OSError as exc:
+                raise StorageError(describe_write_error(exc, directory)) from exc
+            if not _try_lock(fd):
+                holder = _read_pid(fd)
+                os.close(fd)
+                raise RecordingInUse(
+                    f"another recording{holder} is streaming to {str(path)!r} (it holds "
+                    f"{str(self.path)!r}); stop it first or record to another path"
+                )
+            try:
+                same = os.stat(self.path).st_ino == os.fstat(fd).st_ino
+            except FileNotFoundError:
+                same = False
+            if same:
+                os.ftruncate(fd, 0)
+                os.write(fd, str(os.getpid()).encode())
+                self.fd: int | None = fd
+                return
+            # The previous holder removed the file while we waited: lock the new one.
+            os.close(fd)
+        raise StorageError(f"cannot lock {str(self.path)!r}: it keeps being removed")
+
+    def release(self, remove: bool = False) -> None:
+        if self.fd is None:
+            return
+        if remove:
+            self.path.unlink(missing_ok=True)
+        os.close(self.fd)
+        self.fd = None
+
+
+def _read_pid(fd: int) -> str:
+    try:
+        pid = os.pread(fd, 32, 0).decode().strip()
+    except (OSError, UnicodeDecodeError, AttributeError):
+        return ""
+    return f" (process {pid})" if pid.isdigit() else ""
+
+
+# -- writing ------------------------------------------------------------------------------
 class Journal:
     """Appends row blocks to ``<path>.parts`` on a writer thread.
 
@@ -90,22 +401,81 @@ class Journal:
         The final file of the recording.
     header
         JSON-able metadata stored in every part (tags, dtypes, session metadata).
+
+    Raises
+    ------
+    RecordingInUse
+        Another recording streams to ``path``.
     """
 
     def __init__(self, path: Path, header: dict[str, Any]) -> None:
         self.path = path
         self.directory = parts_dir(path)
-        self.directory.mkdir(parents=True, exist_ok=True)
-        for stale in self.directory.glob(".*.tmp"):
-            stale.unlink()
-        self._meta = {b"bifrost": json.dumps(header, default=str).encode()}
-        self._next = len(list(self.directory.glob(_PART_GLOB)))
+        self._lock = _Lock(self.directory, path)
+        self.run_id = uuid.uuid4().hex
+        self._meta = self._encode(header)
+        # Parts nobody holds belong to recordings that died. They keep their numbers
+        # (ours come after them) until they are safe in files of their own.
+        stale = _part_files(self.directory)
+        self._next = max((_part_number(p) for p in stale), default=-1) + 1
+        self._written: list[Path] = []
         self._executor = concurrent.futures.ThreadPoolExecutor(
             max_workers=1, thread_name_prefix="bifrost-journal"
         )
         self._pending: list[concurrent.futures.Future[None]] = []
         self.rows_written = 0
         self.error: StorageError | None = None
+        self.recovered: list[Path] = []
+        self.notices: list[str] = []  # for the recorder to warn about, on its thread
+        if stale:
+            self._pending.append(self._executor.submit(self._recover))
+        else:
+            self._executor.submit(self._remove_temporaries)
+
+    def _encode(self, header: dict[str, Any]) -> dict[bytes, bytes]:
+        return {META_KEY: json.dumps({**header, "run_id": self.run_id}, default=str).encode()}
+
+    def _remove_temporaries(self) -> None:
+        for stale in self.directory.glob(".*.tmp"):
+            stale.unlink(missing_ok=True)
+
+    def _recover(self) -> None:
+        # Runs on the writer thread, before any part of ours is written.
+        self._remove_temporaries()
+        try:
+            runs = scan_runs(self.directory)
+        except UnreadableRecording as exc:
+            self._cannot_recover(exc)
+            return
+        for run in runs:
+            try:
+                target = _recover_run(run, self.directory, self.path)
+            except (BifrostError, OSError, pa.ArrowException) as exc:
+                self._cannot_recover(exc)
+                continue
+            self.recovered.append(target)
+            self.notices.append(
+                f"{str(self.path)!r} had the parts of a recording that did not end "
+                f"(its process died?); its {run.rows} samples are now in "
+                f"{str(target)!r}: open it with bf.open_recording({str(target)!r}). "
+                f"The new recording streams to {str(self.path)!r}."
+            )
+
+    def _cannot_recover(self, exc: BaseException) -> None:
+        self.notices.append(
+            f"the parts of an earlier recording in {str(self.directory)!r} could not be "
+            f"recovered ({exc}); they stay there, beside the new recording's. Once the "
+            f"cause is fixed, call bifrost.recording.recover({str(self.path)!r})."
+        )
+
+    def update_header(self, header: dict[str, Any]) -> None:
+        """Use ``header`` for the parts written from now on (e.g. a clock step seen)."""
+        self._meta = self._encode(header)
+
+    def fail(self, error: StorageError) -> None:
+        """Stop writing parts: ``error`` says why (rows stay in memory)."""
+        if self.error is None:
+            self.error = error
 
     def submit(self, table: pa.Table) -> None:
         """Queue a block of rows for writing (returns at once)."""
@@ -123,13 +493,14 @@ class Journal:
         target = self.directory / f"part-{number:06d}.parquet"
         try:
             write_atomic(table, target)
-        except OSError as exc:
+        except StorageError as exc:
             self.error = StorageError(
-                f"{_describe(exc, self.path)}; {self.rows_written} samples are safe in "
+                f"{exc}; {self.rows_written} samples are safe in "
                 f"{str(self.directory)!r}. The recording goes on in memory: save it "
                 "elsewhere with rec.save(other_path)."
             )
             return
+        self._written.append(target)
         self.rows_written += table.num_rows
 
     def drain(self) -> None:
@@ -139,13 +510,25 @@ class Journal:
         self._pending.clear()
 
     def close(self) -> None:
-        """Finish pending writes and stop the writer thread."""
-        self.drain()
-        self._executor.shutdown(wait=True)
+        """Finish pending writes, stop the writer thread and release the parts folder."""
+        try:
+            self.drain()
+            self._executor.shutdown(wait=True)
+        finally:
+            self._lock.release()
 
     def discard(self) -> None:
-        """Remove the parts once the final file is safely written."""
-        shutil.rmtree(self.directory, ignore_errors=True)
+        """Remove this recording's parts once its final file is safely written.
+
+        Parts of other runs that could not be recovered stay where they are.
+        """
+        for part in self._written:
+            part.unlink(missing_ok=True)
+        self._remove_temporaries()
+        self._lock.release(remove=True)
+        # Not empty: unrecovered parts of an earlier run, or a new recording's.
+        with contextlib.suppress(OSError):
+            self.directory.rmdir()
 
 
 def rows_table(
@@ -153,15 +536,23 @@ def rows_table(
     times: np.ndarray[Any, Any],
     columns: list[np.ndarray[Any, Any]],
     quality: np.ndarray[Any, Any],
-    quality_suffix: str,
 ) -> pa.Table:
-    """The Parquet layout of a block of rows (time, a column per tag, quality per tag)."""
+    """The Parquet layout of a block of rows (time, a column per tag, quality per tag).
+
+    Raises :class:`StorageError` naming the tag whose values Parquet cannot hold.
+    """
     arrays: dict[str, Any] = {
         "time": pa.array(times.view("datetime64[ns]"), type=pa.timestamp("ns", tz="UTC"))
     }
     for j, (name, column) in enumerate(zip(names, columns, strict=True)):
-        arrays[name] = _column(column)
-        arrays[name + quality_suffix] = pa.array(quality[:, j])
+        try:
+            arrays[name] = _column(column)
+        except pa.ArrowException as exc:
+            raise StorageError(
+                f"the values of tag {name!r} cannot be stored in Parquet ({exc}); they "
+                "stay in memory: look at them with rec.to_pandas()"
+            ) from exc
+        arrays[name + QUALITY_SUFFIX] = pa.array(quality[:, j])
     return pa.table(arrays)
 
 

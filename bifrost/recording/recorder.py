@@ -9,6 +9,12 @@ device is neither hammered nor hidden by silence.
 
 Subscribing: each data-change notification becomes a row holding every tag's last value.
 
+Rows are stamped by the recorder, on completion, from the clock of :mod:`bifrost.clock`
+(a wall-clock anchor advanced by the monotonic clock), never from the device or the
+system clock directly: a recording's index is strictly increasing whatever the system
+clock does. A clock step seen while recording is kept in ``metadata["clock_steps"]``
+and the row stamped right after it gets ``Quality.UNCERTAIN_CLOCK`` (bad codes stay).
+
 Both stream to disk through a :class:`~bifrost.recording.journal.Journal` when the
 recording has a path.
 """
@@ -21,15 +27,20 @@ import math
 import time
 import warnings
 from collections.abc import Awaitable, Callable, Coroutine
+from pathlib import Path
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
+import pandas as pd
 
 from bifrost.backoff import Backoff
+from bifrost.clock import Clock, default_clock
 from bifrost.exceptions import BifrostError, TimeoutError
 from bifrost.model import Quality
-from bifrost.recording.journal import Journal, StorageError, rows_table
-from bifrost.recording.session import QUALITY_SUFFIX, Recording
+from bifrost.recording.formats import format_of, header, save
+from bifrost.recording.journal import Journal, RecoveryWarning, StorageError, rows_table
+from bifrost.recording.session import Recording
 from bifrost.recording.switching import switching
 from bifrost.results import ReadResult
 from bifrost.subscriptions import Subscription
@@ -58,13 +69,58 @@ async def _sleep_until(recording: Recording, deadline: float) -> None:
         await asyncio.wait_for(wakeup.wait(), delay)
 
 
+class _Stamper:
+    """Row times of one recording: its clock, made strictly increasing, steps noted.
+
+    The clock never goes back, but two rows can get the same ns (a coarse clock, two
+    notifications at once); the later row is then put 1 ns after the earlier one, so
+    the index stays unique.
+    """
+
+    def __init__(self, recording: Recording, clock: Clock) -> None:
+        self.recording = recording
+        self.clock = clock
+        self.seen = len(clock.steps)
+        self.last = -1
+        self.changed = False  # a step was added to the metadata since the last flush
+
+    def now(self) -> int:
+        """A recording-wide time; for stamps that are not rows (start, stop)."""
+        return max(self.clock.wall_ns(), self.last)
+
+    def row(self, quality: npt.NDArray[np.uint8] | None = None) -> int:
+        """The time of the next row; downgrades ``quality`` when the clock stepped."""
+        stamp = max(self.clock.wall_ns(), self.last + 1)
+        self.last = stamp
+        # A step another thread saw after this stamp was taken belongs to the next row.
+        steps = [s for s in self.clock.steps_since(self.seen) if s.at_ns <= stamp]
+        if steps:
+            self.seen += len(steps)
+            events = self.recording.metadata.setdefault("clock_steps", [])
+            for step in steps:
+                event = step.as_dict()
+                event["row_time"] = pd.Timestamp(stamp, tz="UTC").isoformat()
+                events.append(event)
+            self.changed = True
+            if quality is not None:
+                quality[quality < Quality.UNCERTAIN] = Quality.UNCERTAIN_CLOCK
+        return stamp
+
+
 class _Sink:
     """Flushes new rows of a recording to its journal every ``flush_interval``."""
 
-    def __init__(self, recording: Recording, journal: Journal | None, flush_interval: float):
+    def __init__(
+        self,
+        recording: Recording,
+        journal: Journal | None,
+        flush_interval: float,
+        stamper: _Stamper,
+    ):
         self.recording = recording
         self.journal = journal
         self.flush_interval = flush_interval
+        self.stamper = stamper
         self.flushed = 0
         self.last_flush = time.monotonic()
 
@@ -72,19 +128,35 @@ class _Sink:
         if self.journal is not None and time.monotonic() - self.last_flush >= self.flush_interval:
             self.flush()
 
+    def _warn_notices(self) -> None:
+        journal = self.journal
+        while journal is not None and journal.notices:
+            warnings.warn(journal.notices.pop(0), RecoveryWarning, stacklevel=1)
+
     def flush(self) -> None:
         self.last_flush = time.monotonic()
-        if self.journal is None or len(self.recording) == self.flushed:
+        journal = self.journal
+        if journal is None:
             return
-        if self.journal.error is not None and self.recording.storage_error is None:
+        self._warn_notices()
+        if journal.error is not None and self.recording.storage_error is None:
             # Surface it while recording (e.g. in a status panel), not only at the end.
-            self.recording.storage_error = self.journal.error
-            self.recording._stats.last_error = str(self.journal.error)
+            self.recording.storage_error = journal.error
+            self.recording._stats.last_error = str(journal.error)
+        if len(self.recording) == self.flushed:
+            return
+        if self.stamper.changed:
+            # The parts must carry the clock steps too: after a crash they are all there is.
+            self.stamper.changed = False
+            journal.update_header(header(self.recording))
         times, columns, quality = self.recording.buffer.arrays(since=self.flushed)
         self.flushed += len(times)
-        self.journal.submit(
-            rows_table(self.recording.names, times, columns, quality, QUALITY_SUFFIX)
-        )
+        try:
+            table = rows_table(self.recording.names, times, columns, quality)
+        except StorageError as exc:
+            journal.fail(exc)
+            return
+        journal.submit(table)
 
     async def finalize(self) -> None:
         """Write the remaining rows, then the final file; keep the parts on failure."""
@@ -95,11 +167,9 @@ class _Sink:
         recording = self.recording
 
         def consolidate() -> None:
-            from bifrost.recording.store import save_recording
-
             if journal.error is not None:
                 raise journal.error
-            save_recording(recording, journal.path)
+            save(recording, journal.path)
             journal.discard()
 
         try:
@@ -111,6 +181,20 @@ class _Sink:
             warnings.warn(str(exc), RecordingStorageWarning, stacklevel=1)
         finally:
             journal.close()  # the writer is idle now: this joins its thread at once
+            self._warn_notices()
+
+
+async def _end(
+    recording: Recording, sink: _Sink, error: BaseException | None, on_done: Callable[[], Any]
+) -> None:
+    try:
+        await sink.finalize()
+    except Exception as exc:
+        # A warning turned into an error, say: the recording must still end, or wait()
+        # would never return.
+        error = error or exc
+    recording._finish(error)
+    on_done()
 
 
 async def _run(
@@ -123,9 +207,10 @@ async def _run(
     loop = asyncio.get_running_loop()
     interval = recording.interval_s
     cycles = math.inf if duration_s is None else max(1, round(duration_s / interval))
+    stamper = sink.stamper
     switching.recording_started()
     start = loop.time()
-    recording.started_ns = time.time_ns()
+    recording.started_ns = stamper.now()
     backoff = Backoff(first=max(0.1, interval))
     retry_at = 0.0
     failing = False
@@ -148,7 +233,7 @@ async def _run(
             k += 1
             if failing and now < retry_at:
                 # Still backing off: the row says so, and the device is left alone.
-                recording.buffer.append_gap(time.time_ns(), Quality.BAD_COMM_LOST)
+                recording.buffer.append_gap(stamper.row(), Quality.BAD_COMM_LOST)
                 stats.gaps += 1
                 sink.maybe_flush()
                 continue
@@ -157,13 +242,17 @@ async def _run(
             except BifrostError as exc:
                 timed_out = isinstance(exc, TimeoutError)
                 recording.buffer.append_gap(
-                    time.time_ns(), Quality.BAD_TIMEOUT if timed_out else Quality.BAD_COMM_LOST
+                    stamper.row(), Quality.BAD_TIMEOUT if timed_out else Quality.BAD_COMM_LOST
                 )
                 stats.gaps += 1
                 stats.last_error = str(exc)
                 failing = True
                 retry_at = loop.time() + backoff.failed()
             else:
+                # Stamped here, not by the driver: one clock for every row, whatever the
+                # device's timestamps (OPC UA's come from the server's clock).
+                quality = np.array(result.quality, dtype=np.uint8)
+                stamp = stamper.row(quality)
                 started = result.started if result.started is not None else now
                 recording._timing.lateness.append(max(0.0, started - due))
                 if failing:
@@ -171,12 +260,7 @@ async def _run(
                     failing = False
                     backoff.succeeded()
                 objects = result.values() if not recording.buffer.numeric.all() else None
-                recording.buffer.append(
-                    int(result.timestamp_ns[0]) if len(result.timestamp_ns) else time.time_ns(),
-                    result.as_float(),
-                    objects,
-                    result.quality,
-                )
+                recording.buffer.append(stamp, result.as_float(), objects, quality)
             sink.maybe_flush()
     except asyncio.CancelledError:
         pass
@@ -184,24 +268,19 @@ async def _run(
         error = exc
     finally:
         switching.recording_stopped()
-        await sink.finalize()
-        recording._finish(error)
-        on_done()
+        await _end(recording, sink, error, on_done)
 
 
 def _prepare(recording: Recording, path: str | None, flush_interval: float) -> _Sink:
     journal = None
     if path is not None:
-        from pathlib import Path
-
-        from bifrost.recording.store import format_of, header
-
         target = Path(path)
         format_of(target)  # an unknown suffix fails before sampling starts
-        journal = Journal(target, header(recording))
+        journal = Journal(target, header(recording))  # so does a path in use
         recording.path = str(target)
+    recording.clock = default_clock()
     recording._wakeup = asyncio.Event()
-    return _Sink(recording, journal, flush_interval)
+    return _Sink(recording, journal, flush_interval, _Stamper(recording, recording.clock))
 
 
 def _launch(recording: Recording, work: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
@@ -242,8 +321,11 @@ class _CarryForward:
         if not self.recording.buffer.numeric.all():
             self.objects[where] = result.values()
         self.quality[where] = result.quality
-        stamp = int(result.timestamp_ns.max()) if len(result.timestamp_ns) else time.time_ns()
-        self.recording.buffer.append(stamp, self.values, self.objects, self.quality)
+        # The row is stamped on arrival: notifications carry the server's clock, which
+        # may differ from ours or repeat a time, and the index must keep increasing.
+        quality = self.quality.copy()
+        stamp = self.sink.stamper.row(quality)
+        self.recording.buffer.append(stamp, self.values, self.objects, quality)
         self.sink.maybe_flush()
 
 
@@ -255,7 +337,7 @@ async def _run_subscribed(
     on_done: Callable[[], Any],
 ) -> None:
     loop = asyncio.get_running_loop()
-    recording.started_ns = time.time_ns()
+    recording.started_ns = sink.stamper.now()
     error: BaseException | None = None
     subscription: Subscription | None = None
     try:
@@ -273,9 +355,7 @@ async def _run_subscribed(
             await subscription._close()
             if subscription.errors:
                 recording._stats.last_error = str(subscription.last_error)
-        await sink.finalize()
-        recording._finish(error)
-        on_done()
+        await _end(recording, sink, error, on_done)
 
 
 def start_subscribed_recording(

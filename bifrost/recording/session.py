@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import os
 import threading
-import time
 from collections.abc import Generator, Hashable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -14,16 +13,18 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from bifrost.frames import QUALITY_CATEGORIES, quality_categorical
+from bifrost import frames
+from bifrost.clock import Clock, default_clock
 from bifrost.model import Quality, Tag
+from bifrost.recording import formats
 from bifrost.recording.buffers import SampleBuffer
+from bifrost.recording.journal import QUALITY_SUFFIX
 
 if TYPE_CHECKING:
     import xarray as xr
 
 __all__ = ["QUALITY_SUFFIX", "Recording", "RecordingStats", "is_numeric"]
 
-QUALITY_SUFFIX = ".quality"
 _NUMERIC = {
     "bool",
     "int8",
@@ -115,6 +116,7 @@ class Recording:
         self.path: str | None = None
         self.started_ns: int | None = None
         self.stopped_ns: int | None = None
+        self.clock: Clock | None = None  # the recorder's: every stamp of the session
 
     # -- state ----------------------------------------------------------------------------
     @property
@@ -171,20 +173,6 @@ class Recording:
         return self
 
     # -- conversions ----------------------------------------------------------------------
-    def _time_index(self, times: npt.NDArray[np.int64]) -> pd.DatetimeIndex:
-        return pd.DatetimeIndex(times.view("datetime64[ns]"), tz="UTC", name="time")
-
-    def _typed(self, column: npt.NDArray[Any], dtype: str) -> Any:
-        # Nullable pandas arrays keep bools and integers exact while gaps stay missing.
-        if column.dtype.kind != "f":
-            return column
-        missing = np.isnan(column)
-        if dtype == "bool":
-            return pd.arrays.BooleanArray(np.nan_to_num(column) != 0, missing)
-        if dtype.startswith(("int", "uint")):
-            return pd.arrays.IntegerArray(np.nan_to_num(column).astype(np.int64), missing)
-        return column
-
     def to_pandas(self, long: bool = False) -> pd.DataFrame:
         """The samples as a DataFrame.
 
@@ -194,63 +182,27 @@ class Recording:
             False (default): wide, a UTC DatetimeIndex and one column per tag.
             True: tidy, one row per (time, tag) with value and quality columns.
         """
-        if not long:
-            frame = self._wide()
-            attrs: dict[Hashable, Any] = {"units": {t.name: t.unit for t in self.tags}}
-            attrs.update(self.metadata)
-            frame.attrs = attrs
-            return frame
-        times, columns, quality = self._buffer.arrays()
-        index = self._time_index(times)
-        n = len(times)
-        frames = []
-        for j, (name, col) in enumerate(zip(self.names, columns, strict=True)):
-            frames.append(
-                pd.DataFrame(
-                    {
-                        "time": index,
-                        "tag": np.full(n, name, dtype=object),
-                        "value": col.astype(object) if col.dtype != object else col,
-                        "quality": quality_categorical(quality[:, j]),
-                    }
-                )
-            )
-        if not frames:
-            return pd.DataFrame(columns=["time", "tag", "value", "quality"])
-        tidy = pd.concat(frames, ignore_index=True).sort_values(["time", "tag"], kind="stable")
-        return tidy.reset_index(drop=True)
-
-    def _wide(self) -> pd.DataFrame:
+        if long:
+            times, columns, quality = self._buffer.arrays()
+            return frames.long_frame(times, self.names, columns, quality, self.dtypes)
         times, numbers, objects, _ = self._buffer.matrix()
-        index = self._time_index(times)
-        numeric = self._buffer.numeric_index
-        floats = [j for j, i in enumerate(numeric) if self.dtypes[i].startswith("float")]
-        # Float tags go in as one 2-D block (no per-column copies); the others need
-        # nullable or object columns of their own.
-        block = numbers if len(floats) == len(numeric) else numbers[:, floats]
-        is_float = set(floats)
-        frame = pd.DataFrame(
-            block, index=index, columns=[self.names[numeric[j]] for j in floats], copy=False
+        attrs: dict[Hashable, Any] = {"units": {t.name: t.unit for t in self.tags}}
+        attrs.update(self.metadata)
+        return frames.wide_frame(
+            times,
+            self.names,
+            self.dtypes,
+            numbers,
+            self._buffer.numeric_index,
+            objects,
+            np.flatnonzero(~self._buffer.numeric),
+            attrs,
         )
-        extra: dict[str, Any] = {}
-        for j, i in enumerate(numeric):
-            if j not in is_float:
-                extra[self.names[i]] = self._typed(numbers[:, j], self.dtypes[i])
-        for j, i in enumerate(np.flatnonzero(~self._buffer.numeric)):
-            extra[self.names[i]] = objects[:, j]
-        if extra:
-            frame = pd.concat([frame, pd.DataFrame(extra, index=index)], axis=1)
-        if list(frame.columns) != self.names:
-            frame = frame[self.names]
-        return frame
 
     def quality_frame(self) -> pd.DataFrame:
         """Quality codes as a wide DataFrame of categories (same index as to_pandas)."""
         times, _, quality = self._buffer.arrays()
-        return pd.DataFrame(
-            {name: quality_categorical(quality[:, j]) for j, name in enumerate(self.names)},
-            index=self._time_index(times),
-        )
+        return frames.quality_frame(times, self.names, quality)
 
     def to_xarray(self) -> xr.Dataset:
         """The samples as an xarray Dataset.
@@ -284,7 +236,7 @@ class Recording:
                 quality[:, j],
                 attrs={
                     "flag_values": [int(q) for q in Quality],
-                    "flag_meanings": " ".join(QUALITY_CATEGORIES),
+                    "flag_meanings": " ".join(frames.QUALITY_CATEGORIES),
                 },
             )
         attrs = {k: v for k, v in self.metadata.items() if isinstance(v, str | int | float)}
@@ -292,10 +244,11 @@ class Recording:
         return xr.Dataset(variables, coords=coords, attrs=attrs)
 
     def save(self, path: str | os.PathLike[str]) -> str:
-        """Write the recording to ``path`` (Parquet; see :mod:`bifrost.recording.store`)."""
-        from bifrost.recording.store import save_recording
+        """Write the recording to ``path``; the format follows the suffix.
 
-        return save_recording(self, path)
+        ``.parquet`` (default), ``.zarr`` or ``.nc``; see :mod:`bifrost.recording.formats`.
+        """
+        return formats.save(self, path)
 
     def __repr__(self) -> str:
         state = "running" if self.running else "stopped"
@@ -316,7 +269,7 @@ class Recording:
 
     def _finish(self, error: BaseException | None = None) -> None:
         self.error = error
-        self.stopped_ns = time.time_ns()
+        self.stopped_ns = (self.clock or default_clock()).wall_ns()
         self.metadata["stopped"] = pd.Timestamp(self.stopped_ns, tz="UTC").isoformat()
         self._finished.set()
 

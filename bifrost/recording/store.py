@@ -1,122 +1,108 @@
-"""Saving and reopening recordings.
+"""Reopening recordings (and saving them; the formats are in :mod:`.formats`).
 
-Parquet (default): a ``time`` column (UTC, ns), one value column per tag and one
-``<tag>.quality`` column (uint8) per tag; tags, data types and session metadata travel in
-the file's key-value metadata under ``bifrost``. Zarr (``.zarr``) and NetCDF (``.nc``)
-store :meth:`Recording.to_xarray`. Every format is written under a temporary name and
-renamed, so a file under its final name is never half-written. A recording that was
-streaming when its process died is recovered from its parts (see :mod:`.journal`).
+A recording that was streaming when its process died is recovered from its parts (see
+:mod:`.journal`). Whatever goes wrong reading a file is an
+:class:`~bifrost.recording.journal.UnreadableRecording` naming it, never an exception
+of pyarrow, xarray or h5py.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import shutil
+import warnings
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.parquet as pq
 
-from bifrost._extras import require
 from bifrost.exceptions import ConfigurationError
 from bifrost.model import Quality, Tag
-from bifrost.recording.journal import parts_dir, read_parts, rows_table, write_atomic
-from bifrost.recording.session import QUALITY_SUFFIX, Recording
+from bifrost.recording.formats import format_of, header, save
+from bifrost.recording.journal import (
+    META_KEY,
+    PARTS_SUFFIX,
+    QUALITY_SUFFIX,
+    RecoveryWarning,
+    UnreadableRecording,
+    is_locked,
+    parts_dir,
+    read_run,
+    read_table,
+    scan_runs,
+)
+from bifrost.recording.session import Recording
 
 __all__ = ["format_of", "header", "open_recording", "save_recording"]
-
-_META_KEY = b"bifrost"
-_FORMAT_VERSION = 1
-
-
-def format_of(path: Path) -> str:
-    """``parquet``, ``zarr`` or ``netcdf`` from the file suffix."""
-    suffix = path.suffix.lower()
-    if suffix in (".parquet", ".pq"):
-        return "parquet"
-    if suffix == ".zarr":
-        return "zarr"
-    if suffix in (".nc", ".netcdf", ".nc4"):
-        return "netcdf"
-    raise ConfigurationError(f"cannot tell the format of {str(path)!r}: use .parquet, .zarr or .nc")
-
-
-def header(recording: Recording) -> dict[str, Any]:
-    """Everything but the samples: tags, dtypes, interval, session metadata, stats."""
-    return {
-        "format_version": _FORMAT_VERSION,
-        "tags": [
-            {
-                "name": t.name,
-                "address": t.address,
-                "unit": t.unit,
-                "scale": t.scale,
-                "offset": t.offset,
-                "description": t.description,
-                "writable": t.writable,
-            }
-            for t in recording.tags
-        ],
-        "dtypes": recording.dtypes,
-        "interval_s": recording.interval_s,
-        "metadata": recording.metadata,
-        "stats": recording.stats.as_dict(),
-    }
 
 
 def save_recording(recording: Recording, path: str | os.PathLike[str]) -> str:
     """Write ``recording`` to ``path``; the format follows the suffix."""
-    target = Path(path)
-    kind = format_of(target)
-    if kind == "parquet":
-        times, columns, quality = recording.buffer.arrays()
-        table = rows_table(recording.names, times, columns, quality, QUALITY_SUFFIX)
-        meta = {_META_KEY: json.dumps(header(recording), default=str).encode()}
-        write_atomic(
-            table.replace_schema_metadata({**(table.schema.metadata or {}), **meta}), target
-        )
-        return str(target)
-    for module in ("zarr",) if kind == "zarr" else ("h5netcdf", "h5py"):
-        require(module, f"{kind.title()} recordings")
-    dataset = recording.to_xarray()
-    dataset.attrs["bifrost"] = json.dumps(header(recording), default=str)
-    temporary = target.with_name(f".{target.name}.tmp")
-    if temporary.exists():
-        shutil.rmtree(temporary) if temporary.is_dir() else temporary.unlink()
-    if kind == "zarr":
-        dataset.to_zarr(temporary, mode="w", consolidated=False)
-        if target.exists():
-            shutil.rmtree(target)
-    else:
-        dataset.to_netcdf(temporary, engine="h5netcdf")
-    os.replace(temporary, target)
-    return str(target)
+    return save(recording, path)
 
 
 def open_recording(path: str | os.PathLike[str]) -> Recording:
     """Read a recording written by :meth:`Recording.save` or streamed with ``path=``.
 
     When the final file is missing but its parts are there (the recording process died
-    while streaming), the recording is recovered from the parts.
+    while streaming), the recording is recovered from the parts; ``path`` may also name
+    the parts folder (``<path>.parts``) itself.
+
+    Raises
+    ------
+    ConfigurationError
+        Nothing is there, or the parts folder holds several recordings (write each to a
+        file of its own with :func:`bifrost.recording.recover`).
+    UnreadableRecording
+        The file is damaged or not a bifrost recording.
     """
     source = Path(path)
+    if source.name.endswith(PARTS_SUFFIX) and source.is_dir():
+        return _from_parts(source)
     parts = parts_dir(source)
-    if source.name.endswith(".parts") and source.is_dir():
-        parts, source = source, source.with_name(source.name[: -len(".parts")])
     if not source.exists():
-        if parts.is_dir():
-            table = read_parts(parts)
-            if table is not None:
-                recording = _from_table(table, str(parts))
-                recording.metadata["recovered_from"] = str(parts)
-                return recording
+        if parts.is_dir() and any(parts.glob("part-*.parquet")):
+            return _from_parts(parts)
         raise ConfigurationError(f"no recording at {str(source)!r}")
+    if parts.is_dir() and any(parts.glob("part-*.parquet")) and not is_locked(parts):
+        warnings.warn(
+            f"next to {str(source)!r}, {str(parts)!r} holds parts of a recording that did "
+            f"not end; open them with bf.open_recording({str(parts)!r}) or write them to "
+            f"files of their own with bifrost.recording.recover({str(source)!r})",
+            RecoveryWarning,
+            stacklevel=2,
+        )
     kind = format_of(source)
     if kind == "parquet":
-        return _from_table(pq.read_table(source), str(source))
+        return _from_table(read_table(source), str(source))
+    try:
+        return _from_dataset(source, kind)
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise UnreadableRecording(
+            f"cannot read {str(source)!r} as a {kind} recording ({type(exc).__name__}: "
+            f"{exc}); was it written by bifrost (rec.save)?"
+        ) from exc
+
+
+def _from_parts(parts: Path) -> Recording:
+    runs = scan_runs(parts)
+    if not runs:
+        raise ConfigurationError(f"no recording at {str(parts)!r}: the folder holds no parts")
+    if len(runs) > 1:
+        started = ", ".join(str(r.header.get("metadata", {}).get("started", "?")) for r in runs)
+        final = parts.with_name(parts.name[: -len(PARTS_SUFFIX)])
+        raise ConfigurationError(
+            f"{str(parts)!r} holds the parts of {len(runs)} recordings (started {started}); "
+            f"write each to a file of its own with bifrost.recording.recover({str(final)!r}) "
+            "and open those with bf.open_recording"
+        )
+    recording = _from_table(read_run(runs[0]), str(parts))
+    recording.metadata["recovered_from"] = str(parts)
+    return recording
+
+
+def _from_dataset(source: Path, kind: str) -> Recording:
     import xarray as xr
 
     dataset = (
@@ -125,7 +111,12 @@ def open_recording(path: str | os.PathLike[str]) -> Recording:
         else xr.open_dataset(source, engine="h5netcdf")
     )
     with dataset:
-        head = json.loads(dataset.attrs["bifrost"])
+        raw = dataset.attrs.get("bifrost")
+        if raw is None:
+            raise UnreadableRecording(
+                f"{str(source)!r} is a {kind} file but not a bifrost recording"
+            )
+        head = json.loads(raw)
         names = [t["name"] for t in head["tags"]]
         times = dataset["time"].values.astype("datetime64[ns]").view(np.int64)
         columns = [_from_xarray(dataset[n].values) for n in names]
@@ -143,24 +134,30 @@ def _from_xarray(values: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
 
 
 def _from_table(table: pa.Table, where: str) -> Recording:
-    raw = (table.schema.metadata or {}).get(_META_KEY)
+    raw = (table.schema.metadata or {}).get(META_KEY)
     if raw is None:
-        raise ConfigurationError(f"{where!r} is a Parquet file but not a bifrost recording")
-    head = json.loads(raw)
-    names = [t["name"] for t in head["tags"]]
-    times = table.column("time").cast(pa.int64()).to_numpy()
-    columns = []
-    for name in names:
-        column = table.column(name)
-        if pa.types.is_list(column.type):
-            values = np.empty(len(column), dtype=object)
-            for i, item in enumerate(column.to_pylist()):
-                values[i] = None if item is None else np.asarray(item, dtype=np.float64)
-            columns.append(values)
-        else:
-            columns.append(column.to_numpy(zero_copy_only=False))
-    quality = [table.column(n + QUALITY_SUFFIX).to_numpy() for n in names]
-    return _build(head, times, columns, quality)
+        raise UnreadableRecording(f"{where!r} is a Parquet file but not a bifrost recording")
+    try:
+        head = json.loads(raw)
+        names = [t["name"] for t in head["tags"]]
+        times = table.column("time").cast(pa.int64()).to_numpy()
+        columns = []
+        for name in names:
+            column = table.column(name)
+            if pa.types.is_list(column.type):
+                values = np.empty(len(column), dtype=object)
+                for i, item in enumerate(column.to_pylist()):
+                    values[i] = None if item is None else np.asarray(item, dtype=np.float64)
+                columns.append(values)
+            else:
+                columns.append(column.to_numpy(zero_copy_only=False))
+        quality = [table.column(n + QUALITY_SUFFIX).to_numpy() for n in names]
+        return _build(head, times, columns, quality)
+    except (pa.ArrowException, KeyError, ValueError, TypeError) as exc:
+        raise UnreadableRecording(
+            f"{where!r} is damaged: its columns do not match its bifrost metadata "
+            f"({type(exc).__name__}: {exc})"
+        ) from exc
 
 
 def _build(
