@@ -24,7 +24,7 @@ from _common import interleaved, plant_process, save
 from snap7.type import Area
 
 import bifrost as bf
-from bifrost.drivers.s7 import _decode
+from bifrost.protocols.s7.driver import _decode
 
 N_TAGS = 1000
 AUX_DB = 100

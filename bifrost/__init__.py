@@ -7,7 +7,6 @@
 
 from __future__ import annotations
 
-import importlib
 from importlib.metadata import PackageNotFoundError, version
 from typing import TYPE_CHECKING, Any
 
@@ -71,23 +70,33 @@ __all__ = [
     "unload_ipython_extension",
 ]
 
-_LAZY_MODULES = {"aio", "analytics", "sim"}
-
-
 def __getattr__(name: str) -> Any:
-    # Submodules load on first use so `import bifrost` stays fast.
-    if name in _LAZY_MODULES:
-        return importlib.import_module(f"bifrost.{name}")
+    # Submodules load on first use so `import bifrost` stays fast. Spelled out, not
+    # imported by a computed name, so that import-linter sees these imports.
+    if name == "aio":
+        from bifrost import aio
+
+        return aio
+    if name == "analytics":
+        from bifrost import analytics
+
+        return analytics
+    if name == "sim":
+        from bifrost import sim
+
+        return sim
     raise AttributeError(f"module 'bifrost' has no attribute {name!r}")
 
 
 def load_ipython_extension(ipython: Any) -> None:
     """``%load_ext bifrost``: register the ``%bifrost`` magics (see :mod:`bifrost.jupyter`)."""
-    # Imported by name, like the lazy submodules: a static import here would make every
-    # `import bifrost` (e.g. the CLI's) depend on the Jupyter layer for import-linter.
-    importlib.import_module("bifrost.jupyter").load_ipython_extension(ipython)
+    from bifrost import jupyter
+
+    jupyter.load_ipython_extension(ipython)
 
 
 def unload_ipython_extension(ipython: Any) -> None:
     """``%unload_ext bifrost``: stop live trends, close what the magics opened."""
-    importlib.import_module("bifrost.jupyter").unload_ipython_extension(ipython)
+    from bifrost import jupyter
+
+    jupyter.unload_ipython_extension(ipython)

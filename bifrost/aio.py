@@ -20,10 +20,11 @@ from typing import Any, Literal
 
 import pandas as pd
 
-from bifrost.drivers import Driver, driver_for_url
 from bifrost.exceptions import BifrostError, ConfigurationError, WriteNotAllowed
 from bifrost.frames import ReadLayout, read_frame
 from bifrost.model import Tag
+from bifrost.protocols.base import Driver
+from bifrost.protocols.registry import driver_for_url
 from bifrost.recording import (
     Recording,
     seconds,
@@ -32,8 +33,10 @@ from bifrost.recording import (
 )
 from bifrost.recording.timing import Span
 from bifrost.results import ReadResult
+from bifrost.scaling import Scaling
 from bifrost.subscriptions import Subscription
 from bifrost.tags import TagLike, TagTable
+from bifrost.values import unscale
 
 __all__ = ["AsyncConnection", "connect"]
 
@@ -46,12 +49,13 @@ _PLAN_CACHE_SIZE = 256
 class _CompiledRead:
     """A read plan plus the per-tag columns of its DataFrame, built once per tag list."""
 
-    __slots__ = ("layout", "plan", "tags")
+    __slots__ = ("layout", "plan", "scaling", "tags")
 
     def __init__(self, plan: Any, tags: Sequence[Tag]) -> None:
         self.plan = plan
         self.tags = tuple(tags)
         self.layout = ReadLayout(tags)
+        self.scaling = Scaling(tags)
 
 
 class AsyncConnection:
@@ -189,7 +193,7 @@ class AsyncConnection:
     async def read_result(self, tags: TagLike | Sequence[TagLike]) -> ReadResult:
         """Read ``tags`` and return the columnar :class:`ReadResult` (for recorders)."""
         compiled = self._compile(tags)
-        return await self._driver.execute_read(compiled.plan)
+        return compiled.scaling.apply(await self._driver.execute_read(compiled.plan))
 
     # -- the public verbs -----------------------------------------------------------------
     async def read(
@@ -221,7 +225,7 @@ class AsyncConnection:
         if errors not in ("raise", "quality"):
             raise ConfigurationError(f"errors must be 'raise' or 'quality', got {errors!r}")
         compiled = self._compile(tags)
-        result = await self._driver.execute_read(compiled.plan)
+        result = compiled.scaling.apply(await self._driver.execute_read(compiled.plan))
         if errors == "raise" and result.errors:
             first = result.errors[0]
             if len(result.errors) > 1:
@@ -232,7 +236,7 @@ class AsyncConnection:
     async def read_value(self, tag: TagLike) -> Any:
         """Read one tag and return its value as a plain Python object."""
         compiled = self._compile([tag])
-        result = await self._driver.execute_read(compiled.plan)
+        result = compiled.scaling.apply(await self._driver.execute_read(compiled.plan))
         if result.errors:
             raise result.errors[0]
         return result.values()[0]
@@ -260,7 +264,7 @@ class AsyncConnection:
                 raise WriteNotAllowed(
                     f"tag {tag.name!r} is read-only in the tag table (writable: false)"
                 )
-            items.append((tag, value))
+            items.append((tag, unscale(tag, value)))
         plan = self._driver.compile_write(items)
         await self._driver.execute_write(plan)
 
@@ -330,10 +334,10 @@ class AsyncConnection:
                 "device": await self._device_summary(),
             },
         )
-        plan = compiled.plan
+        plan, scaling = compiled.plan, compiled.scaling
 
         async def read(due: float) -> ReadResult:
-            return await self._driver.execute_read_at(plan, due)
+            return scaling.apply(await self._driver.execute_read_at(plan, due))
 
         def done() -> None:
             if recording in self._recordings:
@@ -345,7 +349,7 @@ class AsyncConnection:
 
             async def subscribe(on_data: Any) -> Subscription:
                 subscription = Subscription(recording.names, interval_s)
-                await subscription._start(self._driver, plan, on_data, None, 0.0)
+                await subscription._start(self._driver, plan, scaling, on_data, None, 0.0)
                 return subscription
 
             start_subscribed_recording(
@@ -408,7 +412,9 @@ class AsyncConnection:
             callback(read_frame(result, ReadLayout(result.tags)))
 
         subscription = Subscription([t.name for t in compiled.tags], interval_s)
-        await subscription._start(self._driver, compiled.plan, deliver, queue_size, deadband)
+        await subscription._start(
+            self._driver, compiled.plan, compiled.scaling, deliver, queue_size, deadband
+        )
         self._subscriptions = [s for s in self._subscriptions if s.active]
         self._subscriptions.append(subscription)
         return subscription

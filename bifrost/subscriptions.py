@@ -19,10 +19,11 @@ import numpy as np
 import numpy.typing as npt
 
 from bifrost.backoff import Backoff
-from bifrost.drivers.base import Driver, NativeSubscription
 from bifrost.exceptions import BifrostError
 from bifrost.model import Quality
+from bifrost.protocols.base import Driver, NativeSubscription
 from bifrost.results import ReadResult
+from bifrost.scaling import Scaling
 
 __all__ = ["Subscription", "changed_mask"]
 
@@ -84,6 +85,7 @@ class Subscription:
         self,
         driver: Driver,
         plan: Any,
+        scaling: Scaling,
         callback: Callable[[ReadResult], Any],
         queue_size: int | None,
         deadband: float,
@@ -91,7 +93,7 @@ class Subscription:
         self._loop = asyncio.get_running_loop()
 
         def on_data(result: ReadResult) -> None:
-            self._deliver(callback, result)
+            self._deliver(callback, scaling.apply(result))
             if self.native and _connection_lost(result) and self._resubscriber is None:
                 self._resubscriber = asyncio.get_running_loop().create_task(
                     self._resubscribe(driver, plan, on_data, queue_size, deadband),
@@ -106,7 +108,7 @@ class Subscription:
             self.native = True
             return
         self._task = self._loop.create_task(
-            self._poll(driver, plan, callback, deadband), name="bifrost-subscription"
+            self._poll(driver, plan, scaling, callback, deadband), name="bifrost-subscription"
         )
 
     async def _resubscribe(
@@ -146,6 +148,7 @@ class Subscription:
         self,
         driver: Driver,
         plan: Any,
+        scaling: Scaling,
         callback: Callable[[ReadResult], Any],
         deadband: float,
     ) -> None:
@@ -160,7 +163,7 @@ class Subscription:
             if loop.time() < retry_at:
                 await asyncio.sleep(retry_at - loop.time())
             try:
-                result = await driver.execute_read(plan)
+                result = scaling.apply(await driver.execute_read(plan))
             except BifrostError as exc:
                 self.last_error = exc
                 self.errors += 1

@@ -56,15 +56,15 @@ def _make_binding(
     options: Mapping[str, Any] | None = None,
 ) -> _Binding:
     if protocol == "modbus":
-        from bifrost.sim.modbus_server import ModbusBinding
+        from bifrost.protocols.modbus.server import ModbusBinding
 
         return ModbusBinding(tags, lock, aux=aux)
     if protocol == "s7":
-        from bifrost.sim.s7_server import S7Binding
+        from bifrost.protocols.s7.server import S7Binding
 
         return S7Binding(tags, lock, aux=aux)
     if protocol == "opcua":
-        from bifrost.sim.opcua_server import OpcUaBinding
+        from bifrost.protocols.opcua.server import OpcUaBinding
 
         return OpcUaBinding(tags, lock, **(options or {}))
     raise ConfigurationError(
@@ -301,7 +301,7 @@ class Plant:
     def opcua_security(self) -> Any:
         """The secured OPC UA endpoint's certificates and credentials, or None.
 
-        A :class:`bifrost.sim.opcua_server.SecuritySetup`; its ``client_options()`` are
+        A :class:`bifrost.protocols.opcua.server.SecuritySetup`; its ``client_options()`` are
         keyword arguments for :func:`bifrost.connect`.
         """
         binding = self._bindings.get("opcua")

@@ -1,6 +1,8 @@
-"""The simulated plant's tag tables, one per protocol (for now: Modbus).
+"""The simulated plant's one tag map: the same tag names over Modbus, S7 and OPC UA.
 
-Every protocol exposes the same tag names; only the addresses differ. The Modbus map
+Every protocol exposes the same tag names; only the addresses differ (the S7 and OPC UA
+tables are defined further down, next to their specs). Each protocol's server, in
+``bifrost/protocols/<name>/server.py``, serves the plant from this map. The Modbus map
 (unit id 1; the server answers every unit id with the same data):
 
 =====================  =====================  =========  ======  =================================
@@ -188,7 +190,7 @@ def aux_tags(n: int, dtype: str = "uint16", *, aux: int = DEFAULT_AUX) -> TagTab
 
 
 # -- OPC UA -------------------------------------------------------------------------------
-# Served by bifrost.sim.opcua_server in namespace 2; every variable's NodeId is
+# Served by bifrost.protocols.opcua.server in namespace 2; every variable's NodeId is
 # ns=2;s=<identifier> and its browse path /Objects/2:Plant/2:<Unit>/2:<Name>. Types match
 # the Modbus map (Float where Modbus has float32...) so both serve identical values;
 # reactor.heater is the raw Int16 (0-1000) with scale 0.1, as over Modbus.
@@ -314,7 +316,7 @@ OPCUA_TAGS = (
         "Simulation step counter (wraps at 65536)",
     ),
 )
-"""The plant's OPC UA variables (see :mod:`bifrost.sim.opcua_server` for the layout)."""
+"""The plant's OPC UA variables (see :mod:`bifrost.protocols.opcua.server` for the layout)."""
 
 
 def opcua_tags() -> TagTable:

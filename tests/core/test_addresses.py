@@ -6,9 +6,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bifrost.addresses.modbus import ModbusAddress, parse_modbus_address
 from bifrost.exceptions import AddressError
 from bifrost.model import ByteOrder, DataType
+from bifrost.protocols.modbus.address import ModbusAddress, parse_modbus_address
 
 REGISTER_TYPES = [
     DataType.INT16,

@@ -6,13 +6,13 @@ import uuid
 
 import pytest
 
-from bifrost.addresses.opcua import (
+from bifrost.exceptions import AddressError
+from bifrost.protocols.opcua.address import (
     BrowsePath,
     NodeIdAddress,
     is_opcua_address,
     parse_opcua_address,
 )
-from bifrost.exceptions import AddressError
 
 ROUND_TRIP = [
     "ns=2;s=Plant.Tank.Level",

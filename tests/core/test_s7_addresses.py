@@ -6,10 +6,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bifrost.addresses.s7 import MAX_STRING_CHARS, S7_TYPES, S7Address, parse_s7_address
 from bifrost.exceptions import AddressError
 from bifrost.model import DataType
 from bifrost.planning import CostModel, Item, pack
+from bifrost.protocols.s7.address import MAX_STRING_CHARS, S7_TYPES, S7Address, parse_s7_address
 
 
 @pytest.mark.parametrize(

@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 
 import bifrost as bf
-from bifrost.codec import encode_registers
 from bifrost.jupyter import DecodeProbe, LiveTrend, RecorderPanel, TagBrowser
 from bifrost.jupyter.widgets import _minmax_indices, downsample_indices
 from bifrost.model import ByteOrder, DataType, Quality, Tag
+from bifrost.protocols.modbus.codec import encode_registers
 
 
 # -- TagBrowser ------------------------------------------------------------------------------

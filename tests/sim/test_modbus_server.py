@@ -12,10 +12,10 @@ import numpy as np
 import pytest
 from pymodbus.client import ModbusTcpClient
 
-from bifrost.addresses.modbus import parse_modbus_address
-from bifrost.codec import decode_registers, decode_strings, encode_registers
 from bifrost.exceptions import ConfigurationError
 from bifrost.model import ByteOrder, DataType
+from bifrost.protocols.modbus.address import parse_modbus_address
+from bifrost.protocols.modbus.codec import decode_registers, decode_strings, encode_registers
 from bifrost.sim import LINE_STOPPED, Plant
 
 REQUIRED = {

@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 
 import bifrost as bf
-from bifrost.addresses.s7 import parse_s7_address
 from bifrost.exceptions import ConfigurationError
+from bifrost.protocols.s7.address import parse_s7_address
+from bifrost.protocols.s7.server import S7Binding
 from bifrost.sim import LINE_STOPPED, Plant, tagmap
-from bifrost.sim.s7_server import S7Binding
 
 
 @pytest.fixture

@@ -12,12 +12,12 @@ import numpy.typing as npt
 import pandas as pd
 
 from bifrost._html import format_value, table_html
-from bifrost.addresses.modbus import parse_modbus_address
-from bifrost.codec import decode_registers
 from bifrost.connection import Connection
 from bifrost.exceptions import BifrostError, ConfigurationError, ConnectionError, ProtocolError
 from bifrost.jupyter.widgets._common import error_html
 from bifrost.model import ByteOrder, DataType
+from bifrost.protocols.modbus.address import parse_modbus_address
+from bifrost.protocols.modbus.codec import decode_registers
 
 __all__ = ["DecodeProbe"]
 

@@ -1,0 +1,142 @@
+"""The small async interface every protocol driver implements, and its read result."""
+
+from __future__ import annotations
+
+import abc
+import asyncio
+import time
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol, TypeVar
+
+from bifrost.exceptions import AddressError
+from bifrost.model import Tag
+from bifrost.results import ReadResult
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+__all__ = ["Driver", "NativeSubscription", "ReadResult", "parse_tag_address"]
+
+A = TypeVar("A")
+
+
+def parse_tag_address(tag: Tag, parse: Callable[[str], A], protocol: str) -> A:
+    """Parse a tag's address; an error names the tag as well when it has a name of its own."""
+    try:
+        return parse(tag.address)
+    except AddressError as exc:
+        if tag.name != tag.address:
+            raise AddressError(
+                exc.address, exc.position, f"{exc.reason} (tag {tag.name!r})", protocol
+            ) from None
+        raise
+
+
+class NativeSubscription(Protocol):
+    """A driver's own data-change subscription (OPC UA); polled protocols have none."""
+
+    async def close(self) -> None:
+        """Delete the subscription on the server."""
+
+
+class Driver(abc.ABC):
+    """A protocol adapter. All I/O is async and runs on one event loop.
+
+    ``compile_read``/``compile_write`` validate and plan without any I/O, so bad input
+    fails before anything goes on the wire; the ``execute_*`` coroutines do the I/O.
+    """
+
+    protocol: ClassVar[str]
+    library: str = ""
+    """The protocol library and its version, for recordings' metadata."""
+
+    @property
+    @abc.abstractmethod
+    def endpoint(self) -> str:
+        """Human-readable endpoint (host:port or serial port) for messages."""
+
+    @property
+    @abc.abstractmethod
+    def connected(self) -> bool:
+        """Whether the transport is currently up."""
+
+    @abc.abstractmethod
+    async def connect(self) -> None:
+        """Open the transport; raise :class:`bifrost.ConnectionError` on failure."""
+
+    @abc.abstractmethod
+    async def close(self) -> None:
+        """Close the transport (idempotent)."""
+
+    @abc.abstractmethod
+    def is_address(self, text: str) -> bool:
+        """Whether ``text`` looks like an address of this protocol (not a tag name)."""
+
+    @abc.abstractmethod
+    def compile_read(self, tags: Sequence[Tag]) -> Any:
+        """Validate addresses and build a read plan (no I/O)."""
+
+    @abc.abstractmethod
+    async def execute_read(self, plan: Any) -> ReadResult:
+        """Run a plan from :meth:`compile_read`."""
+
+    def explain(self, plan: Any) -> list[dict[str, Any]]:
+        """The requests a plan sends, one dict per request (no I/O)."""
+        return [{"request": "read", "tags": len(getattr(plan, "tags", ()))}]
+
+    async def execute_read_at(self, plan: Any, due: float) -> ReadResult:
+        """Run a plan with its first request going out at monotonic time ``due``.
+
+        Recorders call this a little before ``due``; drivers with a worker thread
+        override it to wait on that thread, so that no thread hand-over sits between
+        the due time and the request.
+        """
+        delay = due - time.monotonic()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        started = time.monotonic()
+        result = await self.execute_read(plan)
+        if result.started is None:
+            result.started = started
+        return result
+
+    @abc.abstractmethod
+    def compile_write(self, items: Sequence[tuple[Tag, Any]]) -> Any:
+        """Validate and encode values to write (no I/O)."""
+
+    @abc.abstractmethod
+    async def execute_write(self, plan: Any) -> None:
+        """Run a plan from :meth:`compile_write`."""
+
+    @abc.abstractmethod
+    async def info(self) -> dict[str, Any]:
+        """Device identification."""
+
+    @abc.abstractmethod
+    def describe(self, tag: Tag) -> dict[str, Any]:
+        """Static facts about a tag for :meth:`browse` (data type, table, ...)."""
+
+    async def browse(self, path: str | None, depth: int) -> pd.DataFrame | None:
+        """The device's own address space below ``path``, ``depth`` levels deep.
+
+        Returns None when the protocol has no browsable address space (Modbus, classic
+        S7): the connection then shows its tag table instead.
+        """
+        return None
+
+    async def subscribe(
+        self,
+        plan: Any,
+        interval_s: float,
+        on_data: Callable[[ReadResult], None],
+        *,
+        queue_size: int | None = None,
+        deadband: float = 0.0,
+    ) -> NativeSubscription | None:
+        """Start a native data-change subscription for a read plan.
+
+        ``on_data`` is called on the event loop with a :class:`ReadResult` whose
+        ``indices`` say which of the plan's tags changed. Returns None when the protocol
+        has no native subscriptions; the connection then polls.
+        """
+        return None

@@ -1,0 +1,243 @@
+"""OPC UA values both ways, DataValues to columns and Python values to variants.
+
+DataValues become typed columns (StatusCodes quality codes); values to write become the
+node's variant type, checked against its type and range.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from bifrost.exceptions import ProtocolError, ValueOutOfRange
+from bifrost.model import Quality, Tag
+from bifrost.protocols.base import ReadResult
+from bifrost.protocols.opcua.plan import ReadPlan
+from bifrost.protocols.opcua.status import quality_of, status_name
+
+__all__ = ["INT_BOUNDS", "NodeMeta", "OpcUaReadResult", "decode", "plain_value", "to_variant"]
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+# Builtin DataType NodeIds (ns=0) that are variant types, with their NumPy dtypes.
+_NUMPY = {
+    1: np.bool_,
+    2: np.int8,
+    3: np.uint8,
+    4: np.int16,
+    5: np.uint16,
+    6: np.int32,
+    7: np.uint32,
+    8: np.int64,
+    9: np.uint64,
+    10: np.float32,
+    11: np.float64,
+}
+
+
+@dataclass(slots=True)
+class OpcUaReadResult(ReadResult):
+    """A :class:`ReadResult` that also keeps the servers' timestamps.
+
+    ``timestamp_ns`` holds the source timestamps (or the server's, where the source gave
+    none); ``server_timestamp_ns`` the server timestamps (0 where none was sent).
+    """
+
+    server_timestamp_ns: npt.NDArray[np.int64] | None = None
+
+
+def _datetime_ns(value: Any) -> int:
+    # asyncua decodes DateTime to aware UTC datetimes with microsecond resolution.
+    delta = value - _EPOCH
+    return int((delta.days * 86_400 + delta.seconds) * 1_000_000_000 + delta.microseconds * 1000)
+
+
+def decode(
+    plan: ReadPlan,
+    positions: npt.NDArray[np.intp] | Sequence[int],
+    data_values: Sequence[Any],
+    endpoint: str,
+    *,
+    reading: bool,
+    indices: npt.NDArray[np.intp] | None = None,
+) -> OpcUaReadResult:
+    """Turn DataValues (for ``positions`` of the plan) into a columnar result.
+
+    For reads the result covers every tag of the plan; for notifications (``reading``
+    False) only the given positions, in that order, with ``indices`` set.
+    """
+    n = len(plan.tags) if reading else len(data_values)
+    quality = np.full(n, Quality.BAD_CONFIG, dtype=np.uint8)
+    source = np.zeros(n, dtype=np.int64)
+    server = np.zeros(n, dtype=np.int64)
+    groups: dict[int, tuple[list[int], list[Any]]] = {}
+    arrays: tuple[list[int], list[Any]] = ([], [])
+    bad: dict[int, list[int]] = defaultdict(list)
+    now = time.time_ns()
+    for k, dv in enumerate(data_values):
+        row = int(positions[k]) if reading else k
+        status = dv.StatusCode
+        code = status.value if status is not None else 0
+        if code:
+            q = quality_of(code)
+            quality[row] = q
+            if q >= Quality.BAD:
+                bad[code].append(row)
+        else:
+            quality[row] = Quality.GOOD
+        stamp = dv.SourceTimestamp
+        served = dv.ServerTimestamp
+        if served is not None:
+            server[row] = _datetime_ns(served)
+        source[row] = _datetime_ns(stamp) if stamp is not None else (server[row] or now)
+        variant = dv.Value
+        if variant is None or variant.Value is None:
+            continue
+        value = variant.Value
+        if isinstance(value, list):
+            arrays[0].append(row)
+            arrays[1].append(value)
+            continue
+        vtype = int(variant.VariantType)
+        group = groups.get(vtype)
+        if group is None:
+            group = groups[vtype] = ([], [])
+        group[0].append(row)
+        group[1].append(value)
+    columns = []
+    for vtype, (rows, items) in groups.items():
+        where = np.asarray(rows, dtype=np.intp)
+        dtype = _NUMPY.get(vtype)
+        if dtype is not None:
+            column: npt.NDArray[Any] = np.asarray(items, dtype=dtype)
+        else:
+            column = np.empty(len(items), dtype=object)
+            for j, item in enumerate(items):
+                column[j] = item
+        columns.append((where, column))
+    if arrays[0]:
+        column = np.empty(len(arrays[0]), dtype=object)
+        for j, item in enumerate(arrays[1]):
+            column[j] = np.asarray(item)
+        columns.append((np.asarray(arrays[0], dtype=np.intp), column))
+    errors = []
+    if reading:
+        for position, code in plan.unresolved:
+            quality[position] = quality_of(code)
+            source[position] = now
+            bad[code].append(position)
+        for code, rows in bad.items():
+            names = [plan.tags[r].name for r in rows]
+            shown = ", ".join(repr(x) for x in names[:5]) + (" …" if len(names) > 5 else "")
+            errors.append(
+                ProtocolError(
+                    f"the OPC UA server at {endpoint} answered {status_name(code)} "
+                    f"for tag{'s' if len(names) > 1 else ''} {shown}",
+                    code=code,
+                    tags=names,
+                )
+            )
+        tags = plan.tags
+    else:
+        tag_of_row = indices if indices is not None else np.asarray(positions)
+        tags = tuple(plan.tags[i] for i in tag_of_row)
+    return OpcUaReadResult(
+        tags,
+        columns,
+        quality,
+        source,
+        errors,
+        None if reading else np.asarray(tag_of_row, dtype=np.intp),
+        server,
+    )
+
+
+# -- writing: Python values to variants ---------------------------------------------------
+INT_BOUNDS = {
+    2: (-(2**7), 2**7 - 1),
+    3: (0, 2**8 - 1),
+    4: (-(2**15), 2**15 - 1),
+    5: (0, 2**16 - 1),
+    6: (-(2**31), 2**31 - 1),
+    7: (0, 2**32 - 1),
+    8: (-(2**63), 2**63 - 1),
+    9: (0, 2**64 - 1),
+}
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
+
+
+@dataclass(frozen=True, slots=True)
+class NodeMeta:
+    """What writing a node needs to know: its type, value rank and access levels."""
+
+    data_type: int | None  # builtin type id (ns=0) or None for other types
+    type_name: str
+    value_rank: int
+    access: int
+    user_access: int
+
+
+def plain_value(tag: Tag, value: Any) -> Any:
+    """A value to write as a plain Python number, bool or string (NumPy scalars unwrapped)."""
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, bool | str | int | float):
+        return value
+    raise ValueOutOfRange(
+        f"tag {tag.name!r}: cannot write a {type(value).__name__} "
+        "(numbers, bools, strings or lists of them)"
+    )
+
+
+def to_variant(ua: Any, name: str, meta: NodeMeta, value: Any) -> Any:
+    """Convert a Python value to the node's variant type, checking type and range."""
+    type_id = meta.data_type
+    if type_id is None or not 1 <= type_id <= 15:
+        raise ValueOutOfRange(
+            f"{name}: bifrost cannot write the OPC UA data type {meta.type_name} "
+            "(only builtin scalar types and arrays of them)"
+        )
+    is_array = isinstance(value, list)
+    if is_array and meta.value_rank == -1:
+        raise ValueOutOfRange(f"{name} holds a scalar {meta.type_name}; got a list")
+    if not is_array and meta.value_rank >= 1:
+        raise ValueOutOfRange(f"{name} holds an array of {meta.type_name}; got a scalar")
+    items = value if is_array else [value]
+    converted = [_convert(name, meta, type_id, v) for v in items]
+    vtype = ua.VariantType(type_id)
+    return ua.Variant(converted if is_array else converted[0], vtype)
+
+
+def _convert(name: str, meta: NodeMeta, type_id: int, value: Any) -> Any:
+    if type_id == 1:
+        if isinstance(value, bool) or (isinstance(value, int | float) and value in (0, 1)):
+            return bool(value)
+        raise ValueOutOfRange(f"{name} is Boolean; got {value!r}")
+    if type_id == 12:
+        if isinstance(value, str):
+            return value
+        raise ValueOutOfRange(f"{name} is String; got {type(value).__name__}")
+    if isinstance(value, str) or not isinstance(value, int | float):
+        raise ValueOutOfRange(f"{name} is {meta.type_name}; got {type(value).__name__}")
+    if type_id in INT_BOUNDS:
+        low, high = INT_BOUNDS[type_id]
+        if isinstance(value, float) and not value.is_integer():
+            raise ValueOutOfRange(f"{name} is {meta.type_name}; {value!r} is not a whole number")
+        number = int(value)
+        if not low <= number <= high:
+            raise ValueOutOfRange(f"{name} is {meta.type_name}; {value!r} is outside {low}..{high}")
+        return number
+    if type_id in (10, 11):
+        real = float(value)
+        if type_id == 10 and math.isfinite(real) and abs(real) > _FLOAT32_MAX:
+            raise ValueOutOfRange(f"{name} is Float; {value!r} does not fit in 32 bits")
+        return real
+    raise ValueOutOfRange(f"bifrost cannot write {meta.type_name} values ({name})")
