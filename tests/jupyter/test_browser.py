@@ -24,6 +24,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from waiting import wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = Path("/usr/bin/chromium")
@@ -65,15 +66,15 @@ def get(url: str) -> int:
 def wait_for_idle_kernel(lab_url: str, timeout: float = 90.0) -> None:
     base, _, query = lab_url.partition("/lab/")
     token = query.rpartition("token=")[2]
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+
+    def idle() -> bool:
         with urllib.request.urlopen(f"{base}/api/sessions?token={token}", timeout=5) as r:
             sessions = json.load(r)
-        if sessions and all(s["kernel"]["execution_state"] == "idle" for s in sessions):
-            time.sleep(1.0)  # the page connects its websocket after the kernel is idle
-            return
-        time.sleep(0.25)
-    pytest.fail(f"no idle kernel within {timeout:g} s")
+        return bool(sessions) and all(s["kernel"]["execution_state"] == "idle" for s in sessions)
+
+    if not wait_for(idle, timeout=timeout, step=0.25):
+        pytest.fail(f"no idle kernel within {timeout:g} s")
+    time.sleep(1.0)  # the page connects its websocket after the kernel is idle
 
 
 @pytest.fixture

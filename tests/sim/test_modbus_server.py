@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 import pytest
 from pymodbus.client import ModbusTcpClient
+from waiting import wait_for
 
 from bifrost.exceptions import ConfigurationError
 from bifrost.model import ByteOrder, DataType
@@ -299,9 +300,7 @@ def test_realtime_plant_advances_and_close_leaves_no_thread() -> None:
     finally:
         plant.close()
         c.close()
-    deadline = time.monotonic() + 2.0
-    while threading.active_count() > baseline and time.monotonic() < deadline:
-        time.sleep(0.01)
+    assert wait_for(lambda: threading.active_count() <= baseline, timeout=2.0)
     assert threading.active_count() == baseline
     assert plant.closed
     assert plant.urls == {}
