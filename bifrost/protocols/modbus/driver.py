@@ -17,6 +17,7 @@ import numpy as np
 import numpy.typing as npt
 
 from bifrost import values
+from bifrost.clock import wall_ns
 from bifrost.exceptions import BifrostError, ProtocolError, WriteNotAllowed
 from bifrost.model import DataType, Quality, Tag
 from bifrost.planning import Span
@@ -197,7 +198,7 @@ class ModbusDriver(Driver):
         )
         for span, base in zip(plan.spans, plan.span_base, strict=True):
             self._fill_span(abandon, plan, span, base, replies)
-        timestamp = time.time_ns()
+        timestamp = wall_ns()
         columns = [(g.positions, decode(g, replies.registers, replies.bits)) for g in plan.groups]
         return ReadResult(
             plan.tags,

@@ -7,7 +7,6 @@ node's variant type, checked against its type and range.
 from __future__ import annotations
 
 import math
-import time
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -17,6 +16,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from bifrost.clock import wall_ns
 from bifrost.exceptions import ProtocolError, ValueOutOfRange
 from bifrost.model import Quality, Tag
 from bifrost.protocols.base import ReadResult
@@ -81,7 +81,7 @@ def decode(
     groups: dict[int, tuple[list[int], list[Any]]] = {}
     arrays: tuple[list[int], list[Any]] = ([], [])
     bad: dict[int, list[int]] = defaultdict(list)
-    now = time.time_ns()
+    now = wall_ns()
     for k, dv in enumerate(data_values):
         row = int(positions[k]) if reading else k
         status = dv.StatusCode

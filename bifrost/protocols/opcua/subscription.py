@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import time
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
 import numpy as np
 
+from bifrost.clock import wall_ns
 from bifrost.model import Quality
 from bifrost.protocols.base import ReadResult
 from bifrost.protocols.opcua.codec import OpcUaReadResult, decode
@@ -67,7 +67,7 @@ class OpcUaSubscription:
                 tuple(self._plan.tags[p] for p in positions),
                 [],
                 quality,
-                np.full(n, time.time_ns(), dtype=np.int64),
+                np.full(n, wall_ns(), dtype=np.int64),
                 [],
                 positions,
                 np.zeros(n, dtype=np.int64),
@@ -121,7 +121,7 @@ class OpcUaSubscription:
                 self._plan.tags,
                 [],
                 np.full(n, quality if quality >= Quality.BAD else Quality.BAD, dtype=np.uint8),
-                np.full(n, time.time_ns(), dtype=np.int64),
+                np.full(n, wall_ns(), dtype=np.int64),
                 [],
                 None,
                 np.zeros(n, dtype=np.int64),

@@ -16,13 +16,13 @@ import asyncio
 import builtins
 import socket
 import threading
-import time
 from collections.abc import Callable, Sequence
 from typing import Any, ClassVar, TypeVar
 
 import numpy as np
 
 from bifrost import values
+from bifrost.clock import wall_ns
 from bifrost.exceptions import (
     BifrostError,
     ConnectionError,
@@ -221,7 +221,7 @@ class S7Driver(Driver):
         failures, started = await self._run(
             snap7_calls.read_all, self._client, plan, laid_out, image, due
         )
-        timestamp = time.time_ns()
+        timestamp = wall_ns()
         quality = np.zeros(len(plan.tags), dtype=np.uint8)
         errors = []
         for failure in failures:
