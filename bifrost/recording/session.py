@@ -179,8 +179,14 @@ class Recording:
         Parameters
         ----------
         long
-            False (default): wide, a UTC DatetimeIndex and one column per tag.
-            True: tidy, one row per (time, tag) with value and quality columns.
+            False (default): wide, a UTC DatetimeIndex and one column per tag (bool and
+            integer tags nullable: ``boolean``, ``Int64``).
+            True: tidy, one row per (time, tag) with value and quality columns; values
+            are Python objects (``True``, ``7``, ``2.5``, ``None`` where missing), as
+            in the frame of a read.
+
+        The index is strictly increasing, whatever the system clock did while recording
+        (see :mod:`bifrost.clock` and ``metadata["clock_steps"]``).
         """
         if long:
             times, columns, quality = self._buffer.arrays()

@@ -12,6 +12,7 @@ from waiting import wait_for
 
 import bifrost as bf
 from bifrost.clock import Clock, default_clock, use_clock, wall_ns
+from bifrost.sim import Plant
 
 S = 1_000_000_000
 STEPS = [-30, 30, 3600]
@@ -171,7 +172,7 @@ class SteppedSystemClock:
 
 @pytest.fixture(scope="module")
 def plant():
-    with bf.sim.Plant(seed=4) as plant:
+    with Plant(seed=4) as plant:
         plant.serve(modbus=0)
         yield plant
 

@@ -17,6 +17,7 @@ from waiting import wait_for
 
 import bifrost as bf
 from bifrost.recording.journal import RecoveryWarning, UnreadableRecording, scan_runs
+from bifrost.sim import Plant
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -50,7 +51,7 @@ CHILD = textwrap.dedent(
 
 @pytest.fixture(scope="module")
 def plant():
-    with bf.sim.Plant(seed=9) as plant:
+    with Plant(seed=9) as plant:
         plant.serve(modbus=0)
         yield plant
 
