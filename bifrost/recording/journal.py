@@ -244,7 +244,9 @@ def _already_recovered(candidate: Path, run: Run) -> bool:
         header = json.loads((footer.metadata or {}).get(META_KEY, b"{}"))
     except (pa.ArrowException, OSError, ValueError):
         return False
-    return bool(header.get("run_id") == run.run_id and footer.num_rows == run.rows)
+    # Parts are removed last first, so what a cut-short removal leaves is a prefix of the
+    # run: the file (named after the same first row) already holds it.
+    return bool(header.get("run_id") == run.run_id and footer.num_rows >= run.rows)
 
 
 def _recover_run(run: Run, directory: Path, path: Path) -> Path:
@@ -271,12 +273,12 @@ def _recover_run(run: Run, directory: Path, path: Path) -> Path:
         raise StorageError(
             f"{str(target)!r} cannot be read back ({exc}); the parts in {str(directory)!r} are kept"
         ) from exc
-    if written != run.rows:
+    if written < run.rows:
         raise StorageError(
-            f"{str(target)!r} holds {written} rows, not the {run.rows} of the parts in "
+            f"{str(target)!r} holds {written} rows, fewer than the {run.rows} of the parts in "
             f"{str(directory)!r}; the parts are kept"
         )
-    for part in run.parts:
+    for part in reversed(run.parts):
         part.unlink()
     _fsync_dir(directory)
     return target

@@ -180,6 +180,12 @@ def test_a_recovery_cut_short_is_not_recovered_twice(tmp_path: Path):
     assert sorted(second) == sorted(first)
     assert len(list(tmp_path.glob("run.recovered-*.parquet"))) == 2
     assert not parts.exists()
+    # As if it died while removing them: the last parts of a run go first.
+    parts.mkdir()
+    shutil.copy(copy / "part-000000.parquet", parts)
+    assert recover(tmp_path / "run.parquet") == [min(first)]
+    assert len(list(tmp_path.glob("run.recovered-*.parquet"))) == 2
+    assert sorted(len(bf.open_recording(p)) for p in first) == [7, 39]
 
 
 def test_a_failed_recovery_keeps_the_old_parts_beside_the_new_ones(
