@@ -70,21 +70,23 @@ __all__ = [
     "unload_ipython_extension",
 ]
 
+
 def __getattr__(name: str) -> Any:
     # Submodules load on first use so `import bifrost` stays fast. Spelled out, not
     # imported by a computed name, so that import-linter sees these imports.
     if name == "aio":
-        from bifrost import aio
+        # Not `from bifrost import aio`: that asks this hook again, endlessly.
+        import bifrost.aio
 
-        return aio
+        return bifrost.aio
     if name == "analytics":
-        from bifrost import analytics
+        import bifrost.analytics
 
-        return analytics
+        return bifrost.analytics
     if name == "sim":
-        from bifrost import sim
+        import bifrost.sim
 
-        return sim
+        return bifrost.sim
     raise AttributeError(f"module 'bifrost' has no attribute {name!r}")
 
 
