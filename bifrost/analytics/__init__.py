@@ -35,33 +35,16 @@ array([nan, 1.5, 2.5, 3.5])
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, TypeVar, cast
-
-from numpy.typing import NDArray
-
-from bifrost.analytics import _numpy
-from bifrost.analytics._backend import backend, kernels
-from bifrost.analytics._frames import apply as _apply
-from bifrost.analytics._signal import (
-    Capability,
-    ControlChart,
-    butter,
-    butter_filter,
-    capability,
-    control_chart,
-    cusum,
-    cycle_starts,
-    cycles,
-    downsample,
-    resample,
-    sos_filter,
-    welch,
-    window_features,
-)
-
-if TYPE_CHECKING:
-    import pandas as pd
-    import xarray as xr
+from bifrost.analytics._backend import backend
+from bifrost.analytics._cycles import cycle_starts, cycles
+from bifrost.analytics._downsample import downsample
+from bifrost.analytics._features import window_features
+from bifrost.analytics._filters import butter, butter_filter, sos_filter
+from bifrost.analytics._resample import resample
+from bifrost.analytics._rolling import Data as Data
+from bifrost.analytics._rolling import ewma, rolling_max, rolling_mean, rolling_min, rolling_std
+from bifrost.analytics._spc import Capability, ControlChart, capability, control_chart, cusum
+from bifrost.analytics._spectral import welch
 
 __all__ = [
     "Capability",
@@ -86,170 +69,5 @@ __all__ = [
     "window_features",
 ]
 
-Data = TypeVar(
-    "Data", "NDArray[Any]", "pd.Series[Any]", "pd.DataFrame", "xr.DataArray", "xr.Dataset"
-)
-"""The kinds of input the functions accept (and return)."""
-
-
-def rolling_mean(x: Data, window: int) -> Data:
-    """Rolling mean over a trailing window of `window` samples.
-
-    Same as pandas' ``rolling(window, min_periods=window).mean()``.
-
-    Parameters
-    ----------
-    x : numpy.ndarray, pandas.Series, pandas.DataFrame or xarray.DataArray
-        The samples, in time order (see the module documentation for the axis used).
-    window : int
-        Number of samples per window, at least 1.
-
-    Returns
-    -------
-    same kind as `x`
-        float64 values; NaN for the first ``window - 1`` samples and for windows that
-        hold a NaN or an infinity (missing samples).
-
-    Raises
-    ------
-    ValueError
-        If `window` is not a positive integer.
-    """
-    window = _numpy.check_window(window)
-    impl = kernels()
-    return cast("Data", _apply(x, lambda values: impl.rolling_mean(values, window), window=window))
-
-
-def rolling_std(x: Data, window: int) -> Data:
-    """Rolling sample standard deviation (``ddof=1``) over a trailing window.
-
-    Same as pandas' ``rolling(window, min_periods=window).std()``. The computation is
-    numerically stable (large offsets such as ``1e9 + noise`` keep their precision) and a
-    window of equal samples gives exactly 0.
-
-    Parameters
-    ----------
-    x : numpy.ndarray, pandas.Series, pandas.DataFrame or xarray.DataArray
-        The samples, in time order (see the module documentation for the axis used).
-    window : int
-        Number of samples per window, at least 1 (a window of 1 gives all NaN).
-
-    Returns
-    -------
-    same kind as `x`
-        float64 values; NaN for the first ``window - 1`` samples and for windows that
-        hold a NaN or an infinity (missing samples).
-
-    Raises
-    ------
-    ValueError
-        If `window` is not a positive integer.
-    """
-    window = _numpy.check_window(window)
-    impl = kernels()
-    return cast("Data", _apply(x, lambda values: impl.rolling_std(values, window), window=window))
-
-
-def rolling_min(x: Data, window: int) -> Data:
-    """Rolling minimum over a trailing window of `window` samples.
-
-    Same as pandas' ``rolling(window, min_periods=window).min()``.
-
-    Parameters
-    ----------
-    x : numpy.ndarray, pandas.Series, pandas.DataFrame or xarray.DataArray
-        The samples, in time order (see the module documentation for the axis used).
-    window : int
-        Number of samples per window, at least 1.
-
-    Returns
-    -------
-    same kind as `x`
-        float64 values; NaN for the first ``window - 1`` samples and for windows that
-        hold a NaN or an infinity (missing samples).
-
-    Raises
-    ------
-    ValueError
-        If `window` is not a positive integer.
-    """
-    window = _numpy.check_window(window)
-    impl = kernels()
-    return cast("Data", _apply(x, lambda values: impl.rolling_min(values, window), window=window))
-
-
-def rolling_max(x: Data, window: int) -> Data:
-    """Rolling maximum over a trailing window of `window` samples.
-
-    Same as pandas' ``rolling(window, min_periods=window).max()``.
-
-    Parameters
-    ----------
-    x : numpy.ndarray, pandas.Series, pandas.DataFrame or xarray.DataArray
-        The samples, in time order (see the module documentation for the axis used).
-    window : int
-        Number of samples per window, at least 1.
-
-    Returns
-    -------
-    same kind as `x`
-        float64 values; NaN for the first ``window - 1`` samples and for windows that
-        hold a NaN or an infinity (missing samples).
-
-    Raises
-    ------
-    ValueError
-        If `window` is not a positive integer.
-    """
-    window = _numpy.check_window(window)
-    impl = kernels()
-    return cast("Data", _apply(x, lambda values: impl.rolling_max(values, window), window=window))
-
-
-def _resolve_alpha(alpha: float | None, span: float | None) -> float:
-    """Turn the `alpha` or `span` argument of :func:`ewma` into a smoothing factor."""
-    if (alpha is None) == (span is None):
-        raise ValueError(f"pass exactly one of alpha or span, got alpha={alpha!r}, span={span!r}")
-    if alpha is not None:
-        return _numpy.check_alpha(alpha)
-    value = float(cast("float", span))
-    if not value >= 1.0:
-        raise ValueError(f"span must be at least 1, got {span!r}")
-    return 2.0 / (value + 1.0)
-
-
-def ewma(x: Data, alpha: float | None = None, span: float | None = None) -> Data:
-    """Exponentially weighted moving average.
-
-    Same as pandas' ``ewm(alpha=alpha, adjust=False).mean()`` (or ``ewm(span=span,
-    adjust=False)``): ``y[0] = x[0]`` and ``y[t] = (1 - alpha) * y[t-1] + alpha * x[t]``.
-    A missing sample (NaN or infinity) repeats the previous average, and the gap ages it
-    (pandas' ``ignore_na=False``); outputs before the first finite sample are NaN. (pandas
-    weighs the sample after a gap differently for ``alpha == 0.5`` exactly.)
-
-    Parameters
-    ----------
-    x : numpy.ndarray, pandas.Series, pandas.DataFrame or xarray.DataArray
-        The samples, in time order (see the module documentation for the axis used).
-    alpha : float, optional
-        Smoothing factor, ``0 < alpha <= 1``. Give exactly one of `alpha` and `span`.
-    span : float, optional
-        Span, at least 1; the same as ``alpha = 2 / (span + 1)``.
-
-    Returns
-    -------
-    same kind as `x`
-        float64 values.
-
-    Raises
-    ------
-    ValueError
-        If both or neither of `alpha` and `span` are given, or either is out of range.
-    """
-    smoothing = _resolve_alpha(alpha, span)
-    impl = kernels()
-    return cast("Data", _apply(x, lambda values: impl.ewma(values, smoothing)))
-
-
 # Registers the ``.bifrost`` accessors on pandas and xarray objects.
-import bifrost.analytics.accessors  # noqa: E402, F401
+import bifrost.analytics.accessors  # noqa: F401

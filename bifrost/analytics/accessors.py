@@ -18,7 +18,16 @@ from typing import Any, Generic, TypeVar
 import pandas as pd
 import xarray as xr
 
-from bifrost.analytics import _signal
+from bifrost.analytics import (
+    _cycles,
+    _downsample,
+    _features,
+    _filters,
+    _resample,
+    _rolling,
+    _spc,
+    _spectral,
+)
 
 __all__ = ["BifrostAccessor"]
 
@@ -39,75 +48,65 @@ class BifrostAccessor(Generic[Obj]):
 
     def rolling_mean(self, window: int) -> Obj:
         """Rolling mean (see :func:`bifrost.analytics.rolling_mean`)."""
-        from bifrost.analytics import rolling_mean
-
-        return rolling_mean(self._obj, window)  # type: ignore[type-var]
+        return _rolling.rolling_mean(self._obj, window)  # type: ignore[type-var]
 
     def rolling_std(self, window: int) -> Obj:
         """Rolling standard deviation (see :func:`bifrost.analytics.rolling_std`)."""
-        from bifrost.analytics import rolling_std
-
-        return rolling_std(self._obj, window)  # type: ignore[type-var]
+        return _rolling.rolling_std(self._obj, window)  # type: ignore[type-var]
 
     def rolling_min(self, window: int) -> Obj:
         """Rolling minimum (see :func:`bifrost.analytics.rolling_min`)."""
-        from bifrost.analytics import rolling_min
-
-        return rolling_min(self._obj, window)  # type: ignore[type-var]
+        return _rolling.rolling_min(self._obj, window)  # type: ignore[type-var]
 
     def rolling_max(self, window: int) -> Obj:
         """Rolling maximum (see :func:`bifrost.analytics.rolling_max`)."""
-        from bifrost.analytics import rolling_max
-
-        return rolling_max(self._obj, window)  # type: ignore[type-var]
+        return _rolling.rolling_max(self._obj, window)  # type: ignore[type-var]
 
     def ewma(self, alpha: float | None = None, span: float | None = None) -> Obj:
         """Exponentially weighted mean (see :func:`bifrost.analytics.ewma`)."""
-        from bifrost.analytics import ewma
-
-        return ewma(self._obj, alpha=alpha, span=span)  # type: ignore[type-var]
+        return _rolling.ewma(self._obj, alpha=alpha, span=span)  # type: ignore[type-var]
 
     def resample(self, rule: Any, how: str | Sequence[str] = "mean", **kwargs: Any) -> Any:
         """Regular bins, statistics in one pass (see :func:`bifrost.analytics.resample`)."""
-        return _signal.resample(self._obj, rule, how, **kwargs)
+        return _resample.resample(self._obj, rule, how, **kwargs)
 
     def downsample(self, n_out: int = 2000, method: str = "minmaxlttb", **kwargs: Any) -> Any:
         """Samples for plotting (see :func:`bifrost.analytics.downsample`)."""
-        return _signal.downsample(self._obj, None, n_out, method, **kwargs)
+        return _downsample.downsample(self._obj, None, n_out, method, **kwargs)
 
     def sos_filter(self, sos: Any, **kwargs: Any) -> Obj:
         """SOS filtering (see :func:`bifrost.analytics.sos_filter`)."""
-        result: Obj = _signal.sos_filter(self._obj, sos, **kwargs)
+        result: Obj = _filters.sos_filter(self._obj, sos, **kwargs)
         return result
 
     def butter_filter(self, fs: float, cutoff: float | Sequence[float], **kwargs: Any) -> Obj:
         """Butterworth filtering (see :func:`bifrost.analytics.butter_filter`)."""
-        result: Obj = _signal.butter_filter(self._obj, fs, cutoff, **kwargs)
+        result: Obj = _filters.butter_filter(self._obj, fs, cutoff, **kwargs)
         return result
 
     def welch(self, fs: float, nperseg: int = 4096, noverlap: int | None = None) -> Any:
         """Welch power spectral density (see :func:`bifrost.analytics.welch`)."""
-        return _signal.welch(self._obj, fs, nperseg, noverlap)
+        return _spectral.welch(self._obj, fs, nperseg, noverlap)
 
     def window_features(self, window: int) -> Any:
         """RMS, peak, crest, kurtosis (see :func:`bifrost.analytics.window_features`)."""
-        return _signal.window_features(self._obj, window)
+        return _features.window_features(self._obj, window)
 
-    def control_chart(self, **kwargs: Any) -> _signal.ControlChart:
+    def control_chart(self, **kwargs: Any) -> _spc.ControlChart:
         """Shewhart chart and rules (see :func:`bifrost.analytics.control_chart`)."""
-        return _signal.control_chart(self._obj, **kwargs)
+        return _spc.control_chart(self._obj, **kwargs)
 
-    def capability(self, lsl: float | None = None, usl: float | None = None) -> _signal.Capability:
+    def capability(self, lsl: float | None = None, usl: float | None = None) -> _spc.Capability:
         """Cp/Cpk (see :func:`bifrost.analytics.capability`)."""
-        return _signal.capability(self._obj, lsl, usl)
+        return _spc.capability(self._obj, lsl, usl)
 
     def cusum(self, **kwargs: Any) -> Any:
         """CUSUM (see :func:`bifrost.analytics.cusum`)."""
-        return _signal.cusum(self._obj, **kwargs)
+        return _spc.cusum(self._obj, **kwargs)
 
     def cycles(self, trigger: Any, threshold: float = 0.5, length: int | None = None) -> Any:
         """Cycles split on a trigger (see :func:`bifrost.analytics.cycles`)."""
-        return _signal.cycles(self._obj, trigger, threshold, length)
+        return _cycles.cycles(self._obj, trigger, threshold, length)
 
 
 class _CachedPerObject:

@@ -1,9 +1,4 @@
-"""NumPy twins of the compiled kernels of ``bifrost._core``.
-
-They are the fallback when the compiled module is missing (or disabled with
-``BIFROST_NO_RUST=1``) and the oracle the compiled kernels are tested against, so they
-have exactly the same signature and semantics: each takes a 1-D contiguous float64
-array and returns a new float64 array of the same length.
+"""NumPy twins of the rolling kernels: mean, standard deviation, minimum, maximum, EWMA.
 
 Rolling windows follow pandas' ``Series.rolling(window, min_periods=window)``: output
 ``i`` covers ``x[i - window + 1 : i + 1]``, the first ``window - 1`` outputs are NaN, and
@@ -20,7 +15,9 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import NDArray
 
-__all__ = ["check_window", "ewma", "rolling_max", "rolling_mean", "rolling_min", "rolling_std"]
+from bifrost.analytics._checks import check_alpha, check_window
+
+__all__ = ["ewma", "rolling_max", "rolling_mean", "rolling_min", "rolling_std"]
 
 Float64Array = NDArray[np.float64]
 
@@ -29,53 +26,6 @@ Float64Array = NDArray[np.float64]
 _ILL_CONDITIONED = 1e4
 # Upper bound on the elements gathered at once for the exact recomputation.
 _GATHER_LIMIT = 1 << 22
-
-
-def check_window(window: object) -> int:
-    """Validate a window length.
-
-    Parameters
-    ----------
-    window : object
-        The window length as given by the caller.
-
-    Returns
-    -------
-    int
-        The window length as a positive ``int``.
-
-    Raises
-    ------
-    ValueError
-        If `window` is not an integer (``bool`` excluded) or is smaller than 1.
-    """
-    if isinstance(window, bool) or not isinstance(window, int | np.integer) or window < 1:
-        raise ValueError(f"window must be a positive integer, got {window!r}")
-    return int(window)
-
-
-def check_alpha(alpha: float) -> float:
-    """Validate an EWMA smoothing factor.
-
-    Parameters
-    ----------
-    alpha : float
-        The smoothing factor as given by the caller.
-
-    Returns
-    -------
-    float
-        `alpha` as a ``float``.
-
-    Raises
-    ------
-    ValueError
-        Unless ``0 < alpha <= 1``.
-    """
-    value = float(alpha)
-    if not 0.0 < value <= 1.0:
-        raise ValueError(f"alpha must be in the interval (0, 1], got {alpha!r}")
-    return value
 
 
 def _missing_to_nan(x: Float64Array) -> Float64Array:
@@ -381,38 +331,3 @@ def ewma(x: Float64Array, alpha: float) -> Float64Array:
     started = last_observed >= 0
     out[started] = out[last_observed[started]]
     return out
-
-
-# The signal kernels' twins live in their own module; re-exported so that this module
-# provides every kernel of ``bifrost._core`` (it stands in for it when it is missing).
-from bifrost.analytics._numpy_signal import (  # noqa: E402
-    bin_regular,
-    butter,
-    capability,
-    cusum,
-    downsample,
-    individuals_limits,
-    nelson_rules,
-    rising_edges,
-    sosfilt,
-    sosfiltfilt,
-    stack_cycles,
-    welch,
-    window_features,
-)
-
-__all__ += [
-    "bin_regular",
-    "butter",
-    "capability",
-    "cusum",
-    "downsample",
-    "individuals_limits",
-    "nelson_rules",
-    "rising_edges",
-    "sosfilt",
-    "sosfiltfilt",
-    "stack_cycles",
-    "welch",
-    "window_features",
-]
