@@ -1,0 +1,1 @@
+../../../../bifrost/_core.pyi
