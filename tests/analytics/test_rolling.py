@@ -406,12 +406,14 @@ def test_dataarray_along_time_keeps_coords_attrs() -> None:
 # --- backend selection ----------------------------------------------------------------
 
 
-def _backend_in_subprocess(**env: str) -> str:
+def _backend_in_subprocess(
+    code: str = "from bifrost import analytics; print(analytics.backend())", **env: str
+) -> str:
     environ = {k: v for k, v in os.environ.items() if k != "BIFROST_NO_RUST"}
     environ.update(env)
     environ["PYTHONPATH"] = os.pathsep.join([str(REPO), *filter(None, [environ.get("PYTHONPATH")])])
     result = subprocess.run(
-        [sys.executable, "-c", "from bifrost import analytics; print(analytics.backend())"],
+        [sys.executable, "-c", code],
         capture_output=True,
         text=True,
         env=environ,
@@ -424,6 +426,20 @@ def _backend_in_subprocess(**env: str) -> str:
 
 def test_bifrost_no_rust_forces_numpy() -> None:
     assert _backend_in_subprocess(BIFROST_NO_RUST="1") == "numpy"
+
+
+@needs_rust
+def test_twins_are_loaded_only_when_used() -> None:
+    # With the compiled kernels `import bifrost` needs no twin; without, the first call
+    # loads them.
+    code = (
+        "import sys, numpy as np, bifrost\n"
+        "before = 'bifrost.analytics._numpy' in sys.modules\n"
+        "bifrost.analytics.rolling_mean(np.arange(3.0), 2)\n"
+        "print(before, 'bifrost.analytics._numpy' in sys.modules)"
+    )
+    assert _backend_in_subprocess(code) == "False False"
+    assert _backend_in_subprocess(code, BIFROST_NO_RUST="1") == "False True"
 
 
 def test_backend_default() -> None:
