@@ -30,7 +30,7 @@ SAMPLES = {
     "uint32": 3456789012,
     "int64": -1234567890123456789,
     "uint64": 17234567890123456789,
-    "float32": 123.456001281738,  # exactly representable as float32
+    "float32": 123.45600128173828,  # exactly representable as float32
     "float64": -9876.54321,
 }
 

@@ -1,8 +1,10 @@
-"""Modbus TCP and RTU through pymodbus' blocking clients on the connection's worker thread.
+"""Modbus TCP (bifrost's own transport) and RTU (pymodbus) on the connection's worker thread.
 
 Reads are planned once per tag set (:mod:`bifrost.protocols.modbus.plan`); one read is
 one job on the worker, its replies filling one register and one bit image that decode
-per (type, order) group in one NumPy step.
+per (type, order) group in one NumPy step. A reply is used only once it has been checked
+against its request (:mod:`bifrost.protocols.modbus.pdu`); one that fails the checks
+makes its tags ``BAD_PROTOCOL`` and the read goes on with the next request.
 """
 
 from __future__ import annotations
@@ -24,8 +26,17 @@ from bifrost.planning import Span
 from bifrost.protocols.base import Driver, ReadResult
 from bifrost.protocols.modbus import codec
 from bifrost.protocols.modbus.address import ModbusAddress
-from bifrost.protocols.modbus.client import ModbusClient
+from bifrost.protocols.modbus.client import SerialClient
 from bifrost.protocols.modbus.options import ModbusOptions
+from bifrost.protocols.modbus.pdu import (
+    BUSY,
+    Reply,
+    ReplyMismatch,
+    Request,
+    read_request,
+    write_coil_request,
+    write_registers_request,
+)
 from bifrost.protocols.modbus.plan import (
     READ_FUNCTIONS,
     ReadPlan,
@@ -36,6 +47,7 @@ from bifrost.protocols.modbus.plan import (
     resolve,
     span_unit_table,
 )
+from bifrost.protocols.modbus.transport import Link, TcpTransport, TransactionIds
 from bifrost.protocols.worker import BlockingWorker
 
 __all__ = ["EXCEPTION_NAMES", "ModbusDriver"]
@@ -51,6 +63,8 @@ EXCEPTION_NAMES = {
     10: "GATEWAY PATH UNAVAILABLE",
     11: "GATEWAY TARGET DEVICE FAILED TO RESPOND",
 }
+# The first pause before asking a busy device again; it doubles with each retry.
+BUSY_BACKOFF_S = 0.05
 
 
 @dataclass(slots=True)
@@ -74,7 +88,7 @@ class ModbusWrite:
 
 
 class ModbusDriver(Driver):
-    """Modbus TCP/RTU driver (pymodbus' blocking client on a worker thread)."""
+    """Modbus TCP/RTU driver (blocking transports on a worker thread)."""
 
     protocol: ClassVar[str] = "modbus"
 
@@ -82,9 +96,22 @@ class ModbusDriver(Driver):
         from importlib.metadata import version
 
         self.options = options
-        self.library = f"pymodbus {version('pymodbus')}"
+        pymodbus = f"pymodbus {version('pymodbus')}"
         self._worker = BlockingWorker(f"bifrost-modbus-{options.endpoint}")
-        self._client = ModbusClient(self._make_client, options.endpoint, options.timeout)
+        # The driver's, not the connection's: ids go on counting across reconnects.
+        self._transaction_ids = TransactionIds()
+        self._link: Link
+        if options.serial_port:
+            self.library = pymodbus
+            port = options.serial_port
+            self._link = SerialClient(
+                lambda: self._make_serial_client(port), options.endpoint, options.timeout
+            )
+        else:
+            self.library = f"{pymodbus} (identification); Modbus TCP framing by bifrost"
+            self._link = TcpTransport(
+                options.host, options.port, options.timeout, self._transaction_ids
+            )
 
     @property
     def endpoint(self) -> str:
@@ -93,38 +120,48 @@ class ModbusDriver(Driver):
 
     @property
     def connected(self) -> bool:
-        """Whether the client's transport is up."""
-        return self._client.connected
+        """Whether the transport is up."""
+        return self._link.connected
 
     # -- transport ------------------------------------------------------------------------
-    def _make_client(self) -> Any:
-        from pymodbus.client import ModbusSerialClient, ModbusTcpClient
+    def _make_serial_client(self, port: str) -> Any:
+        from pymodbus.client import ModbusSerialClient
 
         # No pymodbus retries or reconnects: one request, bounded by `timeout`; the
         # connection layer decides when to try again.
-        common: dict[str, Any] = {
-            "timeout": self.options.timeout,
-            "retries": 0,
-            "reconnect_delay": 0,
-        }
-        if self.options.serial_port:
-            return ModbusSerialClient(
-                self.options.serial_port,
-                baudrate=self.options.baudrate,
-                parity=self.options.parity,
-                stopbits=self.options.stopbits,
-                bytesize=self.options.bytesize,
-                **common,
-            )
-        return ModbusTcpClient(self.options.host, port=self.options.port, **common)
+        return ModbusSerialClient(
+            port,
+            baudrate=self.options.baudrate,
+            parity=self.options.parity,
+            stopbits=self.options.stopbits,
+            bytesize=self.options.bytesize,
+            timeout=self.options.timeout,
+            retries=0,
+            reconnect_delay=0,
+        )
 
     async def connect(self) -> None:
         """Open the TCP connection or the serial port."""
-        await self._worker.run(lambda abandon: self._client.connect())
+        await self._worker.run(lambda abandon: self._link.connect())
 
     async def close(self) -> None:
-        """Close the client and stop its thread (idempotent)."""
-        await self._worker.shutdown(self._client.disconnect, self.options.timeout)
+        """Close the transport and stop its thread (idempotent)."""
+        await self._worker.shutdown(self._link.disconnect, self.options.timeout)
+
+    def _exchange(self, abandon: threading.Event, request: Request) -> Reply:
+        # A busy device is asked again after a pause that doubles, and only while the
+        # next try still fits in the request's one timeout: busy never stretches it.
+        deadline = time.monotonic() + self.options.timeout
+        delay = BUSY_BACKOFF_S
+        retries = self.options.busy_retries
+        while True:
+            BlockingWorker.check(abandon)
+            reply = self._link.exchange(request, deadline)
+            if reply.exception != BUSY or retries == 0 or time.monotonic() + delay >= deadline:
+                return reply
+            retries -= 1
+            time.sleep(delay)
+            delay *= 2
 
     # -- addresses ------------------------------------------------------------------------
     def is_address(self, text: str) -> bool:
@@ -156,21 +193,24 @@ class ModbusDriver(Driver):
         """One row per Modbus request: unit, function, first address, count, tags served."""
         return explain(plan)
 
-    def _read_span(self, abandon: threading.Event, span: Span) -> Any:
-        unit, table = span_unit_table(span)
-        return self._client.request(
-            abandon, READ_FUNCTIONS[table], span.start, count=span.count, device_id=unit
-        )
-
     def _exception(self, plan: ReadPlan, span: Span, code: int) -> ProtocolError:
         unit, table = span_unit_table(span)
         names = [plan.tags[m].name for m in span.members]
-        shown = ", ".join(repr(n) for n in names[:5]) + (" …" if len(names) > 5 else "")
         what = EXCEPTION_NAMES.get(code, "unknown exception")
         return ProtocolError(
             f"Modbus exception {code} ({what}) from unit {unit} at {self.endpoint} reading "
-            f"{table}:{span.start}..{span.end - 1} for tag{'s' if len(names) > 1 else ''} {shown}",
+            f"{table}:{span.start}..{span.end - 1}{_for_tags(names)}",
             code=code,
+            tags=names,
+        )
+
+    def _rejected(
+        self, plan: ReadPlan, span: Span, request: Request, exc: ReplyMismatch
+    ) -> ProtocolError:
+        names = [plan.tags[m].name for m in span.members]
+        return ProtocolError(
+            f"bad Modbus reply from unit {request.unit} at {self.endpoint} "
+            f"{request.describe()}{_for_tags(names)}: {exc.reason}; no value was taken from it",
             tags=names,
         )
 
@@ -219,9 +259,16 @@ class ModbusDriver(Driver):
         *,
         may_split: bool = True,
     ) -> None:
-        response = self._read_span(abandon, span)
-        if response.isError():
-            code = int(getattr(response, "exception_code", 0))
+        unit, table = span_unit_table(span)
+        request = read_request(unit, table, span.start, span.count)
+        try:
+            reply = self._exchange(abandon, request)
+        except ReplyMismatch as exc:
+            replies.errors.append(self._rejected(plan, span, request, exc))
+            replies.quality[list(span.members)] = Quality.BAD_PROTOCOL
+            return
+        code = reply.exception
+        if code is not None:
             if code == 2 and may_split and len(span.members) > 1:
                 # The merge may have read over registers the device does not have:
                 # read the tags one by one so the good ones still read.
@@ -230,11 +277,13 @@ class ModbusDriver(Driver):
             replies.errors.append(self._exception(plan, span, code))
             replies.quality[list(span.members)] = Quality.BAD_PROTOCOL
             return
-        _, table = span_unit_table(span)
+        # The checks guarantee exactly `count` registers, or the bytes of `count` bits.
         if is_bit_table(table):
-            replies.bits[base : base + span.count] = response.bits[: span.count]
+            packed = np.frombuffer(reply.data, dtype=np.uint8)
+            bits = np.unpackbits(packed, count=span.count, bitorder="little")
+            replies.bits[base : base + span.count] = bits.view(np.bool_)
         else:
-            replies.registers[base : base + span.count] = response.registers[: span.count]
+            replies.registers[base : base + span.count] = np.frombuffer(reply.data, dtype=">u2")
 
     def _split_span(
         self, abandon: threading.Event, plan: ReadPlan, span: Span, base: int, replies: _Replies
@@ -278,12 +327,22 @@ class ModbusDriver(Driver):
 
     def _write_blocking(self, abandon: threading.Event, plan: list[ModbusWrite]) -> None:
         for write in plan:
-            function = "write_coil" if isinstance(write.payload, bool) else "write_registers"
-            response = self._client.request(
-                abandon, function, write.address.offset, write.payload, device_id=write.unit
-            )
-            if response.isError():
-                code = int(getattr(response, "exception_code", 0))
+            offset = write.address.offset
+            if isinstance(write.payload, bool):
+                request = write_coil_request(write.unit, offset, write.payload)
+            else:
+                request = write_registers_request(write.unit, offset, write.payload)
+            try:
+                reply = self._exchange(abandon, request)
+            except ReplyMismatch as exc:
+                raise ProtocolError(
+                    f"bad Modbus reply from unit {write.unit} at {self.endpoint} writing tag "
+                    f"{write.tag.name!r} ({write.address}): {exc.reason}; the write may or "
+                    "may not have taken effect",
+                    tags=[write.tag.name],
+                ) from None
+            code = reply.exception
+            if code is not None:
                 raise ProtocolError(
                     f"Modbus exception {code} ({EXCEPTION_NAMES.get(code, 'unknown')}) from "
                     f"unit {write.unit} at {self.endpoint} writing tag {write.tag.name!r} "
@@ -301,16 +360,20 @@ class ModbusDriver(Driver):
             "unit": self.options.unit,
         }
         try:
-            response = await self._worker.run(
-                lambda abandon: self._client.request(
-                    abandon, "read_device_information", read_code=1, device_id=self.options.unit
-                )
-            )
+            information = await self._worker.run(self._identify)
         except BifrostError:
             return result
         names = {0: "vendor", 1: "product_code", 2: "revision", 3: "vendor_url", 4: "product"}
-        if not response.isError():
-            for key, value in getattr(response, "information", {}).items():
-                text = value.decode("latin-1") if isinstance(value, bytes) else str(value)
-                result[names.get(key, f"object_{key}")] = text
+        for key, value in information.items():
+            text = value.decode("latin-1") if isinstance(value, bytes) else str(value)
+            result[names.get(key, f"object_{key}")] = text
         return result
+
+    def _identify(self, abandon: threading.Event) -> dict[int, Any]:
+        BlockingWorker.check(abandon)
+        return self._link.identify(self.options.unit, time.monotonic() + self.options.timeout)
+
+
+def _for_tags(names: Sequence[str]) -> str:
+    shown = ", ".join(repr(n) for n in names[:5]) + (" …" if len(names) > 5 else "")
+    return f" for tag{'s' if len(names) > 1 else ''} {shown}"

@@ -30,6 +30,7 @@ class ModbusOptions:
     max_gap_registers: int = 16
     max_gap_bits: int = 128
     allow_any_unit: bool = False
+    busy_retries: int = 2  # times a request answered "busy" (exception 6) is sent again
 
     @property
     def endpoint(self) -> str:
@@ -70,6 +71,7 @@ class ModbusOptions:
             "max_gap_bits": int,
             "parity": lambda v: str(v).upper(),
             "allow_any_unit": flag,
+            "busy_retries": int,
         }
         values.update(convert(settings, converters, "Modbus"))
         options = cls(**values)
@@ -87,6 +89,8 @@ class ModbusOptions:
             raise ConfigurationError(f"port {self.port} is outside 1-65535")
         if self.max_gap_registers < 0 or self.max_gap_bits < 0:
             raise ConfigurationError("max_gap_registers and max_gap_bits must be >= 0")
+        if self.busy_retries < 0:
+            raise ConfigurationError(f"busy_retries must be >= 0, got {self.busy_retries}")
 
 
 def check_unit(unit: int, allow_any: bool) -> None:
