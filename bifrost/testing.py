@@ -35,6 +35,9 @@ writable :class:`bifrost.Connection` to it with the small tag table of
 :func:`memory_tags`, the device holding :data:`MEMORY_VALUES`. They are not registered
 as a plugin for every pytest run in the environment on purpose: that would import
 bifrost (NumPy, pandas) into unrelated projects' test sessions.
+
+PYTEST_DONT_REWRITE: the fixtures assert nothing, and a test module may import this
+module before its ``pytest_plugins`` line loads it (pytest would warn it came too late).
 """
 
 from __future__ import annotations

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import builtins
+import contextlib
 import copy
 import math
 import threading
@@ -141,6 +142,8 @@ class MemoryDevice(MutableMapping[str, Any]):
         self._online = True
         self._generation = 1
         self._write_hooks: list[Callable[[str, Any], Any]] = []
+        # Requests waiting out the latency, woken by disconnect() from any thread.
+        self._waiting: set[tuple[asyncio.AbstractEventLoop, asyncio.Future[None]]] = set()
         if values:
             self.update(values)
         self.protect(*read_only)
@@ -230,10 +233,17 @@ class MemoryDevice(MutableMapping[str, Any]):
             self._faults.clear()
 
     def disconnect(self) -> None:
-        """Go away: open connections drop, and connecting fails until :meth:`reconnect`."""
+        """Go away: open connections drop, and connecting fails until :meth:`reconnect`.
+
+        Requests in progress fail at once, as they do when a connection is reset.
+        """
         with self._lock:
             self._online = False
             self._generation += 1
+            waiting = list(self._waiting)
+        for loop, answer in waiting:
+            with contextlib.suppress(RuntimeError):  # that loop has closed: nothing waits
+                loop.call_soon_threadsafe(_wake, answer)
 
     def reconnect(self) -> None:
         """Come back: connections reconnect on their next request."""
@@ -341,7 +351,7 @@ class MemoryDevice(MutableMapping[str, Any]):
             latency = self._latency
         try:
             if latency > 0:
-                await asyncio.sleep(latency)
+                await self._answer_after(latency)
             if not self.alive(session):
                 raise builtins.ConnectionResetError(f"the memory device {self.name!r} disconnected")
             if fault is not None:
@@ -352,6 +362,20 @@ class MemoryDevice(MutableMapping[str, Any]):
             raise
         self.calls.append(Call(kind, at))
         return result
+
+    async def _answer_after(self, latency: float) -> None:
+        loop = asyncio.get_running_loop()
+        answer: asyncio.Future[None] = loop.create_future()
+        entry = (loop, answer)
+        timer = loop.call_later(latency, _wake, answer)
+        with self._lock:
+            self._waiting.add(entry)
+        try:
+            await answer
+        finally:
+            timer.cancel()
+            with self._lock:
+                self._waiting.discard(entry)
 
     def snapshot(self, keys: Sequence[str]) -> list[tuple[bool, Any, Quality]]:
         """``(present, value, quality)`` of each key, all taken at one moment."""
@@ -370,6 +394,11 @@ class MemoryDevice(MutableMapping[str, Any]):
         for key, value in items:
             for hook in list(self._write_hooks):
                 hook(key, value)
+
+
+def _wake(answer: asyncio.Future[None]) -> None:
+    if not answer.done():
+        answer.set_result(None)
 
 
 def _instance(fault: type[BaseException] | BaseException, name: str) -> BaseException:

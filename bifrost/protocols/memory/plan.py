@@ -102,7 +102,10 @@ def decode(
                 cell = values.check(tag, raw, address.dtype, address.length)
             except ValueOutOfRange:
                 quality[position] = Quality.BAD_CONFIG
-                reason = f"holds {raw!r} under key {address.key!r}, not a {address.type_name}"
+                reason = (
+                    f"holds {raw!r} under key {address.key!r}, "
+                    f"which {address.type_name} cannot hold"
+                )
                 problems[(Quality.BAD_CONFIG, reason)].append(tag.name)
                 continue
             quality[position] = code
