@@ -18,8 +18,10 @@ import os
 from collections.abc import Callable, Generator, Iterable, Mapping, Sequence
 from typing import Any, Literal
 
+import numpy as np
 import pandas as pd
 
+from bifrost.clock import wall_ns
 from bifrost.exceptions import BifrostError, ConfigurationError, WriteNotAllowed
 from bifrost.frames import ReadLayout, read_frame
 from bifrost.model import Tag
@@ -31,6 +33,7 @@ from bifrost.recording import (
     start_recording,
     start_subscribed_recording,
 )
+from bifrost.recording.recorder import RowSink
 from bifrost.recording.timing import Span
 from bifrost.results import ReadResult
 from bifrost.scaling import Scaling
@@ -279,6 +282,7 @@ class AsyncConnection:
         progress: bool = True,
         mode: RecordMode = "poll",
         flush_interval: Span = "1s",
+        sinks: Sequence[RowSink] = (),
     ) -> Recording:
         """Sample ``tags`` every ``interval`` into a :class:`~bifrost.recording.Recording`.
 
@@ -305,6 +309,9 @@ class AsyncConnection:
             otherwise); each notification becomes a row holding every tag's last value.
         flush_interval
             How often streamed samples are written to disk (with ``path``).
+        sinks
+            Forward every row, as it is recorded, to these sinks (e.g.
+            :class:`bifrost.cloud.MqttSink`; they spool and publish on their own thread).
         """
         interval_s, duration_s = _record_spans(interval, duration, background)
         flush_s = seconds(flush_interval, "flush_interval")
@@ -353,10 +360,18 @@ class AsyncConnection:
                 return subscription
 
             start_subscribed_recording(
-                recording, subscribe, duration_s, done, path=target, flush_interval=flush_s
+                recording,
+                subscribe,
+                duration_s,
+                done,
+                path=target,
+                flush_interval=flush_s,
+                sinks=sinks,
             )
         else:
-            start_recording(recording, read, duration_s, done, path=target, flush_interval=flush_s)
+            start_recording(
+                recording, read, duration_s, done, path=target, flush_interval=flush_s, sinks=sinks
+            )
         self._recordings.append(recording)
         if not background:
             await recording
@@ -385,6 +400,7 @@ class AsyncConnection:
         interval: Span = "100ms",
         queue_size: int | None = None,
         deadband: float = 0.0,
+        sinks: Sequence[RowSink] = (),
     ) -> Subscription:
         """Call ``callback`` with a DataFrame of the tags whose value or quality changed.
 
@@ -404,11 +420,17 @@ class AsyncConnection:
             Server-side queue per item (OPC UA); None for the driver's default.
         deadband
             Absolute change below which a numeric value counts as unchanged.
+        sinks
+            Also forward each change (the changed tags only) to these sinks.
         """
         interval_s = seconds(interval, "interval")
         compiled = self._compile(tags)
+        dtypes = {t.name: str(self._driver.describe(t)["dtype"]) for t in compiled.tags}
+        endpoint = self.endpoint
 
         def deliver(result: ReadResult) -> None:
+            if sinks:
+                _forward(sinks, endpoint, result, dtypes)
             callback(read_frame(result, ReadLayout(result.tags)))
 
         subscription = Subscription([t.name for t in compiled.tags], interval_s)
@@ -456,6 +478,20 @@ class AsyncConnection:
         state = "connected" if self.connected else ("closed" if self._closed else "not connected")
         mode = ", writable" if self._writable else ""
         return f"<AsyncConnection {self._url} {state}{mode}, {len(self._tags)} tags>"
+
+
+def _forward(
+    sinks: Sequence[RowSink], source: str, result: ReadResult, dtypes: Mapping[str, str]
+) -> None:
+    # A notification is one row of the tags that changed, stamped on arrival as the
+    # recorder stamps its rows.
+    names = [t.name for t in result.tags]
+    times = np.array([wall_ns()], dtype=np.int64)
+    columns = [np.array([value], dtype=object) for value in result.values()]
+    quality = np.asarray(result.quality, dtype=np.uint8).reshape(1, -1)
+    kinds = [dtypes.get(name, "object") for name in names]
+    for sink in sinks:
+        sink.feed(source, names, kinds).rows(times, columns, quality)
 
 
 def _record_spans(

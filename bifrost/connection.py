@@ -17,6 +17,7 @@ from bifrost.aio import AsyncConnection, Errors, RecordMode, TagSource, _record_
 from bifrost.frames import read_frame
 from bifrost.model import Tag
 from bifrost.recording import Recording
+from bifrost.recording.recorder import RowSink
 from bifrost.recording.timing import Span
 from bifrost.results import ReadResult
 from bifrost.subscriptions import Subscription
@@ -165,6 +166,7 @@ class Connection:
         progress: bool = True,
         mode: RecordMode = "poll",
         flush_interval: Span = "1s",
+        sinks: Sequence[RowSink] = (),
     ) -> Recording:
         """Sample tags on a fixed interval; see :meth:`AsyncConnection.record`.
 
@@ -182,6 +184,7 @@ class Connection:
                 progress=progress,
                 mode=mode,
                 flush_interval=flush_interval,
+                sinks=sinks,
             )
         )
         if not background:
@@ -201,11 +204,17 @@ class Connection:
         interval: Span = "100ms",
         queue_size: int | None = None,
         deadband: float = 0.0,
+        sinks: Sequence[RowSink] = (),
     ) -> Subscription:
         """Deliver changes of ``tags`` to ``callback``; see :meth:`AsyncConnection.subscribe`."""
         return self._call(
             self._async.subscribe(
-                tags, callback, interval=interval, queue_size=queue_size, deadband=deadband
+                tags,
+                callback,
+                interval=interval,
+                queue_size=queue_size,
+                deadband=deadband,
+                sinks=sinks,
             )
         )
 

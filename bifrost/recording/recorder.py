@@ -26,9 +26,9 @@ import contextlib
 import math
 import time
 import warnings
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import numpy.typing as npt
@@ -45,7 +45,13 @@ from bifrost.recording.switching import switching
 from bifrost.results import ReadResult
 from bifrost.subscriptions import Subscription
 
-__all__ = ["RecordingStorageWarning", "start_recording", "start_subscribed_recording"]
+__all__ = [
+    "RecordingStorageWarning",
+    "RowFeed",
+    "RowSink",
+    "start_recording",
+    "start_subscribed_recording",
+]
 
 ReadFn = Callable[[float], Awaitable[ReadResult]]
 """Reads the recording's tags, the first request going out at the given monotonic time."""
@@ -56,6 +62,32 @@ SubscribeFn = Callable[[Callable[[ReadResult], None]], Awaitable[Subscription]]
 
 class RecordingStorageWarning(UserWarning):
     """A streamed recording could not be fully written; its samples are kept in memory."""
+
+
+class RowFeed(Protocol):
+    """Where a recording forwards its rows (see :mod:`bifrost.cloud.sinks`)."""
+
+    def rows(
+        self,
+        times: npt.NDArray[np.int64],
+        columns: list[npt.NDArray[Any]],
+        quality: npt.NDArray[np.uint8],
+    ) -> None:
+        """Take rows: times, one value column per tag, a rows-by-tags quality matrix."""
+
+
+class RowSink(Protocol):
+    """A sink recordings and subscriptions forward to (``sinks=[...]``); never blocks."""
+
+    def feed(
+        self,
+        source: str,
+        names: list[str],
+        dtypes: list[str],
+        *,
+        historical: bool = False,
+    ) -> RowFeed:
+        """A feed for rows of ``names`` from ``source`` (the device's endpoint)."""
 
 
 async def _sleep_until(recording: Recording, deadline: float) -> None:
@@ -123,8 +155,20 @@ class _Sink:
         self.stamper = stamper
         self.flushed = 0
         self.last_flush = time.monotonic()
+        self.feeds: list[RowFeed] = []  # sinks=: every row goes on to them as it comes
+        self.forwarded = 0
+
+    def forward(self) -> None:
+        """Hand the rows not yet forwarded to the feeds (cheap: sinks only queue them)."""
+        if not self.feeds or len(self.recording) <= self.forwarded:
+            return
+        times, columns, quality = self.recording.buffer.arrays(since=self.forwarded)
+        self.forwarded += len(times)
+        for feed in self.feeds:
+            feed.rows(times, columns, quality)
 
     def maybe_flush(self) -> None:
+        self.forward()
         if self.journal is not None and time.monotonic() - self.last_flush >= self.flush_interval:
             self.flush()
 
@@ -160,6 +204,7 @@ class _Sink:
 
     async def finalize(self) -> None:
         """Write the remaining rows, then the final file; keep the parts on failure."""
+        self.forward()
         journal = self.journal
         if journal is None:
             return
@@ -271,7 +316,9 @@ async def _run(
         await _end(recording, sink, error, on_done)
 
 
-def _prepare(recording: Recording, path: str | None, flush_interval: float) -> _Sink:
+def _prepare(
+    recording: Recording, path: str | None, flush_interval: float, sinks: Sequence[RowSink] = ()
+) -> _Sink:
     journal = None
     if path is not None:
         target = Path(path)
@@ -280,7 +327,10 @@ def _prepare(recording: Recording, path: str | None, flush_interval: float) -> _
         recording.path = str(target)
     recording.clock = default_clock()
     recording._wakeup = asyncio.Event()
-    return _Sink(recording, journal, flush_interval, _Stamper(recording, recording.clock))
+    sink = _Sink(recording, journal, flush_interval, _Stamper(recording, recording.clock))
+    source = str(recording.metadata.get("endpoint", ""))
+    sink.feeds = [s.feed(source, recording.names, recording.dtypes) for s in sinks]
+    return sink
 
 
 def _launch(recording: Recording, work: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
@@ -298,9 +348,10 @@ def start_recording(
     *,
     path: str | None = None,
     flush_interval: float = 1.0,
+    sinks: Sequence[RowSink] = (),
 ) -> asyncio.Task[None]:
     """Start polling on the running loop; returns the task."""
-    sink = _prepare(recording, path, flush_interval)
+    sink = _prepare(recording, path, flush_interval, sinks)
     return _launch(recording, _run(recording, read, duration_s, sink, on_done))
 
 
@@ -366,7 +417,8 @@ def start_subscribed_recording(
     *,
     path: str | None = None,
     flush_interval: float = 1.0,
+    sinks: Sequence[RowSink] = (),
 ) -> asyncio.Task[None]:
     """Record from data-change notifications; each notification becomes a full row."""
-    sink = _prepare(recording, path, flush_interval)
+    sink = _prepare(recording, path, flush_interval, sinks)
     return _launch(recording, _run_subscribed(recording, subscribe, duration_s, sink, on_done))

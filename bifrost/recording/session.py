@@ -249,6 +249,21 @@ class Recording:
         attrs["timezone"] = "UTC"
         return xr.Dataset(variables, coords=coords, attrs=attrs)
 
+    def publish(self, sink: Any, *, device: str | None = None) -> int:
+        """Send every sample to ``sink`` (e.g. a :class:`bifrost.cloud.MqttSink`), historical.
+
+        The rows are queued at once and sent in order, marked historical, through the
+        sink's spool. ``device`` names the device in topics (default: the sink's own
+        device name, or the recording's endpoint). Returns the number of rows queued.
+        """
+        source = device or str(self.metadata.get("endpoint", ""))
+        feed = sink.feed(source, self.names, self.dtypes, historical=True)
+        if device is not None and hasattr(feed, "device"):
+            feed.device = device
+        times, columns, quality = self._buffer.arrays()
+        feed.rows(times, columns, quality)
+        return len(times)
+
     def save(self, path: str | os.PathLike[str]) -> str:
         """Write the recording to ``path``; the format follows the suffix.
 

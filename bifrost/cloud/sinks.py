@@ -1,0 +1,954 @@
+"""Sinks: samples from recordings and subscriptions, published to MQTT through a spool.
+
+``MqttSink`` runs one thread of its own (plus paho-mqtt's network thread while
+connected). A row handed to it (:meth:`MqttSink.feed`) is queued in memory at once, so
+acquisition never waits for the network or the disk; the sink's thread appends what
+arrived to the spool as one batch (one fsync), then publishes:
+
+- *live* rows (spooled while connected) at once;
+- the *backlog* (rows spooled while the broker was away, or before a restart), oldest
+  first and marked historical, with at most ``backlog_window`` of its messages in
+  flight, so that a live value never waits behind more than that;
+
+and the broker's PUBACKs move the spool's acknowledged offset. A connection that drops
+loses nothing: everything not acknowledged is replayed from the spool after the next
+connect (paho's own resending is not used: a new client per connection, so a Sparkplug
+session never mixes with the previous one's sequence numbers).
+
+A message the broker refuses (an MQTT 5 PUBACK with an error reason code, e.g. "Not
+authorized") is retried ``max_attempts`` times, then put in the spool's quarantine
+folder instead of blocking the rows behind it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import math
+import os
+import queue
+import ssl
+import tempfile
+import threading
+import time
+import warnings
+from collections import deque
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+from urllib.parse import urlsplit
+
+import numpy as np
+import numpy.typing as npt
+
+from bifrost._extras import require
+from bifrost.backoff import Backoff
+from bifrost.clock import wall_ns
+from bifrost.cloud.payloads import Encoder, JsonEncoder, Message, Row, decode_row, encode_row
+from bifrost.cloud.spool import Spool, SpoolError
+from bifrost.exceptions import BifrostWarning, ConfigurationError
+from bifrost.secrets import Secret
+
+__all__ = ["Feed", "MqttSink", "SinkStats", "Tls", "TlsWarning"]
+
+_log = logging.getLogger("bifrost.cloud")
+
+PayloadKind = Literal["json", "sparkplug"]
+
+
+class TlsWarning(BifrostWarning):
+    """TLS was configured not to check the broker's certificate (``tls_insecure=True``)."""
+
+
+@dataclass(frozen=True)
+class Tls:
+    """TLS settings of a broker connection.
+
+    Parameters
+    ----------
+    ca
+        CA certificate file (PEM) the broker's certificate must chain to; None uses the
+        system's trust store.
+    cert, key
+        Client certificate and key (PEM) for mutual TLS.
+    key_password
+        Password of an encrypted key.
+    alpn
+        ALPN protocols to offer (AWS IoT Core on port 443 needs ``x-amzn-mqtt-ca``).
+    server_hostname
+        Name to check the broker's certificate against, when it differs from the host
+        connected to.
+    insecure
+        Do not check the broker's certificate at all (warns; never the default).
+    """
+
+    ca: str | os.PathLike[str] | None = None
+    cert: str | os.PathLike[str] | None = None
+    key: str | os.PathLike[str] | None = None
+    key_password: Secret | None = None
+    alpn: tuple[str, ...] = ()
+    server_hostname: str | None = None
+    insecure: bool = False
+
+    def context(self) -> ssl.SSLContext:
+        """An SSL context: hostname verification on, unless ``insecure``."""
+        context = ssl.create_default_context(cafile=None if self.ca is None else os.fspath(self.ca))
+        context.minimum_version = ssl.TLSVersion.TLSv1_2
+        if self.cert is not None:
+            context.load_cert_chain(
+                os.fspath(self.cert),
+                None if self.key is None else os.fspath(self.key),
+                None if self.key_password is None else self.key_password.reveal(),
+            )
+        if self.alpn:
+            context.set_alpn_protocols(list(self.alpn))
+        if self.insecure:
+            context.check_hostname = False
+            context.verify_mode = ssl.CERT_NONE
+        return context
+
+
+@dataclass
+class SinkStats:
+    """How a sink is doing.
+
+    Attributes
+    ----------
+    connected
+        Whether the broker connection is up.
+    broker
+        The broker URL in use (or last tried).
+    rows
+        Rows handed to the sink.
+    pending
+        Rows in the spool not yet acknowledged.
+    published
+        Messages handed to the broker.
+    acknowledged
+        Rows acknowledged by the broker.
+    historical
+        Rows sent as historical (replayed from the spool).
+    dropped
+        Rows dropped unsent by the spool's caps (``max_spool_bytes``, ``max_spool_age``)
+        or because the spool could not be written and memory filled up.
+    quarantined
+        Messages the broker kept refusing, set aside in ``<spool>/quarantine/``.
+    refused
+        Refusals (error reason codes in PUBACKs) so far.
+    unspooled
+        Rows held in memory because the spool folder could not be written.
+    connects, reconnects
+        Successful connections; those after the first.
+    oldest_spooled, newest_spooled
+        Times (ns, UTC) of the oldest and newest pending rows, or None.
+    spool_bytes
+        Size of the spool on disk.
+    last_error
+        The latest error (connection, TLS, spool), or "".
+    """
+
+    connected: bool = False
+    broker: str = ""
+    rows: int = 0
+    pending: int = 0
+    published: int = 0
+    acknowledged: int = 0
+    historical: int = 0
+    dropped: int = 0
+    quarantined: int = 0
+    refused: int = 0
+    unspooled: int = 0
+    connects: int = 0
+    reconnects: int = 0
+    oldest_spooled: int | None = None
+    newest_spooled: int | None = None
+    spool_bytes: int = 0
+    last_error: str = ""
+
+    def as_dict(self) -> dict[str, Any]:
+        """Plain dict (for logs and JSON)."""
+        return asdict(self)
+
+
+class Feed:
+    """Rows of one device (a fixed list of tags) into a sink; made by :meth:`MqttSink.feed`.
+
+    ``rows`` is cheap and never blocks: it copies the rows and queues them.
+    """
+
+    def __init__(
+        self,
+        sink: MqttSink,
+        device: str,
+        names: Sequence[str],
+        dtypes: Sequence[str],
+        historical: bool = False,
+    ) -> None:
+        self.sink = sink
+        self.device = device
+        self.names = tuple(names)
+        self.dtypes = tuple(dtypes)
+        self.historical = historical
+        self._refined = "object" not in self.dtypes
+
+    def rows(
+        self,
+        times: npt.NDArray[np.int64],
+        columns: list[npt.NDArray[Any]],
+        quality: npt.NDArray[np.uint8],
+    ) -> None:
+        """Queue rows: times (ns), one value column per tag, a rows-by-tags quality matrix."""
+        count = len(times)
+        if count == 0:
+            return
+        values = [column.tolist() for column in columns]
+        if not self._refined:
+            self._refine(values)
+        codes = quality.tolist()
+        stamps = times.tolist()
+        put, device, names, dtypes = self.sink.put, self.device, self.names, self.dtypes
+        for i in range(count):
+            put(
+                Row(
+                    device,
+                    stamps[i],
+                    names,
+                    dtypes,
+                    [v[i] for v in values],
+                    codes[i],
+                    self.historical,
+                )
+            )
+
+    def _refine(self, values: list[list[Any]]) -> None:
+        # Protocols that learn types at run time (OPC UA) say "object": the values tell.
+        dtypes = list(self.dtypes)
+        for j, dtype in enumerate(dtypes):
+            if dtype == "object":
+                sample = next((v for v in values[j] if v is not None), None)
+                if sample is not None:
+                    dtypes[j] = _dtype_of(sample)
+        self.dtypes = tuple(dtypes)
+        self._refined = True
+
+    def close(self) -> None:
+        """Nothing more comes from this feed (the sink stays open)."""
+
+
+@dataclass
+class _Flight:
+    message: Message
+    backlog: bool = False
+    attempts: int = 1
+
+
+@dataclass
+class _Connection:
+    """One paho client, for one connection; thrown away when it ends."""
+
+    client: Any
+    url: str
+    connected: threading.Event = field(default_factory=threading.Event)
+    ended: threading.Event = field(default_factory=threading.Event)
+    refused: str = ""
+    deadline: float = 0.0
+    started: bool = False
+
+
+class MqttSink:
+    """Publish recordings and subscriptions to an MQTT broker, store-and-forward.
+
+    Parameters
+    ----------
+    url
+        ``mqtt://host:1883`` or ``mqtts://host:8883`` (TLS); a list of URLs fails over
+        to the next one when a broker cannot be reached.
+    topic
+        Topic template: ``{device}`` and ``{tag}`` are filled in. With ``{tag}``, one
+        message per value; without, one message per row (all its tags).
+    payload
+        ``"json"`` or ``"sparkplug"`` (Sparkplug B; ``group`` and ``node`` name the edge
+        node, and ``topic`` is not used).
+    qos
+        1 (at least once, the default; the spool moves on PUBACKs) or 0 (fire and
+        forget: a row counts as acknowledged once written to the socket's buffer).
+    tls
+        A :class:`Tls`, or True for TLS with the system's trust store; ``mqtts://``
+        implies True.
+    username, password
+        Broker credentials; the password is a :class:`~bifrost.Secret` (``bf.secret(...)``)
+        or a callable returning ``(Secret, valid_until_epoch_s)`` that is asked again
+        before each connect and whose expiry makes the sink reconnect in time (Azure's
+        SAS tokens).
+    client_id
+        MQTT client id (default: ``bifrost-<hostname>-<pid>``).
+    spool
+        Folder of the disk spool; None keeps it in a temporary folder deleted on close
+        (samples then do not survive a restart).
+    max_spool_bytes, max_spool_age
+        Caps of the spool (bytes; seconds). Beyond them the oldest rows are dropped and
+        counted in ``stats.dropped``.
+    device
+        Device name of every row (default: each source's endpoint, e.g. a connection's
+        ``host:port``).
+    protocol
+        ``"5"`` (MQTT 5, default: refusals have reason codes) or ``"3.1.1"``.
+    group, node
+        Sparkplug group id and edge node id.
+    tls_insecure
+        Do not verify the broker's certificate (warns). Never the default.
+    window, backlog_window
+        Messages in flight at most, all told and for the backlog.
+    max_attempts
+        Refusals of one message before it is quarantined.
+    keepalive, connect_timeout
+        Seconds.
+    """
+
+    def __init__(
+        self,
+        url: str | Sequence[str],
+        *,
+        topic: str = "plant/{device}/{tag}",
+        payload: PayloadKind = "json",
+        qos: int = 1,
+        tls: Tls | bool | None = None,
+        username: str | None = None,
+        password: Secret | Callable[[], tuple[Secret, float]] | None = None,
+        client_id: str | None = None,
+        spool: str | os.PathLike[str] | None = None,
+        max_spool_bytes: int = 1 << 30,
+        max_spool_age: float | None = None,
+        device: str | None = None,
+        protocol: Literal["5", "3.1.1"] = "5",
+        group: str = "bifrost",
+        node: str | None = None,
+        tls_insecure: bool = False,
+        window: int = 1000,
+        backlog_window: int = 100,
+        max_attempts: int = 3,
+        keepalive: int = 30,
+        connect_timeout: float = 5.0,
+    ) -> None:
+        require("paho.mqtt", "MQTT sinks")
+        urls = [url] if isinstance(url, str) else list(url)
+        if not urls:
+            raise ConfigurationError("MqttSink needs at least one broker URL")
+        self._brokers = [_broker(u, tls) for u in urls]
+        if qos not in (0, 1):
+            raise ConfigurationError(f"qos must be 0 or 1, got {qos!r}")
+        if payload not in ("json", "sparkplug"):
+            raise ConfigurationError(f"payload must be 'json' or 'sparkplug', got {payload!r}")
+        if protocol not in ("5", "3.1.1"):
+            raise ConfigurationError(f"protocol must be '5' or '3.1.1', got {protocol!r}")
+        if password is not None and not (isinstance(password, Secret) or callable(password)):
+            raise ConfigurationError(
+                "password must be a bifrost Secret, e.g. bf.secret('env:MQTT_PASSWORD'); "
+                "a plain string would show up in reprs and logs"
+            )
+        tls_config = tls if isinstance(tls, Tls) else Tls() if tls else None
+        if tls_insecure:
+            tls_config = Tls(**{**asdict(tls_config or Tls()), "insecure": True})
+        if tls_config is not None and tls_config.insecure:
+            warnings.warn(
+                "TLS certificate verification is off (tls_insecure=True): anyone on the "
+                "path can impersonate the broker",
+                TlsWarning,
+                stacklevel=2,
+            )
+        self.topic = topic
+        self.payload = payload
+        self.qos = qos
+        self.tls = tls_config
+        self.username = username
+        self._password = password
+        self.client_id = client_id or f"bifrost-{os.uname().nodename}-{os.getpid()}"
+        self.device = device
+        self.protocol = protocol
+        self.window = max(1, window)
+        self.backlog_window = max(1, min(backlog_window, self.window))
+        self.max_attempts = max(1, max_attempts)
+        self.keepalive = keepalive
+        self.connect_timeout = connect_timeout
+        self._ephemeral = spool is None
+        folder = Path(tempfile.mkdtemp(prefix="bifrost-spool-")) if spool is None else Path(spool)
+        self.spool = Spool(
+            folder,
+            max_bytes=max_spool_bytes,
+            max_age=max_spool_age,
+            fsync=not self._ephemeral,
+        )
+        self._encoder: Encoder
+        if payload == "sparkplug":
+            from bifrost.cloud.sparkplug import SparkplugEncoder
+
+            self._encoder = SparkplugEncoder(folder, group, node or self.client_id)
+        else:
+            self._encoder = JsonEncoder(topic)
+        self._stats = SinkStats(broker=self._brokers[0][0])
+        self._incoming: queue.SimpleQueue[Row] = queue.SimpleQueue()
+        self._acks: queue.SimpleQueue[tuple[Any, int, int, str]] = queue.SimpleQueue()
+        self._commands: queue.SimpleQueue[tuple[Any, str, bytes]] = queue.SimpleQueue()
+        self._unspooled: deque[Row] = deque()
+        self._max_unspooled = 100_000
+        self._memory_dropped = 0
+        self._intaking = False
+        self._fresh: deque[tuple[int, Row]] = deque()
+        self._inflight: dict[int, _Flight] = {}
+        self._parts: dict[int, int] = {}
+        self._retry: deque[tuple[float, _Flight]] = deque()
+        self._backlog_flying = 0
+        self._live = self._back = self._back_end = self._startup_end = self.spool.end
+        self._connection: _Connection | None = None
+        self._broker_index = 0
+        self._backoff = Backoff(first=0.2, ceiling=5.0)
+        self._next_attempt = 0.0
+        self._credentials_until = math.inf
+        self._spool_retry_at = 0.0
+        self._wake = threading.Event()
+        self._stopping = threading.Event()
+        self._flush_deadline = 0.0
+        self._closed = False
+        self._thread = threading.Thread(target=self._run, name="bifrost-mqtt-sink", daemon=True)
+        self._thread.start()
+
+    # -- the public surface ------------------------------------------------------------
+    def feed(
+        self,
+        source: str,
+        names: Sequence[str],
+        dtypes: Sequence[str],
+        *,
+        historical: bool = False,
+    ) -> Feed:
+        """A feed of rows with the tags ``names`` (of ``dtypes``) from ``source``.
+
+        The rows' device is the sink's ``device`` if it was given, else ``source`` (a
+        connection's endpoint, e.g. ``127.0.0.1:5020``).
+        """
+        device = self.device or source.replace("/", "_") or "device"
+        return Feed(self, device, names, dtypes, historical)
+
+    def put(self, row: Row) -> None:
+        """Queue one row (from any thread; never blocks)."""
+        if self._closed:
+            return
+        self._stats.rows += 1
+        self._incoming.put(row)
+        self._wake.set()
+
+    def send(
+        self,
+        values: dict[str, Any],
+        *,
+        device: str | None = None,
+        time_ns: int | None = None,
+        quality: int = 0,
+    ) -> None:
+        """Queue one row of plain values ``{tag: value}`` (for scripts and tests)."""
+        names = tuple(values)
+        dtypes = tuple(_dtype_of(v) for v in values.values())
+        self.put(
+            Row(
+                device or self.device or "device",
+                wall_ns() if time_ns is None else time_ns,
+                names,
+                dtypes,
+                list(values.values()),
+                [quality] * len(names),
+            )
+        )
+
+    @property
+    def stats(self) -> SinkStats:
+        """Counters, connection state and the spool's oldest and newest pending times."""
+        stats = self._stats
+        stats.pending = self.spool.pending + len(self._unspooled) + self._incoming.qsize()
+        stats.dropped = self.spool.dropped + self._memory_dropped
+        stats.quarantined = self.spool.quarantined
+        stats.unspooled = len(self._unspooled)
+        stats.oldest_spooled, stats.newest_spooled = self.spool.times()
+        stats.spool_bytes = self.spool.size
+        connection = self._connection
+        stats.connected = connection is not None and connection.connected.is_set()
+        return stats
+
+    @property
+    def connected(self) -> bool:
+        """Whether the broker connection is up."""
+        connection = self._connection
+        return connection is not None and connection.connected.is_set()
+
+    def flush(self, timeout: float = 10.0) -> bool:
+        """Wait until everything handed to the sink is acknowledged (True) or ``timeout``."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self._drained():
+                return True
+            self._wake.set()
+            time.sleep(0.01)
+        return self._drained()
+
+    def _drained(self) -> bool:
+        return (
+            self._incoming.empty()
+            and not self._intaking
+            and not self._unspooled
+            and self.spool.pending == 0
+            and not self._inflight
+        )
+
+    def close(self, timeout: float = 5.0) -> None:
+        """Flush for up to ``timeout`` s if connected, then disconnect and stop.
+
+        What is not acknowledged by then stays in the spool for the next run.
+        """
+        if self._closed:
+            return
+        if self.connected:
+            self.flush(timeout)
+        self._closed = True
+        self._stopping.set()
+        self._wake.set()
+        self._thread.join()
+        if self._ephemeral:
+            self.spool.destroy()
+        else:
+            self.spool.close()
+
+    def __enter__(self) -> MqttSink:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        state = "connected" if self.connected else "closed" if self._closed else "connecting"
+        brokers = ", ".join(b[0] for b in self._brokers)
+        return (
+            f"<MqttSink {brokers} {state}, payload={self.payload}, qos={self.qos}, "
+            f"{self.spool.pending} pending>"
+        )
+
+    # -- the sink's thread ---------------------------------------------------------------
+    def _run(self) -> None:
+        last_enforce = 0.0
+        try:
+            while not self._stopping.is_set():
+                self._wake.wait(0.05)
+                self._wake.clear()
+                self._intake()
+                now = time.monotonic()
+                if now - last_enforce >= 1.0:
+                    last_enforce = now
+                    self._enforce()
+                self._manage_connection()
+                self._handle_acks()
+                if self.connected:
+                    self._handle_commands()
+                    self._pump()
+                self.spool.compact()
+        except Exception as exc:  # never die silently: the stats say why
+            self._stats.last_error = f"sink thread failed: {exc!r}"
+            _log.exception("MQTT sink thread failed")
+        finally:
+            self._intake()
+            self._end_connection(clean=True)
+
+    def _intake(self) -> None:
+        self._intaking = True
+        try:
+            self._take()
+        finally:
+            self._intaking = False
+
+    def _take(self) -> None:
+        rows: list[Row] = []
+        with contextlib.suppress(queue.Empty):
+            while True:
+                rows.append(self._incoming.get_nowait())
+        if self._unspooled:
+            if not rows and time.monotonic() < self._spool_retry_at:
+                return
+            rows = [*self._unspooled, *rows]
+            self._unspooled.clear()
+        if not rows:
+            return
+        try:
+            first = self.spool.append([(r.time_ns, encode_row(r)) for r in rows])
+        except SpoolError as exc:
+            self._spool_failed(exc, rows)
+            return
+        fresh = self._fresh
+        fresh.extend((first + i, row) for i, row in enumerate(rows))
+        while len(fresh) > 2 * self.window:
+            fresh.popleft()
+
+    def _spool_failed(self, exc: SpoolError, rows: list[Row]) -> None:
+        if self._stats.last_error != str(exc):
+            _log.error("%s; acquisition goes on, rows are kept in memory", exc)
+        self._stats.last_error = str(exc)
+        self._spool_retry_at = time.monotonic() + 1.0
+        self._unspooled.extend(rows)
+        while len(self._unspooled) > self._max_unspooled:
+            self._unspooled.popleft()
+            self._memory_dropped += 1
+
+    def _enforce(self) -> None:
+        dropped = self.spool.enforce(wall_ns())
+        if dropped:
+            _log.warning("spool caps reached: %d oldest rows dropped", dropped)
+            self._back = max(self._back, self.spool.head)
+
+    # -- connection ----------------------------------------------------------------------
+    def _manage_connection(self) -> None:
+        connection = self._connection
+        now = time.monotonic()
+        if connection is not None:
+            if connection.ended.is_set():
+                self._end_connection(clean=False)
+                self._schedule_retry(connection.refused or "connection lost")
+            elif not connection.connected.is_set() and now > connection.deadline:
+                self._end_connection(clean=False)
+                self._schedule_retry(connection.refused or "no CONNACK in time")
+            elif connection.connected.is_set() and now >= self._credentials_until:
+                _log.info("credentials expire soon: reconnecting with new ones")
+                self._end_connection(clean=True)
+                self._next_attempt = now
+            return
+        if now >= self._next_attempt and not self._stopping.is_set():
+            self._connect()
+
+    def _schedule_retry(self, reason: str) -> None:
+        self._stats.last_error = reason
+        self._broker_index = (self._broker_index + 1) % len(self._brokers)
+        delay = self._backoff.failed() if self._broker_index == 0 else 0.05
+        self._next_attempt = time.monotonic() + delay
+
+    def _connect(self) -> None:
+        from paho.mqtt import client as mqtt
+        from paho.mqtt.enums import CallbackAPIVersion
+
+        url, host, port, secure = self._brokers[self._broker_index]
+        self._stats.broker = url
+        version = mqtt.MQTTv5 if self.protocol == "5" else mqtt.MQTTv311
+        client = mqtt.Client(
+            CallbackAPIVersion.VERSION2,
+            client_id=self.client_id,
+            protocol=version,
+            clean_session=None if version == mqtt.MQTTv5 else True,
+            reconnect_on_failure=False,
+        )
+        client.max_inflight_messages_set(self.window)
+        client.max_queued_messages_set(0)
+        client.connect_timeout = self.connect_timeout
+        if secure:
+            tls = self.tls or Tls()
+            client.tls_set_context(tls.context())
+            if tls.insecure:
+                client.tls_insecure_set(True)
+        if self.username is not None or self._password is not None:
+            client.username_pw_set(self.username, self._reveal_password())
+        will = self._encoder.will()
+        if will is not None:
+            client.will_set(will[0], will[1], qos=1, retain=False)
+        connection = _Connection(client, url)
+        connection.deadline = time.monotonic() + self.connect_timeout
+        client.on_connect = self._on_connect
+        client.on_disconnect = self._on_disconnect
+        client.on_publish = self._on_publish
+        client.on_message = self._on_message
+        client.user_data_set(connection)
+        try:
+            client.connect(host, port, keepalive=self.keepalive, clean_start=True)
+        except (OSError, ValueError) as exc:
+            with contextlib.suppress(Exception):
+                client._sock_close()
+            self._schedule_retry(f"cannot connect to {url}: {_describe(exc)}")
+            return
+        self._connection = connection
+        client.loop_start()
+
+    def _reveal_password(self) -> str | None:
+        password = self._password
+        if password is None:
+            self._credentials_until = math.inf
+            return None
+        if isinstance(password, Secret):
+            self._credentials_until = math.inf
+            return password.reveal()
+        secret, valid_until = password()
+        # Reconnect with fresh credentials well before these expire.
+        remaining = valid_until - time.time()
+        self._credentials_until = time.monotonic() + max(1.0, remaining * 0.8)
+        return secret.reveal()
+
+    def _end_connection(self, clean: bool) -> None:
+        connection = self._connection
+        if connection is None:
+            return
+        self._connection = None
+        client = connection.client
+        if clean and connection.connected.is_set():
+            goodbye = self._encoder.goodbye()
+            if goodbye is not None:
+                info = client.publish(goodbye[0], goodbye[1], qos=1)
+                with contextlib.suppress(Exception):
+                    info.wait_for_publish(1.0)
+            client.disconnect()
+        else:
+            # Stop the network thread without a DISCONNECT: the broker publishes the will.
+            with contextlib.suppress(Exception):
+                client._sock_close()
+        client.loop_stop()
+        with contextlib.suppress(Exception):
+            client._sock_close()
+            client._reset_sockets()
+        # Everything not acknowledged goes again, from the spool, on the next connection.
+        self._inflight.clear()
+        self._parts.clear()
+        self._retry.clear()
+        self._backlog_flying = 0
+        self._stats.connected = False
+        with contextlib.suppress(queue.Empty):
+            while True:
+                self._acks.get_nowait()
+
+    # paho's callbacks run on paho's network thread: they only hand over.
+    def _on_connect(
+        self, client: Any, connection: _Connection, flags: Any, reason: Any, properties: Any
+    ) -> None:
+        if reason.is_failure:
+            connection.refused = f"broker {connection.url} refused the connection: {reason}"
+            connection.ended.set()
+        else:
+            connection.connected.set()
+        self._wake.set()
+
+    def _on_disconnect(
+        self, client: Any, connection: _Connection, flags: Any, reason: Any, properties: Any
+    ) -> None:
+        connection.ended.set()
+        self._wake.set()
+
+    def _on_publish(
+        self, client: Any, connection: _Connection, mid: int, reason: Any, properties: Any
+    ) -> None:
+        self._acks.put((connection, mid, int(reason.value), str(reason)))
+        self._wake.set()
+
+    def _on_message(self, client: Any, connection: _Connection, message: Any) -> None:
+        self._commands.put((connection, message.topic, bytes(message.payload)))
+        self._wake.set()
+
+    # -- on connect, commands -------------------------------------------------------------
+    def _connected_now(self, connection: _Connection) -> None:
+        """The first pump of a new connection: births, and everything pending is backlog."""
+        stats = self._stats
+        stats.connects += 1
+        if stats.connects > 1:
+            stats.reconnects += 1
+        self._backoff.succeeded()
+        stats.last_error = ""
+        # The backlog: what is pending from earlier runs, or from before this connection
+        # (the broker was away). Rows spooled while this sink made its very first
+        # connection are only a moment late: they go out live.
+        self._back = self.spool.head
+        if stats.connects == 1:
+            self._back_end = self._live = self._startup_end
+        else:
+            self._back_end = self._live = self.spool.end
+        for topic in self._encoder.subscriptions():
+            connection.client.subscribe(topic, qos=1)
+        for message in self._encoder.hello():
+            self._publish(connection, message, backlog=False)
+
+    def _handle_commands(self) -> None:
+        with contextlib.suppress(queue.Empty):
+            while True:
+                connection, topic, payload = self._commands.get_nowait()
+                if connection is not self._connection:
+                    continue
+                for message in self._encoder.command(topic, payload):
+                    self._publish(connection, message, backlog=False)
+
+    # -- publishing ----------------------------------------------------------------------
+    def _pump(self) -> None:
+        connection = self._connection
+        if connection is None:
+            return
+        if not connection.started:
+            connection.started = True
+            self._connected_now(connection)
+        self._send_retries(connection)
+        spool = self.spool
+        # Live rows first: they must not wait behind the backlog.
+        end = spool.end
+        if self._live < end and len(self._inflight) < self.window:
+            rows = self._live_rows(end)
+            if rows:
+                for message in self._encoder.messages(rows, historical=False):
+                    self._publish(connection, message, backlog=False)
+        # Then the backlog, a window at a time.
+        while (
+            self._back < self._back_end
+            and self._backlog_flying < self.backlog_window
+            and len(self._inflight) < self.window
+        ):
+            budget = self.backlog_window - self._backlog_flying
+            entries = spool.read(self._back, max(1, budget), stop=self._back_end)
+            if not entries:
+                self._back = self._back_end
+                break
+            self._back = entries[-1].seq + 1
+            rows = [(e.seq, decode_row(e.payload)) for e in entries]
+            self._stats.historical += len(rows)
+            for message in self._encoder.messages(rows, historical=True):
+                self._publish(connection, message, backlog=True)
+
+    def _live_rows(self, end: int) -> list[tuple[int, Row]]:
+        fresh = self._fresh
+        while fresh and fresh[0][0] < self._live:
+            fresh.popleft()
+        room = self.window - len(self._inflight)
+        rows: list[tuple[int, Row]] = []
+        while self._live < end and len(rows) < room:
+            if fresh and fresh[0][0] == self._live:
+                seq, row = fresh.popleft()
+                if not self.spool.is_done(seq):
+                    rows.append((seq, row))
+                self._live += 1
+                continue
+            entries = self.spool.read(self._live, room - len(rows), stop=end)
+            if not entries:
+                self._live = end
+                break
+            rows.extend((e.seq, decode_row(e.payload)) for e in entries)
+            self._live = entries[-1].seq + 1
+        return rows
+
+    def _publish(self, connection: _Connection, message: Message, backlog: bool) -> None:
+        info = connection.client.publish(message.topic, message.payload, qos=self.qos)
+        self._stats.published += 1
+        if not message.seqs:
+            return  # births and deaths are not spooled
+        if self.qos == 0:
+            for seq in message.seqs:
+                self._part_done(seq, 1)
+            return
+        flight = _Flight(message, backlog)
+        self._inflight[info.mid] = flight
+        if backlog:
+            self._backlog_flying += 1
+        for seq in message.seqs:
+            self._parts[seq] = self._parts.get(seq, 0) + 1
+
+    def _send_retries(self, connection: _Connection) -> None:
+        now = time.monotonic()
+        while self._retry and self._retry[0][0] <= now:
+            _, flight = self._retry.popleft()
+            info = connection.client.publish(
+                flight.message.topic, flight.message.payload, qos=self.qos
+            )
+            self._inflight[info.mid] = flight
+            if flight.backlog:
+                self._backlog_flying += 1
+
+    def _handle_acks(self) -> None:
+        with contextlib.suppress(queue.Empty):
+            while True:
+                connection, mid, code, reason = self._acks.get_nowait()
+                if connection is not self._connection:
+                    continue
+                flight = self._inflight.pop(mid, None)
+                if flight is None:
+                    continue
+                if flight.backlog:
+                    self._backlog_flying -= 1
+                if code >= 0x80:
+                    self._refused(flight, reason)
+                    continue
+                for seq in flight.message.seqs:
+                    self._part_done(seq, 1)
+
+    def _part_done(self, seq: int, count: int) -> None:
+        remaining = self._parts.get(seq, count) - count
+        if remaining > 0:
+            self._parts[seq] = remaining
+            return
+        self._parts.pop(seq, None)
+        if self.spool.ack(seq):
+            self._stats.acknowledged += 1
+
+    def _refused(self, flight: _Flight, reason: str) -> None:
+        self._stats.refused += 1
+        message = flight.message
+        if flight.attempts >= self.max_attempts:
+            seq = message.seqs[0]
+            name = message.topic.replace("/", "_")[-80:]
+            path = self.spool.quarantine(seq, name, message.payload, reason)
+            self._stats.last_error = (
+                f"the broker refused a message on {message.topic!r} {flight.attempts} times "
+                f"({reason}); it is in {path}"
+            )
+            _log.error("%s", self._stats.last_error)
+            for seq in message.seqs:
+                self._part_done(seq, 1)
+            return
+        flight.attempts += 1
+        self._retry.append((time.monotonic() + 0.2 * flight.attempts, flight))
+
+
+def _broker(url: str, tls: Tls | bool | None) -> tuple[str, str, int, bool]:
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    if scheme not in ("mqtt", "mqtts", "tcp", "ssl"):
+        raise ConfigurationError(f"broker URL {url!r} must start with mqtt:// or mqtts://")
+    secure = scheme in ("mqtts", "ssl") or bool(tls)
+    if not parts.hostname:
+        raise ConfigurationError(f"broker URL {url!r} has no host")
+    if parts.password:
+        raise ConfigurationError(
+            f"broker URL for {parts.hostname} holds a password; pass password=bf.secret(...)"
+        )
+    try:
+        port = parts.port or (8883 if secure else 1883)
+    except ValueError:
+        raise ConfigurationError(f"broker URL {url!r} has an invalid port") from None
+    shown = f"{'mqtts' if secure else 'mqtt'}://{parts.hostname}:{port}"
+    return shown, parts.hostname, port, secure
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        return f"the broker's certificate was refused: {exc.verify_message or exc}"
+    if isinstance(exc, ssl.SSLError):
+        return f"TLS failed: {exc.reason or exc}"
+    return str(exc) or type(exc).__name__
+
+
+def _is_number(dtype: str) -> bool:
+    return dtype in {
+        "bool",
+        "int8",
+        "uint8",
+        "int16",
+        "uint16",
+        "int32",
+        "uint32",
+        "int64",
+        "uint64",
+        "float32",
+        "float64",
+    }
+
+
+def _dtype_of(value: Any) -> str:
+    if isinstance(value, bool):
+        return "bool"
+    if isinstance(value, int):
+        return "int64"
+    if isinstance(value, float):
+        return "float64"
+    return "string"
