@@ -94,7 +94,8 @@ class SerialClient:
     def exchange(self, request: Request, deadline: float) -> Reply:
         """One round trip; the reply checked against ``request``.
 
-        pymodbus bounds the wait by its own ``timeout``; ``deadline`` is the caller's.
+        pymodbus bounds each round trip by its own ``timeout``, so ``deadline`` serves
+        only the driver's choice of whether a busy retry still fits.
         """
         if request.function in _READS:
             response = self._call(

@@ -24,6 +24,7 @@ from __future__ import annotations
 import builtins
 import random
 import struct
+import time
 from typing import Any, Protocol
 
 from bifrost.exceptions import ConnectionError, TimeoutError
@@ -221,8 +222,11 @@ class TcpTransport:
             pdu = wire.take(length - 1, deadline)
             if reply_tid != tid:
                 # A reply to an earlier request (late, or forwarded by a gateway from
-                # the connection before this one): never the answer to this one.
+                # the connection before this one): never the answer to this one. The
+                # deadline is checked here too: frames that keep coming need no wait.
                 self.stale_replies += 1
+                if time.monotonic() >= deadline:
+                    raise DeadlinePassed
                 continue
             if unit != request.unit:
                 raise ReplyMismatch(f"unit id {unit} in the reply, expected {request.unit}")
@@ -232,7 +236,9 @@ class TcpTransport:
 def _timeout_detail(stale: int, partial: int) -> str:
     notes = []
     if stale:
-        notes.append(f"{stale} repl{'ies' if stale > 1 else 'y'} to other requests discarded")
+        notes.append(
+            f"{stale} repl{'ies' if stale > 1 else 'y'} with another transaction id discarded"
+        )
     if partial:
         notes.append(f"{partial} bytes of an incomplete reply")
     return f" ({'; '.join(notes)})" if notes else ""

@@ -14,6 +14,7 @@ import time
 __all__ = ["Closed", "DeadlinePassed", "Wire"]
 
 _RECV_SIZE = 4096
+_MAX_DISCARD = 65536
 
 
 class Closed(Exception):
@@ -46,10 +47,14 @@ class Wire:
         return len(self._buffer)
 
     def discard_waiting(self) -> int | None:
-        """Drop every byte received so far; how many, or None if the device has closed."""
+        """Drop every byte received so far: how many, or None if the connection is no good.
+
+        No good: closed by the device, or sending without pause (more than
+        ``_MAX_DISCARD`` bytes), which no request of ours asked for.
+        """
         dropped = len(self._buffer)
         self._buffer.clear()
-        while True:
+        while dropped <= _MAX_DISCARD:
             try:
                 chunk = self._socket.recv(_RECV_SIZE)
             except BlockingIOError:
@@ -59,6 +64,7 @@ class Wire:
             if not chunk:
                 return None
             dropped += len(chunk)
+        return None
 
     def send(self, data: bytes, deadline: float) -> None:
         """Send all of ``data`` by monotonic ``deadline``."""
