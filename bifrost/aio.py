@@ -323,6 +323,7 @@ class AsyncConnection:
             # The protocol only knows types at run time (OPC UA): ask the device once so
             # numbers get numeric columns.
             dtypes = _dtypes_from(await self._driver.execute_read(compiled.plan), dtypes)
+        dtypes = [_engineering_dtype(t, d) for t, d in zip(compiled.tags, dtypes, strict=True)]
         recording = Recording(
             compiled.tags,
             dtypes,
@@ -507,6 +508,13 @@ def _record_spans(
     if duration_s is not None and duration_s < interval_s:
         raise ConfigurationError(f"duration {duration!r} is shorter than the interval {interval!r}")
     return interval_s, duration_s
+
+
+def _engineering_dtype(tag: Tag, raw_dtype: str) -> str:
+    # Drivers describe the raw type; a scaled integer (raw 125, scale 0.1) records 12.5.
+    if tag.is_scaled and raw_dtype.startswith(("int", "uint")):
+        return "float64"
+    return raw_dtype
 
 
 def _dtypes_from(result: ReadResult, declared: list[str]) -> list[str]:

@@ -25,29 +25,51 @@ from bifrost.protocols.base import Driver, NativeSubscription
 from bifrost.results import ReadResult
 from bifrost.scaling import Scaling
 
-__all__ = ["Subscription", "changed_mask"]
+__all__ = ["Reported", "Subscription"]
 
 _log = logging.getLogger("bifrost.subscriptions")
 
 
-def changed_mask(
-    previous: ReadResult | None, current: ReadResult, deadband: float
-) -> npt.NDArray[np.bool_]:
-    """Which tags of ``current`` differ from ``previous`` (by more than ``deadband``)."""
-    if previous is None:
-        return np.ones(len(current.tags), dtype=bool)
-    old, new = previous.as_float(), current.as_float()
-    with np.errstate(invalid="ignore"):
-        moved = np.abs(new - old) > deadband
-    nan_flip = np.isnan(old) != np.isnan(new)
-    mask: npt.NDArray[np.bool_] = moved | nan_flip | (previous.quality != current.quality)
-    # Non-numeric values (strings) compare as objects.
-    numeric = ~(np.isnan(old) & np.isnan(new))
-    if not numeric.all():
-        old_objects, new_objects = previous.values(), current.values()
-        other = ~numeric
-        mask[other] |= old_objects[other] != new_objects[other]
-    return mask
+class Reported:
+    """The last value and quality delivered per tag, which a polled deadband compares with.
+
+    Comparing with the last value *read* would never deliver a slow drift whose every
+    step stays inside the deadband; OPC UA's deadband compares with the last value
+    reported, and polled subscriptions behave the same.
+    """
+
+    def __init__(self) -> None:
+        self._floats: npt.NDArray[np.float64] | None = None
+        self._objects: npt.NDArray[np.object_] | None = None
+        self._quality: npt.NDArray[np.uint8] | None = None
+
+    def forget(self) -> None:
+        """After an outage: the next read is delivered whole."""
+        self._floats = self._objects = self._quality = None
+
+    def changed(self, current: ReadResult, deadband: float) -> npt.NDArray[np.bool_]:
+        """Which tags of ``current`` moved beyond ``deadband`` since last delivered.
+
+        A change of quality counts too; the tags found are remembered as delivered.
+        """
+        floats, objects = current.as_float(), current.values()
+        if self._floats is None or self._objects is None or self._quality is None:
+            self._floats, self._objects = floats.copy(), objects.copy()
+            self._quality = current.quality.copy()
+            return np.ones(len(current.tags), dtype=bool)
+        old = self._floats
+        with np.errstate(invalid="ignore"):
+            moved = np.abs(floats - old) > deadband
+        nan_flip = np.isnan(old) != np.isnan(floats)
+        mask: npt.NDArray[np.bool_] = moved | nan_flip | (self._quality != current.quality)
+        # Non-numeric values (strings) compare as objects.
+        other = np.isnan(old) & np.isnan(floats)
+        if other.any():
+            mask[other] |= self._objects[other] != objects[other]
+        self._floats[mask] = floats[mask]
+        self._objects[mask] = objects[mask]
+        self._quality[mask] = current.quality[mask]
+        return mask
 
 
 class Subscription:
@@ -154,6 +176,7 @@ class Subscription:
     ) -> None:
         loop = asyncio.get_running_loop()
         previous: ReadResult | None = None
+        reported = Reported()
         start = loop.time()
         cycle = 0
         backoff = Backoff(first=max(0.1, self.interval_s))
@@ -178,9 +201,10 @@ class Subscription:
                     )
                     self._deliver(callback, lost)
                     previous = None
+                    reported.forget()
             else:
                 backoff.succeeded()
-                mask = changed_mask(previous, result, deadband)
+                mask = reported.changed(result, deadband)
                 if mask.any():
                     self._deliver(callback, _subset(result, mask))
                 previous = result

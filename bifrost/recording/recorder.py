@@ -271,7 +271,8 @@ async def _run(
             now = loop.time()
             lateness = now - due
             if lateness >= interval:
-                skipped = int(lateness // interval)
+                # Cycles past the end of the duration were never due: not missed.
+                skipped = int(min(lateness // interval, cycles - k))
                 stats.missed_cycles += skipped
                 k += skipped
                 continue

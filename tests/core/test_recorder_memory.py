@@ -80,11 +80,6 @@ def test_latency_beyond_the_interval_counts_missed_cycles_without_bursts(
     assert steps.min() >= 0.02  # no catching up in a burst after a slow read
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="record() types a recording's columns by the raw type (uint16), so the "
-    "scaled values are cut to integers",
-)
 def test_a_scaled_integer_tag_records_its_engineering_values(memory_plc: bf.Connection):
     # line.flow is a uint16 scaled by 0.1: raw 125 is 12.5 l/s.
     rec = memory_plc.record("line.flow", interval="10ms", duration="30ms")
@@ -92,11 +87,6 @@ def test_a_scaled_integer_tag_records_its_engineering_values(memory_plc: bf.Conn
     assert set(rec.to_pandas()["line.flow"]) == {12.5}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a late cycle near the end skips past the last cycle and counts cycles "
-    "beyond the duration as missed",
-)
 def test_missed_cycles_stop_at_the_end_of_the_duration(memory_device: MemoryDevice):
     memory_device["a"] = 1.0
     # Three cycles; the first read takes 4.5 of them, so cycles 1 and 2 are missed.

@@ -6,7 +6,6 @@ import threading
 import time
 
 import pandas as pd
-import pytest
 from waiting import wait_for
 
 import bifrost as bf
@@ -77,11 +76,6 @@ def test_the_deadband_is_in_engineering_units(
     sub.cancel()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="polled deadbands compare with the last value read, not the last delivered "
-    "(OPC UA's: the last reported), so a slow drift is never delivered",
-)
 def test_a_slow_drift_beyond_the_deadband_is_delivered(memory_device: MemoryDevice):
     memory_device["a"] = 1.0
     frames = Frames()
