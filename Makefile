@@ -5,22 +5,34 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 export VIRTUAL_ENV := $(abspath $(VENV))
 
-.PHONY: setup build demo test test-python test-rust lint bench clean
+.PHONY: setup build demo test test-python test-rust test-packaging lint bench clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 
-# Dependencies and the editable install; redone when pyproject.toml changes.
-$(STAMP): pyproject.toml | $(PY)
-	$(PY) -m pip install --quiet "maturin>=1.16,<2"
-	$(PY) -m pip install --quiet --no-build-isolation -e ".[dev]"
+# Every distribution of packages/ editable, with the optional libraries, and the tools of
+# the workspace root; redone when any pyproject.toml changes. The editable installs put
+# this folder on sys.path, so all of them share the one bifrost/ package here.
+# bifrost-analytics is the exception: a maturin editable install would add a second
+# bifrost/ to sys.path, so `build` compiles its module in place instead. `bifrost` is
+# what the workspace installed before it was split into distributions.
+PYPROJECTS := pyproject.toml $(wildcard packages/*/pyproject.toml)
+EDITABLE := "packages/bifrost-core[keyring]" \
+	"packages/bifrost-iot[jupyter,parquet,xarray,zarr,netcdf]" \
+	packages/bifrost-opcua packages/bifrost-cloud packages/bifrost-cli
+$(STAMP): $(PYPROJECTS) | $(PY)
+	$(PY) -m pip install --quiet "hatchling>=1.27" "maturin>=1.16,<2"
+	$(PY) -m pip uninstall --quiet --yes bifrost 2>/dev/null || true
+	$(PY) -m pip install --quiet --no-build-isolation -e ".[dev]" $(foreach p,$(EDITABLE),-e $(p))
 	touch $(STAMP)
 
 setup: $(STAMP)
 
-# Rebuilds the Rust extension in place when its sources changed (cargo is incremental).
+# Rebuilds the Rust extension in place (bifrost/_core.abi3.so) when its sources changed
+# (cargo is incremental); a module built for one Python version before abi3 would shadow it.
 build: $(STAMP)
+	rm -f bifrost/_core.cpython-*.so
 	$(VENV)/bin/maturin develop --release --skip-install --quiet
 
 demo: build
@@ -33,6 +45,12 @@ test-rust:
 
 test-python: build
 	$(PY) -m pytest && $(PY) -m pytest --nbval-lax --nbval-current-env --nbval-sanitize-with tutorials/sanitize.cfg tutorials
+
+# The whole packaging matrix: every distribution built once, each profile (core alone,
+# edge, OPC UA, analytics, CLI alone, cloud, all) installed alone in a fresh venv.
+# `make test` runs the first two (tests/packaging); this adds the rest.
+test-packaging: build
+	BIFROST_PACKAGING_MATRIX=1 $(PY) -m pytest tests/packaging tests/test_packaging.py
 
 lint: build
 	$(VENV)/bin/ruff check bifrost tests benchmarks
@@ -48,3 +66,11 @@ bench: build
 
 clean:
 	rm -rf $(VENV) rust/target demo-out
+
+# The bad-input property tests (tests/faults/test_bad_input.py), long and randomized:
+# FUZZ_EXAMPLES per property instead of the 100 derandomized ones of a normal run.
+FUZZ_EXAMPLES ?= 5000
+.PHONY: fuzz
+fuzz: build
+	BIFROST_HYPOTHESIS_PROFILE=fuzz BIFROST_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) \
+		$(PY) -m pytest tests/faults/test_bad_input.py --timeout=0 --hypothesis-show-statistics

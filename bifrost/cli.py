@@ -1,4 +1,16 @@
-"""The ``bifrost`` command line: sim, demo, read, browse, record."""
+"""The ``bifrost`` command line: sim, demo, read, browse, record.
+
+This module is the bifrost-cli distribution, which installs the ``bifrost`` script. Other
+distributions add subcommands through the ``bifrost.cli`` entry-point group: each entry
+point names a ``typer.Typer`` (added as a command group) or a function (added as a
+command), under the entry point's name::
+
+    [project.entry-points."bifrost.cli"]
+    gateway = "bifrost.cloud.gateway:cli"
+
+Only typer and rich load before a command runs (``bifrost --help`` stays fast); bifrost
+loads pandas when a command first connects.
+"""
 
 from __future__ import annotations
 
@@ -215,9 +227,25 @@ def demo(
         console.print(f"wrote {path}")
 
 
+PLUGIN_GROUP = "bifrost.cli"
+
+
+def add_plugins(target: Any = app) -> None:
+    """Add the subcommands that installed distributions declare under ``bifrost.cli``."""
+    from importlib.metadata import entry_points
+
+    for entry_point in entry_points(group=PLUGIN_GROUP):
+        command = entry_point.load()
+        if isinstance(command, typer.Typer):
+            target.add_typer(command, name=entry_point.name)
+        else:
+            target.command(name=entry_point.name)(command)
+
+
 def main() -> None:
     """Entry point of the ``bifrost`` script: errors print one clear line, not a traceback."""
     try:
+        add_plugins()
         app()
     except bf.BifrostError as exc:
         errors.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)

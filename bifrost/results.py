@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
-
-import numpy as np
-import numpy.typing as npt
+from typing import TYPE_CHECKING, Any
 
 from bifrost.exceptions import ProtocolError
 from bifrost.model import Quality, Tag
+
+if TYPE_CHECKING:
+    # bifrost-core defines the driver interface without NumPy; the drivers that make
+    # results (bifrost-iot and after) bring it.
+    import numpy as np
+    import numpy.typing as npt
 
 __all__ = ["ReadResult"]
 
@@ -51,6 +54,8 @@ class ReadResult:
 
     def values(self) -> npt.NDArray[np.object_]:
         """One Python value per tag (None where quality is bad)."""
+        import numpy as np
+
         out = np.full(len(self.tags), None, dtype=object)
         for positions, values in self.columns:
             out[positions] = values.tolist() if values.dtype != object else values
@@ -61,6 +66,8 @@ class ReadResult:
 
     def as_float(self) -> npt.NDArray[np.float64]:
         """One float64 per tag (NaN where bad or not numeric)."""
+        import numpy as np
+
         out = np.full(len(self.tags), np.nan)
         for positions, values in self.columns:
             if values.dtype.kind in "biuf":

@@ -36,13 +36,20 @@ import sys
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pyarrow as pa
-import pyarrow.parquet as pq
 
+from bifrost._extras import lazy
 from bifrost.exceptions import BifrostError, ConfigurationError
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+else:
+    # Parquet is bifrost-iot's `parquet` extra: imported when a recording is written.
+    pa = lazy("pyarrow", "Parquet recordings")
+    pq = lazy("pyarrow.parquet", "Parquet recordings")
 
 __all__ = [
     "PARTS_SUFFIX",

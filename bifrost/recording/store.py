@@ -12,11 +12,11 @@ import json
 import os
 import warnings
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pyarrow as pa
 
+from bifrost._extras import lazy
 from bifrost.exceptions import ConfigurationError
 from bifrost.model import Quality, Tag
 from bifrost.recording.formats import format_of, header, save
@@ -33,6 +33,12 @@ from bifrost.recording.journal import (
     scan_runs,
 )
 from bifrost.recording.session import Recording
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+else:
+    # Parquet is bifrost-iot's `parquet` extra: imported when a recording is read.
+    pa = lazy("pyarrow", "Parquet recordings")
 
 __all__ = ["format_of", "header", "open_recording", "save_recording"]
 

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import numpy as np
 import numpy.typing as npt
 
+from bifrost._extras import require
 from bifrost.exceptions import ConfigurationError
 from bifrost.sim import tagmap
 from bifrost.sim.process import AuxChannels, ProcessConfig, ProcessModel
@@ -64,6 +65,9 @@ def _make_binding(
 
         return S7Binding(tags, lock, aux=aux)
     if protocol == "opcua":
+        # The server is in bifrost-opcua, with asyncua: without either, the error names
+        # `pip install bifrost-opcua` (a missing bifrost-opcua: bifrost._extras' hook).
+        require("asyncua", "The simulated plant's OPC UA server")
         from bifrost.protocols.opcua.server import OpcUaBinding
 
         return OpcUaBinding(tags, lock, **(options or {}))
