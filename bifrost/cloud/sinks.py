@@ -61,6 +61,17 @@ class TlsWarning(BifrostWarning):
     """TLS was configured not to check the broker's certificate (``tls_insecure=True``)."""
 
 
+class _ClosingSSLSocket(ssl.SSLSocket):
+    """Closes itself when the handshake fails (paho-mqtt would leave it to the GC)."""
+
+    def do_handshake(self, block: bool = False) -> None:
+        try:
+            super().do_handshake(block)
+        except BaseException:
+            self.close()
+            raise
+
+
 @dataclass(frozen=True)
 class Tls:
     """TLS settings of a broker connection.
@@ -106,6 +117,7 @@ class Tls:
         if self.insecure:
             context.check_hostname = False
             context.verify_mode = ssl.CERT_NONE
+        context.sslsocket_class = _ClosingSSLSocket
         return context
 
 
@@ -661,7 +673,10 @@ class MqttSink:
         client.on_message = self._on_message
         client.user_data_set(connection)
         try:
-            client.connect(host, port, keepalive=self.keepalive, clean_start=True)
+            if version == mqtt.MQTTv5:
+                client.connect(host, port, keepalive=self.keepalive, clean_start=True)
+            else:
+                client.connect(host, port, keepalive=self.keepalive)
         except (OSError, ValueError) as exc:
             with contextlib.suppress(Exception):
                 client._sock_close()
@@ -767,11 +782,12 @@ class MqttSink:
     def _handle_commands(self) -> None:
         with contextlib.suppress(queue.Empty):
             while True:
-                connection, topic, payload = self._commands.get_nowait()
-                if connection is not self._connection:
+                source, topic, payload = self._commands.get_nowait()
+                current = self._connection
+                if current is None or source is not current:
                     continue
                 for message in self._encoder.command(topic, payload):
-                    self._publish(connection, message, backlog=False)
+                    self._publish(current, message, backlog=False)
 
     # -- publishing ----------------------------------------------------------------------
     def _pump(self) -> None:

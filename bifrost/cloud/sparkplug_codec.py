@@ -254,11 +254,11 @@ def _regenerate(argv: Sequence[str]) -> int:
         descriptor_pb2 = require("google.protobuf.descriptor_pb2", "Sparkplug B payloads")
         files = descriptor_pb2.FileDescriptorSet.FromString(out.read_bytes())
         data = files.file[0].SerializeToString()
-    text = descriptor_module(data)
-    target = here / "_sparkplug_b_descriptor.py"
     if "--check" in argv:
-        return 0 if target.read_text() == text else 1
-    target.write_text(text)
+        from bifrost.cloud._sparkplug_b_descriptor import DESCRIPTOR
+
+        return 0 if data == DESCRIPTOR else 1
+    (here / "_sparkplug_b_descriptor.py").write_text(descriptor_module(data))
     return 0
 
 
