@@ -7,12 +7,9 @@
 
 from __future__ import annotations
 
-from importlib.metadata import PackageNotFoundError, version
 from typing import TYPE_CHECKING, Any
 
-# Registers the `.bifrost` accessor on pandas and xarray objects (cheap: no SciPy/dask).
-import bifrost.analytics.accessors  # noqa: F401
-from bifrost.connection import Connection, connect
+from bifrost import _extras
 from bifrost.exceptions import (
     AddressError,
     BifrostError,
@@ -26,17 +23,22 @@ from bifrost.exceptions import (
     WriteNotAllowed,
 )
 from bifrost.model import ByteOrder, DataPoint, DataType, Quality, Tag
-from bifrost.recording import Recording, RecordingStats, open_recording
 from bifrost.secrets import Secret, secret
 from bifrost.tags import TagTable
 
 if TYPE_CHECKING:
     from bifrost import aio, analytics, sim
+    from bifrost.connection import Connection, connect
+    from bifrost.recording import Recording, RecordingStats, open_recording
 
-try:
-    __version__ = version("bifrost")
-except PackageNotFoundError:  # running from a source tree that was never installed
-    __version__ = "0+unknown"
+    __version__: str
+
+# `import bifrost` loads bifrost-core's pure-Python modules only: no NumPy, pandas,
+# xarray or pyarrow. Connections, recordings and the submodules below live in other
+# distributions and load on first use (module __getattr__); a missing one raises
+# MissingDependency naming its pip command, and so does `import bifrost.<part>`.
+_extras.install_missing_part_hook()
+_extras.register_accessor_stubs()
 
 __all__ = [
     "AddressError",
@@ -72,22 +74,53 @@ __all__ = [
 
 
 def __getattr__(name: str) -> Any:
-    # Submodules load on first use so `import bifrost` stays fast. Spelled out, not
-    # imported by a computed name, so that import-linter sees these imports.
-    if name == "aio":
-        # Not `from bifrost import aio`: that asks this hook again, endlessly.
-        import bifrost.aio
-
-        return bifrost.aio
-    if name == "analytics":
+    # Spelled out, not imported by a computed name, so that import-linter sees these
+    # imports; `import bifrost.aio`, not `from bifrost import aio`, which would ask this
+    # hook again, endlessly.
+    value: Any
+    if name == "__version__":
+        value = _version()
+    elif name == "analytics":
         import bifrost.analytics
 
-        return bifrost.analytics
-    if name == "sim":
+        value = bifrost.analytics
+    elif name == "aio":
+        import bifrost.aio
+
+        value = bifrost.aio
+    elif name == "sim":
         import bifrost.sim
 
-        return bifrost.sim
-    raise AttributeError(f"module 'bifrost' has no attribute {name!r}")
+        value = bifrost.sim
+    elif name in ("Connection", "connect"):
+        import bifrost.connection
+
+        value = getattr(bifrost.connection, name)
+    elif name in ("Recording", "RecordingStats", "open_recording"):
+        import bifrost.recording
+
+        value = getattr(bifrost.recording, name)
+    else:
+        raise AttributeError(f"module 'bifrost' has no attribute {name!r}")
+    # These parts made pandas importable: give its objects the lazy `.bifrost` accessor.
+    _extras.register_accessor_stubs()
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
+
+
+def _version() -> str:
+    # importlib.metadata costs tens of milliseconds to import: only when asked. Every
+    # distribution has the same version (docs/versioning.md).
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("bifrost-core")
+    except PackageNotFoundError:  # a source tree that was never installed
+        return "0+unknown"
 
 
 def load_ipython_extension(ipython: Any) -> None:

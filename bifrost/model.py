@@ -5,9 +5,11 @@ from __future__ import annotations
 import enum
 import math
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
+if TYPE_CHECKING:
+    # bifrost-core has no NumPy: it is imported where a dtype is asked for.
+    import numpy as np
 
 __all__ = ["ByteOrder", "DataPoint", "DataType", "Quality", "Tag"]
 
@@ -36,6 +38,8 @@ class DataType(enum.Enum):
     @property
     def numpy_dtype(self) -> np.dtype[Any]:
         """The NumPy dtype a decoded column of this type has."""
+        import numpy as np
+
         if self is DataType.STRING:
             return np.dtype(object)
         dtype: np.dtype[Any] = np.dtype(self.value)
@@ -53,6 +57,8 @@ class DataType(enum.Enum):
 
     def bounds(self) -> tuple[float, float]:
         """Smallest and largest representable value (for range checks before writing)."""
+        import numpy as np
+
         if self.is_integer:
             info = np.iinfo(self.numpy_dtype)
             return float(info.min), float(info.max)
