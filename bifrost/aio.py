@@ -37,6 +37,7 @@ from bifrost.recording.recorder import RowSink
 from bifrost.recording.timing import Span
 from bifrost.results import ReadResult
 from bifrost.scaling import Scaling
+from bifrost.secrets import redact_url
 from bifrost.subscriptions import Subscription
 from bifrost.tags import TagLike, TagTable
 from bifrost.values import unscale
@@ -87,7 +88,9 @@ class AsyncConnection:
         timeout: float = 3.0,
         **options: Any,
     ) -> None:
-        self._url = url
+        # Only the redacted form is kept: the url is shown (repr, HTML, errors) and stored
+        # (recording metadata, files); the driver took the credentials out as Secrets.
+        self._url = redact_url(url)
         self._writable = bool(writable)
         self._tags = TagTable() if tags is None else TagTable.load(tags)
         self._driver: Driver = driver_for_url(url, timeout=timeout, **options)
@@ -127,7 +130,7 @@ class AsyncConnection:
     # -- properties -----------------------------------------------------------------------
     @property
     def url(self) -> str:
-        """The device URL."""
+        """The device URL, with any password or token in it replaced by ``***``."""
         return self._url
 
     @property

@@ -3,10 +3,18 @@
 from __future__ import annotations
 
 import os
+import re
+from urllib.parse import unquote
 
 from bifrost.exceptions import ConfigurationError
 
-__all__ = ["Secret", "secret"]
+__all__ = ["Secret", "redact_url", "secret"]
+
+REDACTED = "***"
+# Query keys whose values are credentials (compared lower-case, as substrings), so that
+# ``?password=``, ``?private_key_password=``, ``?api_token=`` are all hidden.
+_SECRET_KEYS = ("password", "passwd", "pwd", "secret", "token", "credential", "apikey", "api_key")
+_SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
 
 
 class Secret:
@@ -39,6 +47,44 @@ class Secret:
 
     def __reduce__(self) -> tuple[object, ...]:
         raise TypeError("a Secret cannot be pickled")
+
+
+def redact_url(url: str) -> str:
+    """``url`` without its credentials, for anything bifrost prints or stores.
+
+    The password of the userinfo (``scheme://user:password@host``) and the values of
+    query keys that name a credential (``password``, ``secret``, ``token``...) become
+    ``***``; everything else, the user name included, is kept as written. Works for any
+    scheme and never raises, so it is safe in ``repr`` and in error messages.
+    """
+    if not isinstance(url, str):
+        url = str(url)
+    match = _SCHEME.match(url)
+    if match is None:
+        return _redact_query(url)
+    head, rest = url[: match.end()], url[match.end() :]
+    # The userinfo ends at the last "@" before the query, not at the first "/": a
+    # password typed with an unescaped "/" or "@" must still be hidden whole.
+    before_query = rest.split("?", 1)[0].split("#", 1)[0]
+    at = before_query.rfind("@")
+    if at > 0 and ":" in before_query[:at]:
+        user = before_query[:at].partition(":")[0]
+        rest = f"{user}:{REDACTED}{rest[at:]}"
+    return head + _redact_query(rest)
+
+
+def _redact_query(text: str) -> str:
+    path, mark, rest = text.partition("?")
+    if not mark:
+        return text
+    query, hash_, fragment = rest.partition("#")
+    pairs = []
+    for pair in query.split("&"):
+        key, equals, _ = pair.partition("=")
+        name = unquote(key.replace("+", " ")).lower()
+        secret = bool(equals) and any(word in name for word in _SECRET_KEYS)
+        pairs.append(f"{key}={REDACTED}" if secret else pair)
+    return f"{path}?{'&'.join(pairs)}{hash_}{fragment}"
 
 
 def secret(reference: str) -> Secret:

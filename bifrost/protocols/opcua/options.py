@@ -10,7 +10,7 @@ from urllib.parse import unquote, urlsplit, urlunsplit
 
 from bifrost.exceptions import ConfigurationError
 from bifrost.protocols import options as _options
-from bifrost.secrets import Secret
+from bifrost.secrets import Secret, redact_url
 
 __all__ = ["OpcUaOptions"]
 
@@ -71,15 +71,18 @@ class OpcUaOptions:
         Keyword arguments override query parameters. ``security`` is required:
         ``"None"``, or ``"Basic256Sha256,Sign"`` / ``"Basic256Sha256,SignAndEncrypt"``.
         """
-        parts = urlsplit(url)
+        try:
+            parts = urlsplit(url)
+        except ValueError as exc:  # an unclosed "[" of an IPv6 host
+            raise ConfigurationError(f"{redact_url(url)!r}: {exc}") from None
         if parts.scheme.lower() != "opc.tcp":
-            raise ConfigurationError(f"{_redact_url(url)!r} is not an opc.tcp:// URL")
+            raise ConfigurationError(f"{redact_url(url)!r} is not an opc.tcp:// URL")
         settings: dict[str, Any] = {**_options.query(parts.query), **kwargs}
         try:
             host = parts.hostname or "127.0.0.1"
             port = parts.port if parts.port is not None else 4840
         except ValueError as exc:
-            raise ConfigurationError(f"{_redact_url(url)!r}: {exc}") from None
+            raise ConfigurationError(f"{redact_url(url)!r}: {exc}") from None
         if parts.username is not None:
             settings.setdefault("user", unquote(parts.username))
             if parts.password is not None:
@@ -168,11 +171,3 @@ def _parse_security(value: Any) -> tuple[str, str]:
             f"unknown OPC UA security mode {mode!r}; use Sign or SignAndEncrypt"
         )
     return policies[policy.lower()], modes[mode.lower()] if mode else "SignAndEncrypt"
-
-
-def _redact_url(url: str) -> str:
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    netloc = parts.netloc.rpartition("@")[2]
-    return urlunsplit((parts.scheme, f"{parts.username}:***@{netloc}", parts.path, "", ""))
