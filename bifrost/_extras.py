@@ -38,7 +38,7 @@ EXTRAS = {
     "ipykernel": "bifrost-iot[jupyter]",
     "ipywidgets": "bifrost-iot[jupyter]",
     "matplotlib": "bifrost-iot[jupyter]",
-    "tqdm": "bifrost-iot[jupyter]",
+    "tqdm": "bifrost-iot",
     "pyarrow": "bifrost-iot[parquet]",
     "xarray": "bifrost-iot[xarray]",
     "zarr": "bifrost-iot[zarr]",
