@@ -366,8 +366,20 @@ class _CarryForward:
         self.values = np.full(width, np.nan)
         self.objects = np.full(width, None, dtype=object)
         self.quality = np.full(width, Quality.BAD_NO_DATA, dtype=np.uint8)
+        self.failing = False
 
     def __call__(self, result: ReadResult) -> None:
+        # The subscription says it lost the device with a result for every tag, all bad
+        # and without values; that row is a gap, and the next real value a reconnect, as
+        # when polling.
+        stats = self.recording._stats
+        if _is_loss(result):
+            stats.gaps += 1
+            stats.last_error = f"subscription lost ({Quality(int(result.quality[0])).name.lower()})"
+            self.failing = True
+        elif self.failing and bool(np.any(result.quality < Quality.BAD)):
+            stats.reconnects += 1
+            self.failing = False
         where = np.arange(len(result.tags)) if result.indices is None else result.indices
         self.values[where] = result.as_float()
         if not self.recording.buffer.numeric.all():
@@ -379,6 +391,15 @@ class _CarryForward:
         stamp = self.sink.stamper.row(quality)
         self.recording.buffer.append(stamp, self.values, self.objects, quality)
         self.sink.maybe_flush()
+
+
+def _is_loss(result: ReadResult) -> bool:
+    return (
+        result.indices is None
+        and len(result.quality) > 0
+        and not result.columns
+        and bool(np.all(result.quality >= Quality.BAD))
+    )
 
 
 async def _run_subscribed(

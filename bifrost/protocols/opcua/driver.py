@@ -77,7 +77,11 @@ from bifrost.protocols.opcua.status import (
     quality_of,
     status_name,
 )
-from bifrost.protocols.opcua.subscription import DEFAULT_QUEUE, OpcUaSubscription
+from bifrost.protocols.opcua.subscription import (
+    DEFAULT_QUEUE,
+    OpcUaSubscription,
+    subscription_parameters,
+)
 
 __all__ = ["OpcUaDriver"]
 
@@ -100,6 +104,10 @@ class OpcUaDriver(Driver):
         self._max_per_read: int | None = options.max_nodes_per_read
         self._server_fingerprint: str | None = None
         self._subscriptions: list[OpcUaSubscription] = []
+        # Sessions being closed in the background after a failure: a call that timed out
+        # returns at once, not after a CloseSession that the stalled server cannot answer
+        # either. Kept here so close() can wait for them (no task is left pending).
+        self._closing: set[asyncio.Task[None]] = set()
 
     def __del__(self) -> None:
         for secret in (self.options.password, self.options.private_key_password):
@@ -177,11 +185,19 @@ class OpcUaDriver(Driver):
         """Open a session: check the endpoint and the server's certificate, then activate."""
         if self.connected:
             return
-        await self._drop()
+        if self._client is not None:  # a session that failed: replaced, not waited for
+            self.abandon(self._client, _CONNECTION_CLOSED)
         self._module()
         assert self._ua is not None
         timeout = self.options.timeout
-        client = self._ua.Client(self.options.url, timeout=timeout)
+        # asyncua's watchdog probes the server every watchdog_intervall and, on a probe
+        # that times out, ends the session for good (BadShutdown): a server stalled for a
+        # second would lose its subscriptions. Liveness is judged by the subscriptions
+        # (subscription.py) and by each request's timeout; the probe only keeps an idle
+        # session from expiring (twice per session timeout).
+        client = self._ua.Client(
+            self.options.url, timeout=timeout, watchdog_intervall=self.options.session_timeout / 2
+        )
         client.name = client.description = "bifrost"
         client.application_uri = "urn:bifrost:client"
         client.session_timeout = int(self.options.session_timeout * 1000)
@@ -200,13 +216,13 @@ class OpcUaDriver(Driver):
                 await client.connect()
                 REDACTOR.install()  # loggers asyncua created while connecting
         except BifrostError:
-            await _disconnect_quietly(client)
+            self._close_later(client)
             raise
         except builtins.TimeoutError:
-            await _disconnect_quietly(client)
+            self._close_later(client)
             raise TimeoutError(f"could not connect to the {what} within {timeout:g} s") from None
         except Exception as exc:  # asyncua and OS errors end here, translated
-            await _disconnect_quietly(client)
+            self._close_later(client)
             raise self._connect_error(exc) from None
         self._client = client
         self._generation += 1
@@ -260,15 +276,43 @@ class OpcUaDriver(Driver):
 
     async def close(self) -> None:
         """Close the session (idempotent); subscriptions end with it."""
-        for subscription in self._subscriptions:
+        subscriptions, self._subscriptions = self._subscriptions, []
+        for subscription in subscriptions:
             subscription.closed = True
-        self._subscriptions.clear()
+            await subscription.stop_watching()
         await self._drop()
+        while self._closing:
+            await asyncio.gather(*self._closing, return_exceptions=True)
 
     async def _drop(self) -> None:
         client, self._client = self._client, None
         if client is not None:
-            await _disconnect_quietly(client)
+            self._tell_subscriptions(client, _CONNECTION_CLOSED)
+            await _disconnect_quietly(client, self.options.timeout)
+
+    def abandon(self, client: Any, code: int) -> None:
+        """Give up ``client``, a failed or silent session, at once.
+
+        Its subscriptions are lost; it is closed in the background so that the caller
+        returns without waiting for a server that may not answer.
+        """
+        if client is None:
+            return
+        if client is self._client:
+            self._client = None
+        self._tell_subscriptions(client, code)
+        self._close_later(client)
+
+    def _tell_subscriptions(self, client: Any, code: int) -> None:
+        for subscription in list(self._subscriptions):
+            subscription.connection_lost(client, code)
+
+    def _close_later(self, client: Any) -> None:
+        task = asyncio.get_running_loop().create_task(
+            _disconnect_quietly(client, self.options.timeout), name="bifrost-opcua-close"
+        )
+        self._closing.add(task)
+        task.add_done_callback(self._closing.discard)
 
     async def _ensure_connected(self) -> Any:
         if not self.connected:
@@ -276,12 +320,14 @@ class OpcUaDriver(Driver):
         return self._client
 
     async def _call(self, what: str, coroutine: Any) -> Any:
-        """Await an asyncua request; translate its failures."""
+        """Await an asyncua request (at most the timeout); translate its failures."""
         ua = self._module()
+        client = self._client
         try:
-            return await coroutine
+            async with asyncio.timeout(self.options.timeout):
+                return await coroutine
         except builtins.TimeoutError:
-            await self._drop()
+            self.abandon(client, _NO_ANSWER)
             raise TimeoutError(
                 f"no answer from the OPC UA server at {self.endpoint} within "
                 f"{self.options.timeout:g} s ({what})"
@@ -289,7 +335,7 @@ class OpcUaDriver(Driver):
         except ua.UaStatusCodeError as exc:
             code = int(getattr(exc, "code", 0) or 0)
             if quality_of(code) in (Quality.BAD_COMM_LOST, Quality.BAD_TIMEOUT):
-                await self._drop()
+                self.abandon(client, code)
                 raise ConnectionError(
                     f"lost the connection to the OPC UA server at {self.endpoint} "
                     f"({status_name(code)})"
@@ -299,7 +345,7 @@ class OpcUaDriver(Driver):
                 code=code,
             ) from None
         except (OSError, builtins.ConnectionError, ua.UaError) as exc:
-            await self._drop()
+            self.abandon(client, _CONNECTION_CLOSED)
             text = self._scrub(str(exc) or type(exc).__name__)
             raise ConnectionError(
                 f"lost the connection to the OPC UA server at {self.endpoint}: {text}"
@@ -622,15 +668,7 @@ class OpcUaDriver(Driver):
                 or self._meta[plan.node_ids[p]].data_type in (10, 11)
             }
         interval_ms = interval_s * 1000.0
-        params = ua.CreateSubscriptionParameters()
-        params.RequestedPublishingInterval = interval_ms
-        # Keep-alives every ~10 s at most, and a lifetime of 3 keep-alives (spec minimum).
-        keep_alive = max(1, min(10_000, int(10_000 / max(interval_ms, 1.0))))
-        params.RequestedMaxKeepAliveCount = keep_alive
-        params.RequestedLifetimeCount = keep_alive * 3
-        params.MaxNotificationsPerPublish = 0
-        params.PublishingEnabled = True
-        params.Priority = 0
+        params = subscription_parameters(ua, interval_s, len(positions))
         subscription = OpcUaSubscription(self, plan, on_data, client)
         response = await self._call(
             "creating a subscription",
@@ -682,12 +720,30 @@ class OpcUaDriver(Driver):
                 tags=[t.name for t in plan.tags],
             )
         self._subscriptions.append(subscription)
+        subscription.started(response)
         if failed:
             subscription.report_failed(failed)
         return subscription
 
 
-async def _disconnect_quietly(client: Any) -> None:
-    with contextlib.suppress(Exception):
-        async with asyncio.timeout(2.0):
-            await client.disconnect()
+_NO_ANSWER = 0x800A0000  # BadTimeout
+_CONNECTION_CLOSED = 0x80AE0000  # BadConnectionClosed
+
+
+async def _disconnect_quietly(client: Any, timeout: float) -> None:
+    """Close a session and its socket, whatever state they are in; never raises.
+
+    The steps of asyncua's ``disconnect`` one by one: it logs a traceback when the
+    server does not answer CloseSession, which is the usual case here.
+    """
+    try:
+        async with asyncio.timeout(min(timeout, 2.0)):
+            with contextlib.suppress(Exception):
+                await client.close_session()
+            with contextlib.suppress(Exception):
+                await client.close_secure_channel()
+    except builtins.TimeoutError:
+        pass
+    finally:
+        with contextlib.suppress(Exception):
+            client.disconnect_socket()
