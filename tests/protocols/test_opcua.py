@@ -16,6 +16,7 @@ import pytest
 import bifrost as bf
 from bifrost.model import Quality, Tag
 from bifrost.protocols.opcua import OpcUaDriver, OpcUaOptions, quality_of
+from bifrost.protocols.opcua.subscription import OpcUaSubscription
 from bifrost.scaling import Scaling
 from bifrost.sim import Plant
 from bifrost.sim.tagmap import OPCUA_TAGS
@@ -370,6 +371,61 @@ def test_record_subscribe_mode(plant: Plant, plc: bf.Connection) -> None:
     rec.wait()
     frame = rec.to_pandas()
     assert frame["plant.heartbeat"].is_monotonic_increasing
+
+
+def test_skipped_publish_messages_are_republished_in_order() -> None:
+    from asyncua import ua
+
+    def message(sequence: int, *values: int) -> Any:
+        items = [
+            ua.MonitoredItemNotification(
+                ClientHandle=0, Value=ua.DataValue(ua.Variant(v, ua.VariantType.Int64))
+            )
+            for v in values
+        ]
+        data = [ua.DataChangeNotification(MonitoredItems=items)] if items else []
+        return ua.NotificationMessage(SequenceNumber=sequence, NotificationData=data)
+
+    asked: list[int] = []
+
+    class Session:
+        async def republish(self, subscription_id: int, sequence: int) -> Any:
+            asked.append(sequence)
+            return message(sequence, sequence * 10)
+
+    class Client:
+        class uaclient:  # noqa: N801 - asyncua's attribute names
+            session = Session()
+
+    driver = _driver("opc.tcp://127.0.0.1:1/")  # never connects
+    plan = driver.compile_read([Tag("counter", "ns=2;s=Counter")])
+    values: list[int] = []
+    subscription = OpcUaSubscription(
+        driver, plan, lambda r: values.extend(int(v) for v in r.values()), Client()
+    )
+    subscription.subscription_id = 7
+
+    async def publish(sequence: int, *values: int, held: tuple[int, ...] = ()) -> None:
+        result = ua.PublishResult(
+            SubscriptionId=7,
+            AvailableSequenceNumbers=list(held),
+            NotificationMessage=message(sequence, *values),
+        )
+        await subscription.on_publish(result)
+
+    async def main() -> None:
+        await publish(1, 10)
+        await publish(4, 40, held=(2, 3, 4))  # 2 and 3 never came: fetched first
+        await publish(3, 30)  # arriving late: already delivered
+        await publish(5)  # a keep-alive naming the next number: nothing skipped
+        await publish(7)  # a keep-alive after 5 and 6 were skipped; the server says nothing
+        await publish(7, 70)
+
+    asyncio.run(main())
+    assert asked == [2, 3, 5, 6]
+    assert values == [10, 20, 30, 40, 50, 60, 70]
+    assert subscription.republished == 4
+    assert not subscription.lost
 
 
 # -- secrets ------------------------------------------------------------------------------
