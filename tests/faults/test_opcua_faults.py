@@ -274,6 +274,25 @@ def test_a_silent_server_is_lost_then_subscribed_again(
         sub.cancel()
 
 
+def test_a_read_timeout_ends_the_session_and_its_subscriptions_say_so(
+    counter: CounterServer, proxy: FaultyProxy
+) -> None:
+    collect = Collector()
+    with bf.connect(_proxied_url(proxy), security="None", timeout=1.0) as plc:
+        sub = plc.subscribe([COUNTER], collect, interval="200ms")
+        assert wait_for(lambda: collect.values, WAIT), "the first value"
+        proxy.stall()
+        with pytest.raises(bf.TimeoutError):
+            plc.read_value(COUNTER)
+        # The session the read gave up carried the subscription: it must not go quiet.
+        assert collect.bad[:1] == ["bad_timeout"]
+        proxy.heal()
+        assert wait_for(lambda: sub.resubscriptions >= 1, WAIT), "a new subscription"
+        later = counter.value + 2
+        assert wait_for(lambda: collect.seen(later), WAIT), "values again"
+        sub.cancel()
+
+
 def test_a_killed_server_means_a_new_subscription(counter: CounterServer) -> None:
     collect = Collector()
     with bf.connect(counter.url, security="None", timeout=1.0) as plc:
