@@ -192,11 +192,14 @@ class _AccessorStub:
         for klass in stubbed:
             delattr(klass, "bifrost")
         try:
-            importlib.import_module("bifrost.analytics.accessors")
+            accessors = importlib.import_module("bifrost.analytics.accessors")
         except ImportError as exc:
             for klass in stubbed:
                 klass.bifrost = self  # type: ignore[attr-defined]
             raise missing_part("bifrost.analytics") from exc
+        if any("bifrost" not in klass.__dict__ for klass in stubbed):
+            # It was imported while the stubs were in place, so it registered nothing.
+            importlib.reload(accessors)
         owner: Any = obj if obj is not None else cls
         return owner.bifrost
 

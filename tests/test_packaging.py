@@ -258,3 +258,44 @@ def test_the_dev_image_installs_everything_and_jupyterlab():
     entry = " ".join(i["value"] for i in structure if i["instruction"] in ("ENTRYPOINT", "CMD"))
     assert "jupyter" in entry
     assert "lab" in entry
+
+
+@pytest.mark.parametrize(
+    "imports",
+    [
+        "import pandas as pd, bifrost as bf, bifrost.analytics",
+        "import pandas as pd, bifrost as bf",
+        "import bifrost as bf, pandas as pd; bf.connect",
+        "import bifrost as bf, bifrost.analytics, pandas as pd; bf.connect",
+    ],
+)
+def test_the_accessor_works_whatever_was_imported_first(imports: str):
+    import subprocess
+    import sys
+
+    code = (
+        f"{imports}\n"
+        "import numpy as np, pandas as pd\n"
+        "s = pd.Series(np.arange(4.0))\n"
+        "print(s.bifrost.rolling_mean(2).tolist(), s.bifrost is s.bifrost)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-W", "error", "-c", code],
+        capture_output=True, text=True, check=False, timeout=120,
+    )  # fmt: skip
+    assert done.stdout.strip() == "[nan, 0.5, 1.5, 2.5] True", done.stderr
+
+
+def test_import_bifrost_loads_no_numpy_pandas_xarray_or_pyarrow():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, bifrost\n"
+        "print(sorted(m for m in ('numpy', 'pandas', 'xarray', 'pyarrow', 'scipy') "
+        "if m in sys.modules))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=False, timeout=60
+    )
+    assert done.stdout.strip() == "[]", done.stderr
