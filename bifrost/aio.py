@@ -540,7 +540,9 @@ def _version() -> str:
     from importlib.metadata import PackageNotFoundError, version
 
     try:
-        return version("bifrost")
+        # bifrost-core's: every distribution has the same version (docs/versioning.md);
+        # `bifrost` on PyPI is another project.
+        return version("bifrost-core")
     except PackageNotFoundError:
         return "0+unknown"
 
