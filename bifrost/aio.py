@@ -22,7 +22,13 @@ import numpy as np
 import pandas as pd
 
 from bifrost.clock import wall_ns
-from bifrost.exceptions import BifrostError, ConfigurationError, WriteNotAllowed
+from bifrost.exceptions import (
+    ArgumentTypeError,
+    BifrostError,
+    ConfigurationError,
+    WriteNotAllowed,
+    value_repr,
+)
 from bifrost.frames import ReadLayout, read_frame
 from bifrost.model import Tag
 from bifrost.protocols.base import Driver
@@ -40,7 +46,7 @@ from bifrost.scaling import Scaling
 from bifrost.secrets import redact_url
 from bifrost.subscriptions import Subscription
 from bifrost.tags import TagLike, TagTable
-from bifrost.values import unscale
+from bifrost.values import exact_writes, unscale
 
 __all__ = ["AsyncConnection", "connect"]
 
@@ -170,13 +176,24 @@ class AsyncConnection:
 
     # -- helpers --------------------------------------------------------------------------
     def resolve(self, tags: TagLike | Sequence[TagLike]) -> list[Tag]:
-        """Turn names, Tags and raw addresses into Tags (no I/O)."""
-        items = [tags] if isinstance(tags, str | Tag) else list(tags)
+        """Turn names, Tags and raw addresses into Tags (no I/O).
+
+        Raises
+        ------
+        ArgumentTypeError
+            For ``tags`` that are not a name, a Tag, an address or a list of them.
+        TagNotFound
+            For a string that is neither a tag name nor an address of the protocol.
+        """
+        items = _tag_items(tags)
         return [self._tags.resolve(item, self._driver.is_address) for item in items]
 
     def _compile(self, tags: TagLike | Sequence[TagLike]) -> _CompiledRead:
-        key = (tags,) if isinstance(tags, str | Tag) else tuple(tags)
-        compiled = self._plans.get(key)
+        key = tuple(_tag_items(tags))
+        try:
+            compiled = self._plans.get(key)
+        except TypeError:  # an unhashable item, e.g. a list in the list: resolve() names it
+            compiled = None
         if compiled is None:
             resolved = self.resolve(list(key))
             if not resolved:
@@ -247,32 +264,54 @@ class AsyncConnection:
             raise result.errors[0]
         return result.values()[0]
 
-    async def write(self, values: Mapping[TagLike, Any]) -> None:
+    async def write(self, values: Mapping[TagLike, Any], *, exact: bool = False) -> None:
         """Write values; every value is checked before anything is sent.
+
+        Parameters
+        ----------
+        values
+            Tag (name, Tag or address) -> value, in engineering units.
+        exact
+            Refuse a float the tag's type would round (``16777217`` in a float32) with
+            :class:`ValueOutOfRange`; by default it is written rounded, with a
+            :class:`bifrost.PrecisionWarning`.
 
         Raises
         ------
+        ArgumentTypeError
+            ``values`` is not a mapping, or a key is not a name, a Tag or an address.
         WriteNotAllowed
             The connection was not opened with ``writable=True`` or a tag is read-only.
         ValueOutOfRange
             A value does not fit its tag's type.
         """
         if not isinstance(values, Mapping):
-            raise TypeError("write() takes a mapping of tag -> value, e.g. {'tank.level': 1.0}")
+            raise ArgumentTypeError(
+                f"write() takes a mapping of tag -> value, e.g. {{'tank.level': 1.0}}; got "
+                f"{value_repr(values)} ({type(values).__name__})"
+            )
+        if not isinstance(exact, bool):
+            raise ArgumentTypeError(f"exact must be True or False, got {value_repr(exact)}")
         if not self._writable:
             raise WriteNotAllowed(
                 f"the connection to {self._url} is read-only; open it with writable=True to write"
             )
         items = []
         for key, value in values.items():
+            if not isinstance(key, str | Tag):
+                raise ArgumentTypeError(
+                    f"write() keys are tag names, Tags or addresses; got {value_repr(key)} "
+                    f"({type(key).__name__})"
+                )
             (tag,) = self.resolve([key])
             if tag in self._tags and not tag.writable:
                 raise WriteNotAllowed(
                     f"tag {tag.name!r} is read-only in the tag table (writable: false)"
                 )
             items.append((tag, unscale(tag, value)))
-        plan = self._driver.compile_write(items)
-        await self._driver.execute_write(plan)
+        with exact_writes(exact):
+            plan = self._driver.compile_write(items)
+            await self._driver.execute_write(plan)
 
     async def record(
         self,
@@ -482,6 +521,24 @@ class AsyncConnection:
         state = "connected" if self.connected else ("closed" if self._closed else "not connected")
         mode = ", writable" if self._writable else ""
         return f"<AsyncConnection {self._url} {state}{mode}, {len(self._tags)} tags>"
+
+
+def _tag_items(tags: Any) -> list[Any]:
+    # What resolve() and the plan cache take: one tag or an iterable of them. The items
+    # themselves are checked by TagTable.resolve, which names a bad one.
+    if isinstance(tags, str | Tag):
+        return [tags]
+    if isinstance(tags, bytes | bytearray):
+        raise ArgumentTypeError(
+            f"tags are names, Tags or address strings (str), not bytes: got {value_repr(tags)}"
+        )
+    try:
+        return list(tags)
+    except TypeError:
+        raise ArgumentTypeError(
+            "tags are a name, a Tag, an address string or a list of them; got "
+            f"{value_repr(tags)} ({type(tags).__name__})"
+        ) from None
 
 
 def _forward(

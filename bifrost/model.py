@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import enum
 import math
+import sys
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
+
+from bifrost.exceptions import ConfigurationError, value_repr
 
 if TYPE_CHECKING:
     # bifrost-core has no NumPy: it is imported where a dtype is asked for.
@@ -172,19 +175,69 @@ class Tag:
     meta: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
 
     def __post_init__(self) -> None:
-        if not self.name or not isinstance(self.name, str):
-            raise ValueError(f"a tag needs a non-empty name, got {self.name!r}")
+        if not isinstance(self.name, str) or not self.name:
+            raise ConfigurationError(f"a tag needs a non-empty name, got {value_repr(self.name)}")
+        _check_unicode(self.name, "name", self.name)
         if not isinstance(self.address, str) or not self.address.strip():
-            raise ValueError(f"tag {self.name!r} needs a non-empty address string")
-        if self.scale == 0 or not math.isfinite(self.scale):
-            raise ValueError(f"tag {self.name!r}: scale must be finite and non-zero")
-        if not math.isfinite(self.offset):
-            raise ValueError(f"tag {self.name!r}: offset must be finite")
+            raise ConfigurationError(f"tag {self.name!r} needs a non-empty address string")
+        for field_name in ("unit", "description"):
+            text = getattr(self, field_name)
+            if not isinstance(text, str):
+                raise ConfigurationError(
+                    f"tag {self.name!r}: {field_name} must be a string, got {value_repr(text)}"
+                )
+        if not _finite(self.scale) or self.scale == 0:
+            shown = value_repr(self.scale)
+            raise ConfigurationError(
+                f"tag {self.name!r}: scale must be finite and non-zero, got {shown}"
+            )
+        if not _finite(self.offset):
+            raise ConfigurationError(
+                f"tag {self.name!r}: offset must be finite, got {value_repr(self.offset)}"
+            )
+        writable_types = (bool, int, *_numpy_types("bool_"))
+        if isinstance(self.writable, writable_types) and self.writable in (0, 1):
+            # Frozen: the plan cache hashes tags, so writable is stored as a real bool.
+            object.__setattr__(self, "writable", bool(self.writable))
+        else:
+            shown = value_repr(self.writable)
+            raise ConfigurationError(
+                f"tag {self.name!r}: writable must be True or False, got {shown}"
+            )
 
     @property
     def is_scaled(self) -> bool:
         """Whether a scale or offset applies to the raw value."""
         return self.scale != 1.0 or self.offset != 0.0
+
+
+def _numpy_types(*names: str) -> tuple[type, ...]:
+    """NumPy's scalar types of these names; none before NumPy is imported (no value is one)."""
+    numpy = sys.modules.get("numpy")
+    return tuple(getattr(numpy, name) for name in names) if numpy is not None else ()
+
+
+def _finite(number: Any) -> bool:
+    value: float = number  # isinstance with the tuples below would narrow number to object
+    if isinstance(number, (bool, *_numpy_types("bool_"))) or not isinstance(
+        number, (int, float, *_numpy_types("integer", "floating"))
+    ):
+        return False
+    try:
+        return math.isfinite(value)
+    except OverflowError:  # an int beyond the float range
+        return False
+
+
+def _check_unicode(text: str, what: str, name: str) -> None:
+    # Names become DataFrame labels (Arrow strings) and Parquet columns: UTF-8 only.
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise ConfigurationError(
+            f"tag {what} {name!r} is not valid Unicode: {text[exc.start]!r} at position "
+            f"{exc.start} is a lone surrogate"
+        ) from None
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
+import codecs
 import csv
 import io
 import os
+import warnings
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from bifrost.exceptions import ConfigurationError, TagNotFound
+from bifrost.exceptions import (
+    ArgumentTypeError,
+    ConfigurationError,
+    TagFileWarning,
+    TagNotFound,
+    value_repr,
+)
 from bifrost.model import Tag
 
 if TYPE_CHECKING:
@@ -28,42 +36,66 @@ _FALSE = {"0", "false", "no", "n", "off", ""}
 def _parse_bool(text: Any, where: str) -> bool:
     if isinstance(text, bool):
         return text
-    lowered = str(text).strip().lower()
-    if lowered in _TRUE:
-        return True
-    if lowered in _FALSE:
+    if text is None:
         return False
-    raise ConfigurationError(f"{where}: 'writable' must be true or false, got {text!r}")
+    if isinstance(text, str | int | float):
+        lowered = str(text).strip().lower()
+        if lowered in _TRUE:
+            return True
+        if lowered in _FALSE:
+            return False
+    raise ConfigurationError(f"{where}: 'writable' must be true or false, got {value_repr(text)}")
 
 
 def _parse_float(text: Any, field: str, where: str, default: float) -> float:
     if text is None or (isinstance(text, str) and not text.strip()):
         return default
+    if isinstance(text, bool) or not isinstance(text, str | int | float):
+        raise ConfigurationError(f"{where}: {field} must be a number, got {value_repr(text)}")
     try:
         return float(text)
-    except (TypeError, ValueError):
-        raise ConfigurationError(f"{where}: {field} must be a number, got {text!r}") from None
+    except (ValueError, OverflowError):
+        raise ConfigurationError(
+            f"{where}: {field} must be a number, got {value_repr(text)}"
+        ) from None
 
 
-def _tag_from_record(record: Mapping[str, Any], where: str) -> Tag:
-    name = str(record.get("name") or "").strip()
-    address = str(record.get("address") or "").strip()
+def _text_field(record: Mapping[Any, Any], field: str, where: str) -> str:
+    # YAML gives numbers (`address: 40001`) and dates as well as strings; lists and
+    # mappings are mistakes (and str() of a deep one can recurse or be huge).
+    value = record.get(field)
+    if value is None or value == "":
+        return ""
+    if isinstance(value, Mapping | list | tuple | set | bytes):
+        raise ConfigurationError(
+            f"{where}: {field!r} must be a text, got {value_repr(value)} ({type(value).__name__})"
+        )
+    return str(value)
+
+
+def _tag_from_record(record: Mapping[Any, Any], where: str) -> Tag:
+    if not isinstance(record, Mapping):
+        raise ConfigurationError(
+            f"{where}: a tag is a mapping of fields (name, address, ...), got {value_repr(record)}"
+        )
+    name = _text_field(record, "name", where).strip()
+    address = _text_field(record, "address", where).strip()
     if not name or not address:
         raise ConfigurationError(f"{where}: every tag needs a 'name' and an 'address'")
-    meta = {k: v for k, v in record.items() if k not in _FIELDS and v not in (None, "")}
+    meta = {k: v for k, v in record.items() if k not in _FIELDS and v is not None and v != ""}
     try:
         return Tag(
             name=name,
             address=address,
-            unit=str(record.get("unit") or ""),
+            unit=_text_field(record, "unit", where),
             scale=_parse_float(record.get("scale"), "scale", where, 1.0),
             offset=_parse_float(record.get("offset"), "offset", where, 0.0),
-            description=str(record.get("description") or ""),
+            description=_text_field(record, "description", where),
             writable=_parse_bool(record.get("writable", False), where),
             meta=meta,
         )
     except ValueError as exc:
-        if isinstance(exc, ConfigurationError):
+        if isinstance(exc, ConfigurationError) and exc.args[0].startswith(where):
             raise
         raise ConfigurationError(f"{where}: {exc}") from None
 
@@ -86,9 +118,16 @@ class TagTable(Sequence[Tag]):
     def __init__(self, tags: Iterable[Tag] = ()) -> None:
         self._tags: list[Tag] = []
         self._by_name: dict[str, Tag] = {}
+        if isinstance(tags, str | bytes | bytearray) or not isinstance(tags, Iterable):
+            raise ArgumentTypeError(
+                f"TagTable takes an iterable of Tags, got {value_repr(tags)}; read a tag file "
+                "with TagTable.load(path)"
+            )
         for tag in tags:
             if not isinstance(tag, Tag):
-                raise TypeError(f"TagTable holds Tag objects, got {type(tag).__name__}")
+                raise ArgumentTypeError(
+                    f"TagTable holds Tag objects, got {value_repr(tag)} ({type(tag).__name__})"
+                )
             if tag.name in self._by_name:
                 raise ConfigurationError(f"duplicate tag name {tag.name!r} in tag table")
             self._tags.append(tag)
@@ -99,63 +138,108 @@ class TagTable(Sequence[Tag]):
     def from_records(cls, records: Iterable[Mapping[str, Any]], source: str = "") -> TagTable:
         """Build a table from dicts with the keys of :class:`Tag` (extra keys go to meta)."""
         prefix = f"{source}, " if source else ""
-        return cls(_tag_from_record(rec, f"{prefix}tag #{i + 1}") for i, rec in enumerate(records))
+        tags: list[Tag] = []
+        first: dict[str, int] = {}
+        for i, record in enumerate(records):
+            tag = _tag_from_record(record, f"{prefix}tag #{i + 1}")
+            if tag.name in first:
+                raise ConfigurationError(
+                    f"{prefix}tag #{i + 1}: duplicate tag name {tag.name!r} in tag table "
+                    f"(tag #{first[tag.name] + 1} has it too)"
+                )
+            first[tag.name] = i
+            tags.append(tag)
+        return cls(tags)
 
     @classmethod
-    def from_csv(cls, source: str | os.PathLike[str] | io.TextIOBase) -> TagTable:
+    def from_csv(cls, source: TextSource, encoding: str | None = None) -> TagTable:
         """Read a CSV file with a header row: name, address, unit, scale, offset, ...
 
-        ``source`` is a path, an open text file, or CSV text containing a newline.
+        ``source`` is a path, an open file, or CSV text containing a newline. A file is
+        read as UTF-8 unless ``encoding`` says otherwise; one that is not UTF-8 is read
+        as Windows-1252 (what Excel writes on Western Windows) with a
+        :class:`~bifrost.exceptions.TagFileWarning`.
         """
-        text, where = _read_text(source)
+        text, where = _read_text(source, encoding)
         rows = csv.DictReader(io.StringIO(text))
-        if rows.fieldnames is None or not {"name", "address"} <= set(rows.fieldnames):
-            raise ConfigurationError(f"{where}: the CSV header needs 'name' and 'address'")
-        records = [{k.strip(): (v or "").strip() for k, v in row.items() if k} for row in rows]
+        try:
+            if rows.fieldnames is None or not {"name", "address"} <= set(rows.fieldnames):
+                raise ConfigurationError(f"{where}: the CSV header needs 'name' and 'address'")
+            records = [
+                {k.strip(): (v or "").strip() for k, v in row.items() if isinstance(k, str) and k}
+                for row in rows
+            ]
+        except csv.Error as exc:
+            raise ConfigurationError(
+                f"{where}, line {rows.line_num}: not valid CSV: {exc}"
+            ) from None
         return cls.from_records(records, where)
 
     @classmethod
-    def from_yaml(cls, source: str | os.PathLike[str] | io.TextIOBase) -> TagTable:
+    def from_yaml(cls, source: TextSource, encoding: str | None = None) -> TagTable:
         """Read a YAML tag list.
 
         Accepted shapes: a list of tag mappings; ``{"tags": [...]}``; or a mapping of
-        name to address string or to a mapping of the other fields.
+        name to address or to a mapping of the other fields. ``source`` and ``encoding``
+        are as for :meth:`from_csv`.
         """
         import yaml
 
-        text, where = _read_text(source)
+        text, where = _read_text(source, encoding)
         try:
             data = yaml.safe_load(text)
         except yaml.YAMLError as exc:
             raise ConfigurationError(f"{where}: not valid YAML: {exc}") from None
+        except RecursionError:
+            raise ConfigurationError(f"{where}: not valid YAML: nested too deeply") from None
+        except (ValueError, TypeError, OverflowError) as exc:
+            # PyYAML's constructors let some of these through for scalars it matched but
+            # cannot build: an impossible date, a base-2 int with no digits, an int of
+            # more than 4300 digits.
+            raise ConfigurationError(f"{where}: not valid YAML: {exc}") from None
         if isinstance(data, Mapping) and "tags" in data:
             data = data["tags"]
         if isinstance(data, Mapping):
-            records: list[Mapping[str, Any]] = []
+            records: list[Mapping[Any, Any]] = []
             for name, spec in data.items():
-                if isinstance(spec, str):
-                    records.append({"name": name, "address": spec})
+                if isinstance(spec, str) or (isinstance(spec, int) and not isinstance(spec, bool)):
+                    records.append({"name": name, "address": str(spec)})
                 elif isinstance(spec, Mapping):
-                    records.append({"name": name, **spec})
+                    records.append({**spec, "name": name})
                 else:
-                    raise ConfigurationError(f"{where}: tag {name!r} needs an address")
+                    raise ConfigurationError(
+                        f"{where}: tag {value_repr(name)} needs an address, got {value_repr(spec)}"
+                    )
             return cls.from_records(records, where)
         if isinstance(data, list) and all(isinstance(r, Mapping) for r in data):
             return cls.from_records(data, where)
-        raise ConfigurationError(f"{where}: expected a list of tags or a mapping name: address")
+        raise ConfigurationError(
+            f"{where}: expected a list of tags or a mapping name: address, got {value_repr(data)}"
+        )
 
     @classmethod
-    def load(cls, source: TagTable | Iterable[Tag] | str | os.PathLike[str]) -> TagTable:
+    def load(
+        cls,
+        source: TagTable | Iterable[Tag] | str | os.PathLike[str],
+        encoding: str | None = None,
+    ) -> TagTable:
         """Accept a TagTable, an iterable of Tags, or the path of a CSV or YAML file."""
         if isinstance(source, TagTable):
             return source
         if isinstance(source, str | os.PathLike):
-            suffix = Path(source).suffix.lower()
+            path = _path(source)
+            suffix = path.suffix.lower()
             if suffix in (".yaml", ".yml"):
-                return cls.from_yaml(source)
+                return cls.from_yaml(path, encoding)
             if suffix == ".csv":
-                return cls.from_csv(source)
-            raise ConfigurationError(f"tag file {str(source)!r}: expected .csv, .yaml or .yml")
+                return cls.from_csv(path, encoding)
+            raise ConfigurationError(
+                f"tag file {value_repr(os.fspath(source))}: expected .csv, .yaml or .yml"
+            )
+        if isinstance(source, bytes | bytearray):
+            raise ArgumentTypeError(
+                f"a tag file's path is a str or a Path, not bytes: got {value_repr(source)}"
+            )
         return cls(source)
 
     # -- access -------------------------------------------------------------------------
@@ -226,7 +310,10 @@ class TagTable(Sequence[Tag]):
         if isinstance(item, Tag):
             return item
         if not isinstance(item, str):
-            raise TypeError(f"a tag is a name, a Tag or an address string, got {item!r}")
+            raise ArgumentTypeError(
+                f"a tag is a name, a Tag or an address string, got {value_repr(item)} "
+                f"({type(item).__name__})"
+            )
         tag = self._by_name.get(item)
         if tag is not None:
             return tag
@@ -277,13 +364,94 @@ class TagTable(Sequence[Tag]):
             yaml.safe_dump({"tags": self.to_records()}, handle, sort_keys=False)
 
 
-def _read_text(source: str | os.PathLike[str] | io.TextIOBase) -> tuple[str, str]:
-    if isinstance(source, io.TextIOBase):
-        return source.read(), getattr(source, "name", "<stream>")
+TextSource = str | os.PathLike[str] | io.IOBase
+"""Where a tag file comes from: a path, an open file, or the text itself (with a newline)."""
+
+_FALLBACK = "cp1252"
+
+
+def _path(source: str | os.PathLike[str]) -> Path:
+    try:
+        path = Path(source)
+    except TypeError:  # an os.PathLike whose __fspath__ gives bytes
+        raise ArgumentTypeError(
+            f"a tag file's path is a str or a Path, got {value_repr(source)}"
+        ) from None
+    if "\0" in str(path):
+        raise ConfigurationError(
+            f"tag file path {value_repr(str(path))} contains a NUL character; no file has "
+            "such a name"
+        )
+    return path
+
+
+def _read_text(source: Any, encoding: str | None) -> tuple[str, str]:
+    if isinstance(source, io.IOBase):
+        where = str(getattr(source, "name", "<stream>"))
+        try:
+            data = source.read()
+        except UnicodeDecodeError as exc:
+            raise ConfigurationError(
+                f"{where} is not text in the encoding it was opened with ({exc}); open it "
+                "with the file's encoding=, or pass the path to read it as UTF-8"
+            ) from None
+        except (OSError, ValueError) as exc:
+            raise ConfigurationError(f"cannot read {where}: {exc}") from None
+        if isinstance(data, str):
+            return data, where
+        if isinstance(data, bytes | bytearray):
+            return _decode(bytes(data), where, encoding), where
+        raise ArgumentTypeError(f"{where}: read() gave {value_repr(data)}, not text")
     if isinstance(source, str) and "\n" in source:
         return source, "<text>"
-    path = Path(source)
+    if not isinstance(source, str | os.PathLike):
+        raise ArgumentTypeError(
+            "a tag file is a path, an open file or the text itself (with a newline); got "
+            f"{value_repr(source)} ({type(source).__name__})"
+        )
+    path = _path(source)
+    where = str(path)
     try:
-        return path.read_text(encoding="utf-8-sig"), str(path)
+        data = path.read_bytes()
     except FileNotFoundError:
-        raise ConfigurationError(f"tag file {str(path)!r} does not exist") from None
+        raise ConfigurationError(f"tag file {where!r} does not exist") from None
+    except IsADirectoryError:
+        raise ConfigurationError(f"tag file {where!r} is a directory, not a file") from None
+    except OSError as exc:
+        raise ConfigurationError(f"cannot read tag file {where!r}: {exc.strerror or exc}") from None
+    return _decode(data, where, encoding), where
+
+
+def _decode(data: bytes, where: str, encoding: str | None) -> str:
+    if encoding is not None:
+        try:
+            return data.decode(encoding)
+        except LookupError:
+            raise ConfigurationError(f"unknown encoding {encoding!r} for {where}") from None
+        except UnicodeDecodeError as exc:
+            raise ConfigurationError(
+                f"{where} is not {encoding}: byte 0x{data[exc.start]:02x} at offset {exc.start} "
+                "does not decode; pass the file's encoding="
+            ) from None
+    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        # Excel's "Unicode text" export.
+        return _decode(data, where, "utf-16")
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        first = exc
+    try:
+        text = data.decode(_FALLBACK)
+    except UnicodeDecodeError:
+        raise ConfigurationError(
+            f"{where} is neither UTF-8 nor Windows-1252 text (byte 0x{data[first.start]:02x} "
+            f"at offset {first.start}); pass its encoding=, e.g. encoding='latin-1'"
+        ) from None
+    warnings.warn(
+        TagFileWarning(
+            f"{where} is not UTF-8 (byte 0x{data[first.start]:02x} at offset {first.start}); "
+            f"read it as Windows-1252. Pass encoding='cp1252' to say so, or save it as UTF-8"
+        ),
+        stacklevel=4,
+    )
+    return text

@@ -6,7 +6,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.parse import parse_qs
 
-from bifrost.exceptions import ConfigurationError
+from bifrost.exceptions import ConfigurationError, value_repr
 
 __all__ = ["convert", "flag", "query"]
 
@@ -44,10 +44,12 @@ def convert(
         if value is None:
             continue
         if isinstance(value, bool) and converters[key] in (int, float):
-            raise ConfigurationError(f"{protocol} option {key}={value!r} is invalid")
+            raise ConfigurationError(
+                f"{protocol} option {key}={value!r} is invalid: expected a number, not a bool"
+            )
         try:
             values[key] = converters[key](value)
-        except (TypeError, ValueError):
-            shown = "<hidden>" if any(word in key for word in hidden) else repr(value)
+        except (TypeError, ValueError, OverflowError):  # OverflowError: int(inf), float(10**400)
+            shown = "<hidden>" if any(word in key for word in hidden) else value_repr(value)
             raise ConfigurationError(f"{protocol} option {key}={shown} is invalid") from None
     return values

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bifrost.exceptions import AddressError
+from bifrost.exceptions import AddressError, ArgumentTypeError
 from bifrost.model import ByteOrder, DataType
 from bifrost.protocols.modbus.address import ModbusAddress, parse_modbus_address
 
@@ -134,3 +134,27 @@ def test_classic_notation_round_trips(address: ModbusAddress):
     rest = (":" + text[2]) if len(text) > 2 else ("@" + str(address.unit) if "@" in text[1] else "")
     classic = f"{digit}{address.offset + 1:05d}{rest}"
     assert parse_modbus_address(classic) == address
+
+
+@pytest.mark.parametrize(
+    ("text", "position", "fragment"),
+    [
+        ("hr:\u00b2", 3, "addresses are ASCII"),  # str.isdigit accepts it, int() does not
+        ("hr:\u0663", 3, "addresses are ASCII"),  # int() accepts it: still not an offset
+        ("hr:" + "1" * 5000, 3, "is beyond 65535"),  # past Python's 4300-digit int limit
+        ("hr:1@" + "9" * 5000, 5, "unit id 0-255"),
+        ("hr:0:string[" + "9" * 5000 + "]", 5, "string length must be 1-250"),
+    ],
+)
+def test_digits_that_are_not_a_number_here(text: str, position: int, fragment: str):
+    with pytest.raises(AddressError) as caught:
+        parse_modbus_address(text)
+    assert (caught.value.position, caught.value.address) == (position, text)
+    assert fragment in caught.value.reason
+
+
+@pytest.mark.parametrize("value", [None, 40001, b"hr:0", ["hr:0"]])
+def test_non_strings_are_argument_type_errors(value: object):
+    with pytest.raises(ArgumentTypeError, match="must be a string") as caught:
+        parse_modbus_address(value)  # type: ignore[arg-type]
+    assert isinstance(caught.value, TypeError)

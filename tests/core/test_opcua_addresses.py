@@ -6,7 +6,7 @@ import uuid
 
 import pytest
 
-from bifrost.exceptions import AddressError
+from bifrost.exceptions import AddressError, ArgumentTypeError
 from bifrost.protocols.opcua.address import (
     BrowsePath,
     NodeIdAddress,
@@ -79,3 +79,30 @@ def test_tag_names_are_not_addresses() -> None:
     assert not is_opcua_address("tank.level")
     assert not is_opcua_address("hr:0:float32")
     assert is_opcua_address("NS=2;s=x")
+
+
+@pytest.mark.parametrize(
+    ("text", "position", "fragment"),
+    [
+        ("ns=2;s=A\ud800", 8, "lone surrogate"),
+        ("/Objects/2:\udfff", 11, "lone surrogate"),
+        ("/Objects/32768:Tank", 9, "0-32767"),
+        ("ns=" + "9" * 5000 + ";i=1", 3, "0-65535"),
+        ("i=" + "9" * 5000, 2, "0 to 4294967295"),
+        ("ns=\u0663;i=1", 3, "must be a number"),
+    ],
+)
+def test_input_that_cannot_be_sent(text: str, position: int, fragment: str) -> None:
+    with pytest.raises(AddressError) as info:
+        parse_opcua_address(text)
+    assert info.value.position == position
+    assert fragment in info.value.reason
+
+
+def test_high_namespaces_are_fine_in_node_ids() -> None:
+    assert parse_opcua_address("ns=40000;s=Tank") == NodeIdAddress(40000, "s", "Tank")
+
+
+def test_non_strings_are_argument_type_errors() -> None:
+    with pytest.raises(ArgumentTypeError, match="must be a string"):
+        parse_opcua_address(None)  # type: ignore[arg-type]

@@ -204,3 +204,27 @@ def test_impossible_limits_are_refused() -> None:
         pack([Item("k", 0, 1)], max_span=10, budget=5, max_items=1)
     with pytest.raises(ValueError, match="spans 500"):
         pack([Item("k", 0, 500)], **S7_LIMITS)
+
+
+@pytest.mark.parametrize(
+    ("text", "position"),
+    [
+        ("DB1.DBW\u00b2", 7),  # str.isdigit accepts it, int() does not
+        ("\u0131W4", 0),  # dotless i upper-cases to I
+        ("DB1.DBB0:\u017fTRING[3]", 9),  # long s upper-cases to S
+        ("MB\u00df", 2),  # upper() makes it two letters, shifting every position
+    ],
+)
+def test_only_ascii(text: str, position: int) -> None:
+    with pytest.raises(AddressError, match="addresses are ASCII") as caught:
+        parse_s7_address(text)
+    assert caught.value.position == position
+
+
+@pytest.mark.parametrize(
+    "text", ["DB" + "1" * 5000 + ".DBW0", "MW" + "9" * 5000, "DB1.DBB0:STRING[" + "9" * 5000 + "]"]
+)
+def test_long_numbers_are_address_errors(text: str) -> None:
+    with pytest.raises(AddressError) as caught:
+        parse_s7_address(text)
+    assert caught.value.address == text

@@ -17,7 +17,7 @@ import re
 from dataclasses import dataclass
 from typing import Literal
 
-from bifrost.exceptions import AddressError
+from bifrost.exceptions import AddressError, ArgumentTypeError, value_repr
 from bifrost.model import ByteOrder, DataType
 
 __all__ = ["MAX_STRING_CHARS", "ModbusAddress", "Table", "parse_modbus_address"]
@@ -28,7 +28,10 @@ MAX_STRING_CHARS = 250  # 125 registers: the most one read request can carry
 _LAST_ADDRESS = 65535
 _CLASSIC_TABLES: dict[str, Table] = {"0": "co", "1": "di", "3": "ir", "4": "hr"}
 _BIT_TABLES = ("co", "di")
-_STRING_RE = re.compile(r"string\[(\d+)\]\Z")
+_STRING_RE = re.compile(r"string\[([0-9]+)\]\Z")
+# Longer digit runs are refused before int() sees them: past 4300 digits Python itself
+# refuses, and no field of an address needs more than 6.
+_MAX_DIGITS = 9
 _TYPES = {t.value: t for t in DataType if t not in (DataType.STRING, DataType.INT8, DataType.UINT8)}
 
 
@@ -95,7 +98,17 @@ def _fail(address: str, position: int, reason: str) -> AddressError:
     return AddressError(address, position, reason, protocol="Modbus")
 
 
-@functools.lru_cache(maxsize=65536)
+def _decimal(text: str) -> int | None:
+    """``text`` as a number if it is ASCII digits of a sane length, else None."""
+    if not text.isdigit() or len(text.lstrip("0")) > _MAX_DIGITS:
+        return None
+    return int(text)
+
+
+def _clip(text: str) -> str:
+    return text if len(text) <= 12 else f"{text[:12]}…"
+
+
 def parse_modbus_address(address: str) -> ModbusAddress:
     """Parse a Modbus address string.
 
@@ -114,16 +127,30 @@ def parse_modbus_address(address: str) -> ModbusAddress:
         Naming the address and the position of the fault.
     """
     if not isinstance(address, str):
-        raise TypeError(f"a Modbus address must be a string, got {type(address).__name__}")
+        # Checked before the cache, which would fail on an unhashable argument.
+        raise ArgumentTypeError(
+            f"a Modbus address must be a string, got {value_repr(address)} "
+            f"({type(address).__name__})"
+        )
+    return _parse(address)
+
+
+@functools.lru_cache(maxsize=65536)
+def _parse(address: str) -> ModbusAddress:
+    if not address.isascii():
+        # Also keeps out digits that str.isdigit accepts but int() does not ('²') and
+        # letters that case-fold onto ASCII ones.
+        position = next(i for i, c in enumerate(address) if not c.isascii())
+        raise _fail(address, position, f"unexpected {address[position]!r}: addresses are ASCII")
     text = address.strip()
     lead = len(address) - len(address.lstrip())
     unit: int | None = None
     if "@" in text:
         text, _, unit_text = text.partition("@")
         unit_pos = lead + len(text) + 1
-        if not unit_text.isdigit() or int(unit_text) > 255:
+        unit = _decimal(unit_text)
+        if unit is None or unit > 255:
             raise _fail(address, unit_pos, "expected a unit id 0-255 after '@'")
-        unit = int(unit_text)
     fields = text.split(":")
     positions = []
     pos = lead
@@ -138,10 +165,15 @@ def parse_modbus_address(address: str) -> ModbusAddress:
             raise _fail(address, pos - 1, f"expected an offset after '{head}:'")
         offset_text = fields[1]
         if not offset_text.isdigit():
-            raise _fail(address, positions[1], f"expected a decimal offset, got {offset_text!r}")
-        offset = int(offset_text)
-        if offset > _LAST_ADDRESS:
-            raise _fail(address, positions[1], f"offset {offset} is beyond {_LAST_ADDRESS}")
+            raise _fail(
+                address, positions[1], f"expected a decimal offset, got {_clip(offset_text)!r}"
+            )
+        number = _decimal(offset_text)
+        if number is None or number > _LAST_ADDRESS:
+            raise _fail(
+                address, positions[1], f"offset {_clip(offset_text)} is beyond {_LAST_ADDRESS}"
+            )
+        offset = number
         rest, rest_pos = fields[2:], positions[2:]
     elif head.isdigit() and len(head) in (5, 6) and head[0] in _CLASSIC_TABLES:
         table = _CLASSIC_TABLES[head[0]]
@@ -168,14 +200,16 @@ def parse_modbus_address(address: str) -> ModbusAddress:
         type_text = rest[0].lower()
         string_match = _STRING_RE.match(type_text)
         if string_match:
-            dtype, length = DataType.STRING, int(string_match.group(1))
+            dtype, length = DataType.STRING, _decimal(string_match.group(1)) or 0
             if not 1 <= length <= MAX_STRING_CHARS:
                 raise _fail(address, rest_pos[0], f"string length must be 1-{MAX_STRING_CHARS}")
         elif type_text in _TYPES:
             dtype = _TYPES[type_text]
         else:
             names = ", ".join([*_TYPES, "string[n]"])
-            raise _fail(address, rest_pos[0], f"unknown type {rest[0]!r}; expected one of {names}")
+            raise _fail(
+                address, rest_pos[0], f"unknown type {_clip(rest[0])!r}; expected one of {names}"
+            )
         if table in _BIT_TABLES and dtype is not DataType.BOOL:
             raise _fail(address, rest_pos[0], f"'{table}' holds single bits: only bool fits")
         if table not in _BIT_TABLES and dtype is DataType.BOOL:
@@ -186,7 +220,9 @@ def parse_modbus_address(address: str) -> ModbusAddress:
             order = ByteOrder(order_text)
         except ValueError:
             raise _fail(
-                address, rest_pos[1], f"unknown byte order {rest[1]!r}; use ABCD, CDAB, BADC, DCBA"
+                address,
+                rest_pos[1],
+                f"unknown byte order {_clip(rest[1])!r}; use ABCD, CDAB, BADC, DCBA",
             ) from None
         if table in _BIT_TABLES:
             raise _fail(address, rest_pos[1], "bits have no byte order")

@@ -27,7 +27,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Literal
 
-from bifrost.exceptions import AddressError
+from bifrost.exceptions import AddressError, ArgumentTypeError, value_repr
 
 __all__ = [
     "BrowsePath",
@@ -42,7 +42,13 @@ IdType = Literal["i", "s", "g", "b"]
 _PROTOCOL = "OPC UA"
 _MAX_UINT16 = 0xFFFF
 _MAX_UINT32 = 0xFFFF_FFFF
-_DIGITS = re.compile(r"\d+\Z")
+_DIGITS = re.compile(r"[0-9]+\Z")
+# Longer digit runs are refused before int() sees them: past 4300 digits Python itself
+# refuses, and no number in an address needs more than 10.
+_MAX_DIGITS = 12
+# asyncua encodes a QualifiedName's NamespaceIndex as a signed Int16 (the standard says
+# UInt16), so browse names in higher namespaces cannot be sent; their NodeIds can.
+_MAX_BROWSE_NAMESPACE = 0x7FFF
 _ESCAPED = "&/:"
 
 
@@ -107,7 +113,6 @@ def is_opcua_address(text: str) -> bool:
 _ID_PREFIXES = ("i=", "s=", "g=", "b=")
 
 
-@functools.lru_cache(maxsize=4096)
 def parse_opcua_address(address: str) -> OpcUaAddress:
     """Parse a NodeId (``ns=2;s=Plant.Tank.Level``) or a browse path (``/Objects/2:Plant``).
 
@@ -115,9 +120,39 @@ def parse_opcua_address(address: str) -> OpcUaAddress:
     ------
     AddressError
         With the position of the fault.
+    ArgumentTypeError
+        For an address that is not a string.
     """
     if not isinstance(address, str):
-        raise AddressError(str(address), 0, "an address must be a string", _PROTOCOL)
+        # Checked before the cache, which would fail on an unhashable argument.
+        raise ArgumentTypeError(
+            f"an OPC UA address must be a string, got {value_repr(address)} "
+            f"({type(address).__name__})"
+        )
+    return _parse(address)
+
+
+def _number(digits: str) -> int | None:
+    """ASCII ``digits`` as a number, or None for a run too long to be one that fits."""
+    if not _DIGITS.match(digits):
+        return None
+    if len(digits.lstrip("0")) > _MAX_DIGITS:
+        return 1 << 64
+    return int(digits)
+
+
+@functools.lru_cache(maxsize=4096)
+def _parse(address: str) -> OpcUaAddress:
+    try:
+        address.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        # OPC UA strings are UTF-8 on the wire; a lone surrogate has no encoding.
+        raise AddressError(
+            address,
+            exc.start,
+            f"{address[exc.start]!r} is a lone surrogate, not valid Unicode",
+            _PROTOCOL,
+        ) from None
     if not address.strip():
         raise AddressError(address, 0, "the address is empty", _PROTOCOL)
     if address.startswith("/"):
@@ -134,10 +169,10 @@ def _parse_node_id(address: str) -> NodeIdAddress:
             raise AddressError(
                 address, len(address), "expected ';' after the namespace index", _PROTOCOL
             )
-        digits = address[3:end]
-        if not _DIGITS.match(digits):
+        number = _number(address[3:end])
+        if number is None:
             raise AddressError(address, 3, "the namespace index must be a number", _PROTOCOL)
-        namespace = int(digits)
+        namespace = number
         if namespace > _MAX_UINT16:
             raise AddressError(address, 3, "the namespace index must be 0-65535", _PROTOCOL)
         pos = end + 1
@@ -157,9 +192,10 @@ def _parse_node_id(address: str) -> NodeIdAddress:
         raise AddressError(address, body_at, "the identifier is empty", _PROTOCOL)
     identifier: int | str | uuid.UUID | bytes
     if id_type == "i":
-        if not _DIGITS.match(body):
+        number = _number(body)
+        if number is None:
             raise AddressError(address, body_at, "a numeric identifier must be digits", _PROTOCOL)
-        identifier = int(body)
+        identifier = number
         if identifier > _MAX_UINT32:
             raise AddressError(
                 address, body_at, "a numeric identifier must be 0 to 4294967295", _PROTOCOL
@@ -210,8 +246,8 @@ def _parse_path(address: str) -> BrowsePath:
         namespace = 0
         name = text
         if colon_at >= 0:
-            prefix = text[:colon_at]
-            if not _DIGITS.match(prefix):
+            number = _number(text[:colon_at])
+            if number is None:
                 raise AddressError(
                     address,
                     start,
@@ -219,9 +255,16 @@ def _parse_path(address: str) -> BrowsePath:
                     "escape a literal ':' as '&:'",
                     _PROTOCOL,
                 )
-            namespace = int(prefix)
-            if namespace > _MAX_UINT16:
-                raise AddressError(address, start, "the namespace index must be 0-65535", _PROTOCOL)
+            namespace = number
+            if namespace > _MAX_BROWSE_NAMESPACE:
+                raise AddressError(
+                    address,
+                    start,
+                    "a browse path's namespace index must be 0-32767 (bifrost's OPC UA "
+                    "library sends it as a signed 16-bit number); address nodes in higher "
+                    "namespaces by NodeId, e.g. 'ns=40000;s=...'",
+                    _PROTOCOL,
+                )
             name = text[colon_at + 1 :]
         if not name:
             raise AddressError(address, start, "a path element is empty", _PROTOCOL)

@@ -17,11 +17,12 @@ import numpy as np
 import numpy.typing as npt
 
 from bifrost.clock import wall_ns
-from bifrost.exceptions import ProtocolError, ValueOutOfRange
-from bifrost.model import Quality, Tag
+from bifrost.exceptions import ProtocolError, ValueOutOfRange, value_repr
+from bifrost.model import DataType, Quality, Tag
 from bifrost.protocols.base import ReadResult
 from bifrost.protocols.opcua.plan import ReadPlan
 from bifrost.protocols.opcua.status import quality_of, status_name
+from bifrost.values import check_raw
 
 __all__ = ["INT_BOUNDS", "NodeMeta", "OpcUaReadResult", "decode", "plain_value", "to_variant"]
 
@@ -171,7 +172,22 @@ INT_BOUNDS = {
     8: (-(2**63), 2**63 - 1),
     9: (0, 2**64 - 1),
 }
-_FLOAT32_MAX = float(np.finfo(np.float32).max)
+
+# Builtin variant types bifrost writes, as the DataType whose rules (bifrost.values) apply.
+_WRITE_TYPES = {
+    1: DataType.BOOL,
+    2: DataType.INT8,
+    3: DataType.UINT8,
+    4: DataType.INT16,
+    5: DataType.UINT16,
+    6: DataType.INT32,
+    7: DataType.UINT32,
+    8: DataType.INT64,
+    9: DataType.UINT64,
+    10: DataType.FLOAT32,
+    11: DataType.FLOAT64,
+    12: DataType.STRING,
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -186,13 +202,24 @@ class NodeMeta:
 
 
 def plain_value(tag: Tag, value: Any) -> Any:
-    """A value to write as a plain Python number, bool or string (NumPy scalars unwrapped)."""
+    """A value to write as a plain Python number, bool or string (NumPy scalars unwrapped).
+
+    What no node type accepts is refused here, before any I/O: other kinds of objects,
+    infinities, and strings no OPC UA String holds (NUL characters, lone surrogates).
+    """
     if isinstance(value, np.generic):
         value = value.item()
-    if isinstance(value, bool | str | int | float):
+    if isinstance(value, str):
+        return check_raw(value, DataType.STRING, f"tag {tag.name!r}", encoding="utf-8")
+    if isinstance(value, float) and math.isinf(value):
+        raise ValueOutOfRange(
+            f"tag {tag.name!r}: {value!r} is not a finite number (bifrost writes no "
+            "infinities; NaN is accepted)"
+        )
+    if isinstance(value, bool | int | float):
         return value
     raise ValueOutOfRange(
-        f"tag {tag.name!r}: cannot write a {type(value).__name__} "
+        f"tag {tag.name!r}: cannot write {value_repr(value)}, a {type(value).__name__} "
         "(numbers, bools, strings or lists of them)"
     )
 
@@ -217,27 +244,9 @@ def to_variant(ua: Any, name: str, meta: NodeMeta, value: Any) -> Any:
 
 
 def _convert(name: str, meta: NodeMeta, type_id: int, value: Any) -> Any:
-    if type_id == 1:
-        if isinstance(value, bool) or (isinstance(value, int | float) and value in (0, 1)):
-            return bool(value)
-        raise ValueOutOfRange(f"{name} is Boolean; got {value!r}")
-    if type_id == 12:
-        if isinstance(value, str):
-            return value
-        raise ValueOutOfRange(f"{name} is String; got {type(value).__name__}")
-    if isinstance(value, str) or not isinstance(value, int | float):
-        raise ValueOutOfRange(f"{name} is {meta.type_name}; got {type(value).__name__}")
-    if type_id in INT_BOUNDS:
-        low, high = INT_BOUNDS[type_id]
-        if isinstance(value, float) and not value.is_integer():
-            raise ValueOutOfRange(f"{name} is {meta.type_name}; {value!r} is not a whole number")
-        number = int(value)
-        if not low <= number <= high:
-            raise ValueOutOfRange(f"{name} is {meta.type_name}; {value!r} is outside {low}..{high}")
-        return number
-    if type_id in (10, 11):
-        real = float(value)
-        if type_id == 10 and math.isfinite(real) and abs(real) > _FLOAT32_MAX:
-            raise ValueOutOfRange(f"{name} is Float; {value!r} does not fit in 32 bits")
-        return real
-    raise ValueOutOfRange(f"bifrost cannot write {meta.type_name} values ({name})")
+    dtype = _WRITE_TYPES.get(type_id)
+    if dtype is None:
+        raise ValueOutOfRange(f"bifrost cannot write {meta.type_name} values ({name})")
+    # The same rules as Modbus and S7 (bifrost.values); OPC UA Strings are UTF-8 of any
+    # length.
+    return check_raw(value, dtype, name, type_name=meta.type_name, encoding="utf-8")

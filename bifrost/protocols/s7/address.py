@@ -36,7 +36,7 @@ import re
 from dataclasses import dataclass
 from typing import Literal
 
-from bifrost.exceptions import AddressError
+from bifrost.exceptions import AddressError, ArgumentTypeError, value_repr
 from bifrost.model import DataType
 
 __all__ = ["MAX_OFFSET", "MAX_STRING_CHARS", "S7Address", "S7_TYPES", "parse_s7_address"]
@@ -73,7 +73,10 @@ S7_TYPES: dict[str, tuple[DataType, int, str]] = {
 
 _DEFAULT_TYPE: dict[str, str] = {"X": "BOOL", "B": "BYTE", "W": "WORD", "D": "DWORD"}
 _AREAS: dict[str, Area] = {"M": "M", "I": "I", "E": "I", "Q": "Q", "A": "Q"}
-_STRING_RE = re.compile(r"STRING\[(\d+)\]\Z")
+_STRING_RE = re.compile(r"STRING\[([0-9]+)\]\Z")
+# Longer digit runs are refused before int() sees them: past 4300 digits Python itself
+# refuses, and no number in an address needs more than 5.
+_MAX_DIGITS = 9
 _TYPE_HINT = ", ".join([*S7_TYPES, "STRING[n]"])
 
 
@@ -162,10 +165,11 @@ def _number(text: str, pos: int, what: str, address: str) -> tuple[int, int]:
     if end == pos:
         got = repr(text[pos]) if pos < len(text) else "the end"
         raise _fail(address, pos, f"expected {what}, got {got}")
+    if len(text[pos:end].lstrip("0")) > _MAX_DIGITS:
+        raise _fail(address, pos, f"expected {what}; {end - pos} digits is far too large")
     return int(text[pos:end]), end
 
 
-@functools.lru_cache(maxsize=65536)
 def parse_s7_address(address: str) -> S7Address:
     """Parse an S7 address string.
 
@@ -185,7 +189,20 @@ def parse_s7_address(address: str) -> S7Address:
         Naming the address and the position of the fault.
     """
     if not isinstance(address, str):
-        raise TypeError(f"an S7 address must be a string, got {type(address).__name__}")
+        # Checked before the cache, which would fail on an unhashable argument.
+        raise ArgumentTypeError(
+            f"an S7 address must be a string, got {value_repr(address)} ({type(address).__name__})"
+        )
+    return _parse(address)
+
+
+@functools.lru_cache(maxsize=65536)
+def _parse(address: str) -> S7Address:
+    if not address.isascii():
+        # upper() is length-preserving only on ASCII ('ß' -> 'SS') and maps some letters
+        # onto ASCII ones (dotless i -> 'I'); and '²' passes str.isdigit but not int().
+        position = next(i for i, c in enumerate(address) if not c.isascii())
+        raise _fail(address, position, f"unexpected {address[position]!r}: addresses are ASCII")
     # Positions refer to `address` as given: work on an upper-cased copy of equal length.
     text = address.upper()
     pos = len(text) - len(text.lstrip())
@@ -250,7 +267,9 @@ def parse_s7_address(address: str) -> S7Address:
             raise _fail(address, type_pos, f"expected a type after ':'; one of {_TYPE_HINT}")
         string_match = _STRING_RE.match(type_text)
         if string_match:
-            s7type, length = "STRING", int(string_match.group(1))
+            digits = string_match.group(1)
+            length = int(digits) if len(digits.lstrip("0")) <= _MAX_DIGITS else 0
+            s7type = "STRING"
             if not 1 <= length <= MAX_STRING_CHARS:
                 raise _fail(address, type_pos, f"STRING length must be 1-{MAX_STRING_CHARS}")
             allowed = "B"
@@ -258,7 +277,8 @@ def parse_s7_address(address: str) -> S7Address:
             s7type = type_text
             allowed = S7_TYPES[type_text][2]
         else:
-            raise _fail(address, type_pos, f"unknown S7 type {type_text!r}; expected {_TYPE_HINT}")
+            shown = type_text if len(type_text) <= 12 else f"{type_text[:12]}…"
+            raise _fail(address, type_pos, f"unknown S7 type {shown!r}; expected {_TYPE_HINT}")
         if width not in allowed:
             need = {"X": "X (a bit)", "B": "B", "W": "W", "D": "D"}[allowed]
             raise _fail(
