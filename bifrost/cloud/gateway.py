@@ -244,14 +244,14 @@ class _Device(threading.Thread):
         self._recording: Any = None
 
     def run(self) -> None:
-        import bifrost
+        from bifrost.connection import connect
 
         config = self.config
         backoff = Backoff(first=0.5, ceiling=30.0)
         tags = _tags(config.tags, self.gateway.base)
         while not self._stop_event.is_set():
             try:
-                with bifrost.connect(
+                with connect(
                     config.url, tags=tags, timeout=config.timeout, **config.options
                 ) as plc:
                     backoff.succeeded()

@@ -69,14 +69,15 @@ def test_bad_config_names_line_and_key(tmp_path: Path, capsys: pytest.CaptureFix
         load_config(path)
     message = str(info.value)
     assert "line 5: sinks.broker.qos" in message
-    assert "line 6: sinks.broker.password" in message and "hunter2" not in message
+    assert "line 6: sinks.broker.password" in message
+    assert "hunter2" not in message
     assert "line 11: devices.press.colour" in message
     assert main([str(path)]) == 2
     assert "line 5" in capsys.readouterr().err
     path.write_text(path.read_text().replace("    interval: often\n    colour: red\n", ""))
     path.write_text(path.read_text().replace("qos: 2\n    password: hunter2\n", "qos: 1\n"))
     path.write_text(path.read_text() + "    sinks: [cloud]\n")
-    with pytest.raises(bf.ConfigurationError, match="line 9: devices.press.sinks: no sink"):
+    with pytest.raises(bf.ConfigurationError, match=r"line 9: devices\.press\.sinks: no sink"):
         load_config(path)
     path.write_text("spool: [unclosed\n")
     assert main([str(path)]) == 2
@@ -86,7 +87,8 @@ def test_bad_config_names_line_and_key(tmp_path: Path, capsys: pytest.CaptureFix
 def test_example_config_is_valid() -> None:
     example = Path(__file__).parents[2] / "docs" / "gateway.example.yaml"
     config = load_config(example)
-    assert config.devices and config.sinks
+    assert config.devices
+    assert config.sinks
 
 
 def _start(config: Path) -> subprocess.Popen[bytes]:
