@@ -2,6 +2,10 @@
 
 Every function takes contiguous float64 arrays (strided ones are copied once), runs with
 the GIL released and returns new arrays. Invalid parameters raise ``ValueError``.
+
+The one place where the kernels' signatures are written: stubtest checks them against
+the compiled module, and ``bifrost/analytics/_kernels.pyi`` reads them from here and has
+mypy check the NumPy twins against them.
 """
 
 import numpy as np
