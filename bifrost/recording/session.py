@@ -14,6 +14,7 @@ import numpy.typing as npt
 import pandas as pd
 
 from bifrost import frames
+from bifrost._extras import require
 from bifrost.clock import Clock, default_clock
 from bifrost.model import Quality, Tag
 from bifrost.recording import formats
@@ -216,6 +217,8 @@ class Recording:
         Dim ``time``; a variable per tag with units, address and description attributes;
         a ``<tag>.quality`` variable per tag; the session metadata in ``attrs``.
         """
+        # xarray is bifrost-iot's `xarray` extra: without it, this names the pip command.
+        require("xarray", "Recording.to_xarray()")
         import xarray as xr
 
         times, columns, quality = self._buffer.arrays()
