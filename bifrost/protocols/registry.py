@@ -20,6 +20,7 @@ from urllib.parse import urlsplit
 
 from bifrost.exceptions import BifrostError, ConfigurationError, value_repr
 from bifrost.protocols.base import Driver
+from bifrost.secrets import redact_url
 
 __all__ = ["GROUP", "DriverFactory", "driver_for_url", "known_schemes"]
 
@@ -63,7 +64,7 @@ def driver_for_url(url: str, **options: Any) -> Driver:
         the install command where a bifrost distribution serves it), or invalid options.
     """
     if not isinstance(url, str) or "://" not in url:
-        shown = repr(_masked(url)) if isinstance(url, str) else value_repr(url)
+        shown = repr(redact_url(url)) if isinstance(url, str) else value_repr(url)
         raise ConfigurationError(
             f"{shown} is not a device URL; expected e.g. 'modbus://127.0.0.1:502', "
             "'modbus+rtu:///dev/ttyUSB0', 's7://host' or 'opc.tcp://host:4840'"
@@ -71,16 +72,16 @@ def driver_for_url(url: str, **options: Any) -> Driver:
     try:
         scheme = urlsplit(url).scheme.lower()
     except ValueError as exc:  # e.g. an unclosed '[' of an IPv6 host
-        raise ConfigurationError(f"{_masked(url)!r} is not a valid URL: {exc}") from None
+        raise ConfigurationError(f"{redact_url(url)!r} is not a valid URL: {exc}") from None
     entry_point = _entry_points().get(scheme)
     if entry_point is None:
-        raise ConfigurationError(_unknown_scheme(scheme, _masked(url)))
+        raise ConfigurationError(_unknown_scheme(scheme, redact_url(url)))
     factory: DriverFactory = entry_point.load()
     try:
         return factory(url, **options)
     except ConfigurationError as exc:
         # A protocol's message may name only the value ("port 0 is outside 1-65535").
-        shown = _masked(url)
+        shown = redact_url(url)
         message = str(exc)
         if shown in message or type(exc) is not ConfigurationError:
             raise
@@ -91,18 +92,8 @@ def driver_for_url(url: str, **options: Any) -> Driver:
         # A protocol's own parsing (urllib, int(), a third party's factory) that let a
         # builtin error through: the user still gets the one error for bad configuration.
         raise ConfigurationError(
-            f"invalid URL or options for {scheme}: {_masked(url)!r}: {exc}"
+            f"invalid URL or options for {scheme}: {redact_url(url)!r}: {exc}"
         ) from exc
-
-
-def _masked(url: str) -> str:
-    # A password in the URL's user info never reaches a message.
-    scheme, sep, rest = url.partition("://")
-    end = min((i for i in (rest.find(c) for c in "/?#") if i >= 0), default=len(rest))
-    userinfo, at, host = rest[:end].rpartition("@")
-    if not at or ":" not in userinfo:
-        return url
-    return f"{scheme}{sep}{userinfo.partition(':')[0]}:***@{host}{rest[end:]}"
 
 
 def _unknown_scheme(scheme: str, url: str) -> str:
