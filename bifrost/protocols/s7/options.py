@@ -10,6 +10,7 @@ from urllib.parse import urlsplit
 from bifrost.exceptions import ConfigurationError
 from bifrost.planning import CostModel
 from bifrost.protocols.options import convert, flag, query
+from bifrost.secrets import redact_url
 
 __all__ = ["S7Options"]
 
@@ -52,11 +53,11 @@ class S7Options:
         """
         parts = urlsplit(url)
         if parts.scheme.lower() != "s7":
-            raise ConfigurationError(f"{url!r} is not an s7:// URL")
+            raise ConfigurationError(f"{redact_url(url)!r} is not an s7:// URL")
         try:
             port = parts.port
         except ValueError as exc:
-            raise ConfigurationError(f"{url!r}: {exc}") from None
+            raise ConfigurationError(f"{redact_url(url)!r}: {exc}") from None
         values: dict[str, Any] = {
             "host": parts.hostname or "127.0.0.1",
             "port": port if port is not None else 102,
