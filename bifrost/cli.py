@@ -2,11 +2,12 @@
 
 This module is the bifrost-cli distribution, which installs the ``bifrost`` script. Other
 distributions add subcommands through the ``bifrost.cli`` entry-point group: each entry
-point names a ``typer.Typer`` (added as a command group) or a function (added as a
-command), under the entry point's name::
+point names a ``typer.Typer`` (added as a command group) or a ``main(argv) -> int``
+function, an argparse tool's, which gets the rest of the command line (``--help``
+included), under the entry point's name::
 
     [project.entry-points."bifrost.cli"]
-    gateway = "bifrost.cloud.gateway:cli"
+    gateway = "bifrost.cloud.gateway:main"
 
 Only typer and rich load before a command runs (``bifrost --help`` stays fast); bifrost
 loads pandas when a command first connects.
@@ -27,6 +28,7 @@ require("rich", "The bifrost command line")
 
 from rich.console import Console  # noqa: E402
 from rich.table import Table  # noqa: E402
+from typer import Context  # noqa: E402
 
 import bifrost as bf  # noqa: E402
 
@@ -239,7 +241,21 @@ def add_plugins(target: Any = app) -> None:
         if isinstance(command, typer.Typer):
             target.add_typer(command, name=entry_point.name)
         else:
-            target.command(name=entry_point.name)(command)
+            _add_main(target, entry_point.name, command)
+
+
+def _add_main(target: Any, name: str, main: Any) -> None:
+    """Add ``main(argv) -> int`` as the subcommand ``name``, passing it the rest of the line."""
+    summary = (main.__doc__ or "").strip().splitlines()[:1]
+
+    @target.command(
+        name=name,
+        help=summary[0] if summary else None,
+        add_help_option=False,
+        context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
+    )
+    def run(ctx: Context) -> None:
+        raise typer.Exit(main(list(ctx.args)) or 0)
 
 
 def main() -> None:
