@@ -10,7 +10,6 @@ with the real distribution name (``bifrost`` on PyPI is an unrelated project).
 from __future__ import annotations
 
 import importlib
-import importlib.abc
 import sys
 from types import ModuleType
 from typing import Any
@@ -141,8 +140,12 @@ def missing_part(name: str) -> MissingDependency:
     )
 
 
-class _MissingParts(importlib.abc.MetaPathFinder):
-    """Last on ``sys.meta_path``: asked only for modules no other finder found."""
+class _MissingParts:
+    """Last on ``sys.meta_path``: asked only for modules no other finder found.
+
+    A plain class with ``find_spec`` (all a meta path finder needs): importlib.abc costs
+    ``import bifrost`` some 30 ms (it imports importlib.resources).
+    """
 
     def find_spec(self, fullname: str, path: Any, target: Any = None) -> None:
         if _part(fullname) is not None:
