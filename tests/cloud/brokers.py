@@ -17,6 +17,7 @@ import subprocess
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 MOSQUITTO = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
 NATS = shutil.which("nats-server") or "/usr/sbin/nats-server"
@@ -141,3 +142,68 @@ def mosquitto(folder: Path, **kwargs: object) -> Iterator[Mosquitto]:
         yield broker
     finally:
         broker.stop()
+
+
+class NatsCluster:
+    """Three nats-server nodes clustered on loopback, each with MQTT (and JetStream)."""
+
+    def __init__(self, folder: Path, size: int = 3) -> None:
+        self.folder = folder
+        folder.mkdir(parents=True, exist_ok=True)
+        self.size = size
+        self.client_ports = [free_port() for _ in range(size)]
+        self.route_ports = [free_port() for _ in range(size)]
+        self.mqtt_ports = [free_port() for _ in range(size)]
+        self.processes: list[subprocess.Popen[bytes] | None] = [None] * size
+        self.logs: list[Any] = [None] * size
+        for i in range(size):
+            routes = ", ".join(
+                f"nats-route://127.0.0.1:{p}" for j, p in enumerate(self.route_ports) if j != i
+            )
+            (folder / f"n{i}.conf").write_text(
+                f"server_name: n{i}\n"
+                f"listen: 127.0.0.1:{self.client_ports[i]}\n"
+                f"jetstream {{ store_dir: {folder / f'js{i}'} }}\n"
+                f"mqtt {{ listen: 127.0.0.1:{self.mqtt_ports[i]}, stream_replicas: {size}, "
+                f"consumer_replicas: {size} }}\n"
+                f"cluster {{ name: bifrost-test, listen: 127.0.0.1:{self.route_ports[i]}, "
+                f"routes: [{routes}] }}\n"
+            )
+
+    def url(self, i: int) -> str:
+        return f"mqtt://127.0.0.1:{self.mqtt_ports[i]}"
+
+    def start(self, i: int | None = None) -> None:
+        for n in range(self.size) if i is None else [i]:
+            self.logs[n] = open(self.folder / f"n{n}.log", "ab")  # noqa: SIM115
+            self.processes[n] = subprocess.Popen(
+                [NATS, "-c", str(self.folder / f"n{n}.conf")],
+                stdout=self.logs[n],
+                stderr=self.logs[n],
+            )
+        for n in range(self.size) if i is None else [i]:
+            wait_port(self.mqtt_ports[n], 30)
+
+    def kill(self, i: int) -> None:
+        process = self.processes[i]
+        if process is None:
+            return
+        self.processes[i] = None
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(process.pid, signal.SIGKILL)
+        process.wait(10)
+        self.logs[i].close()
+
+    def stop(self) -> None:
+        for i, process in enumerate(self.processes):
+            if process is None:
+                continue
+            self.processes[i] = None
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(process.pid, signal.SIGTERM)
+            try:
+                process.wait(15)
+            except subprocess.TimeoutExpired:
+                os.kill(process.pid, signal.SIGKILL)
+                process.wait(10)
+            self.logs[i].close()
