@@ -10,6 +10,7 @@ says so instead of failing the build.
 
 from __future__ import annotations
 
+import re
 import textwrap
 from typing import Any
 
@@ -45,11 +46,15 @@ def _help(text: str | None) -> list[str]:
     return textwrap.dedent(text or "").replace("\b", "").strip().splitlines()
 
 
-def _param_lines(param: Any) -> list[str]:
-    import click
+# Typer may vendor its own Click (typer._click), so commands, groups and parameters are
+# told apart by what they have, not by Click's classes.
+def _is_argument(param: Any) -> bool:
+    return getattr(param, "param_type_name", "") == "argument"
 
-    if isinstance(param, click.Argument):
-        name = param.human_readable_name
+
+def _param_lines(param: Any) -> list[str]:
+    if _is_argument(param):
+        name = (getattr(param, "metavar", None) or param.name or "").upper()
         kind = "argument" + ("" if param.required else ", optional")
     else:
         name = ", ".join([*param.opts, *param.secondary_opts])
@@ -62,25 +67,25 @@ def _param_lines(param: Any) -> list[str]:
     shows_default = getattr(param, "show_default", True) is not False
     if default not in (None, (), [], False) and not callable(default) and shows_default:
         extra.append(f"default {_literal(str(default))}")
-    if param.required and not isinstance(param, click.Argument):
+    if param.required and not _is_argument(param):
         extra.append("required")
     return [f"{_literal(name)}", f"   {help_text} ({'; '.join(extra)})", ""]
 
 
 def _command_lines(command: Any, path: list[str], depth: int) -> list[str]:
-    import click
-
     title = " ".join(path)
     label = "-".join(path[1:]) or "bifrost"
     lines = [f".. _cli-{label}:", "", title, UNDERLINES[depth] * len(title), ""]
-    ctx = click.Context(command, info_name=path[-1])
-    usage = " ".join([*path, *command.collect_usage_pieces(ctx)])
+    ctx = command.context_class(command, info_name=path[-1])
+    pieces = command.collect_usage_pieces(ctx)
+    pieces = [re.sub(r"\{(\w+)\}", lambda m: m[1].upper(), piece) for piece in pieces]
+    usage = " ".join([*path, *pieces])
     lines += ["::", "", f"   {usage}", ""]
     lines += [*_help(command.help), ""]
     params = [p for p in command.params if not getattr(p, "hidden", False)]
     if params:
         lines += [*[line for p in params for line in _param_lines(p)]]
-    if isinstance(command, click.Group):
+    if hasattr(command, "list_commands"):
         for name in command.list_commands(ctx):
             sub = command.get_command(ctx, name)
             if sub is not None and not sub.hidden:
