@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -52,6 +53,53 @@ def interleaved(
                 fn()
             samples[name].append((time.perf_counter() - started) / repeat)
     return {name: statistics.median(values) for name, values in samples.items()}
+
+
+def interleaved_samples(
+    contenders: dict[str, Callable[[], object]], rounds: int, repeat: int = 1
+) -> dict[str, list[float]]:
+    """Seconds per call of each contender, one sample per round, measured in alternation.
+
+    Each round calls every contender ``repeat`` times in turn, so a burst of load from
+    elsewhere on the machine hits all of them alike; ratios are taken per round
+    (:func:`ratio_spread`).
+    """
+    samples: dict[str, list[float]] = {name: [] for name in contenders}
+    for fn in contenders.values():
+        fn()  # warm up: connections, plan caches
+    for _ in range(rounds):
+        for name, fn in contenders.items():
+            started = time.perf_counter()
+            for _ in range(repeat):
+                fn()
+            samples[name].append((time.perf_counter() - started) / repeat)
+    return samples
+
+
+def spread(values: list[float]) -> dict[str, float]:
+    """min / median / max of ``values``."""
+    return {
+        "min": min(values),
+        "median": statistics.median(values),
+        "max": max(values),
+    }
+
+
+def ratio_spread(ours: list[float], theirs: list[float]) -> dict[str, float]:
+    """min / median / max of the per-round ratios ours / theirs."""
+    ratios = [a / b for a, b in zip(ours, theirs, strict=True)]
+    return {k: round(v, 3) for k, v in spread(ratios).items()}
+
+
+def ms(stats: dict[str, float]) -> dict[str, float]:
+    """Seconds -> milliseconds, rounded."""
+    return {k: round(v * 1e3, 4) for k, v in stats.items()}
+
+
+def machine_load() -> dict[str, float]:
+    """The 1/5/15-minute load averages (the machine has 2 cores, shared)."""
+    one, five, _ = os.getloadavg()
+    return {"load_1min": round(one, 2), "load_5min": round(five, 2), "cores": os.cpu_count() or 0}
 
 
 def save(name: str, payload: dict[str, object]) -> None:

@@ -6,14 +6,17 @@ it works alike in scripts, IPython and Jupyter kernels (whose own loop is runnin
 
 from __future__ import annotations
 
+import asyncio
 import os
+import threading
 from collections.abc import Callable, Coroutine, Mapping, Sequence
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import pandas as pd
 
 from bifrost._portal import portal
 from bifrost.aio import AsyncConnection, Errors, RecordMode, TagSource, _record_spans
+from bifrost.exceptions import TimeoutError as BifrostTimeoutError
 from bifrost.frames import read_frame
 from bifrost.model import Tag
 from bifrost.recording import Recording
@@ -26,6 +29,7 @@ from bifrost.tags import TagLike, TagTable
 __all__ = ["Connection", "connect"]
 
 T = TypeVar("T")
+_CANCEL_GRACE = 2.0  # seconds a cancelled read gets to unwind (as bifrost._portal's calls)
 
 
 class Connection:
@@ -55,6 +59,19 @@ class Connection:
             coro.close()
             raise_closed(self._async.url)
         return portal.call(coro, self._call_timeout)
+
+    def _hop(self, coro: Coroutine[Any, Any, T]) -> T:
+        # Reads: the same contract as _call (cancelled on timeout or Ctrl-C, unwound
+        # before returning), with the coroutine's task started from the loop's own
+        # callback and its end signalled from inside it, not through chained futures.
+        # That saves two loop iterations of a hop (~50-100 us on a loaded 2-core host),
+        # as much as a short read's whole round trip.
+        if not self._holds_portal:
+            coro.close()
+            raise_closed(self._async.url)
+        if portal.in_loop_thread():
+            return portal.call(coro, self._call_timeout)  # refuses it, as every call does
+        return _run_on(portal.loop, coro, self._call_timeout)
 
     # -- lifecycle ------------------------------------------------------------------------
     def open(self) -> None:
@@ -140,16 +157,16 @@ class Connection:
 
     def read_result(self, tags: TagLike | Sequence[TagLike]) -> ReadResult:
         """Read ``tags`` and return the columnar result."""
-        return self._call(self._async.read_result(tags))
+        return self._hop(self._async.read_result(tags))
 
     def read(self, tags: TagLike | Sequence[TagLike], *, errors: Errors = "raise") -> pd.DataFrame:
         """Read tags in one planned batch; see :meth:`AsyncConnection.read`."""
-        result, layout = self._call(self._async._read_columns(tags, errors))
+        result, layout = self._hop(self._async._read_columns(tags, errors))
         return read_frame(result, layout)
 
     def read_value(self, tag: TagLike) -> Any:
         """Read one tag and return its value."""
-        return self._call(self._async.read_value(tag))
+        return self._hop(self._async.read_value(tag))
 
     def write(self, values: Mapping[TagLike, Any], *, exact: bool = False) -> None:
         """Write values after checking all of them; see :meth:`AsyncConnection.write`."""
@@ -233,6 +250,60 @@ class Connection:
         from bifrost._html import connection_html
 
         return connection_html(self)
+
+
+class _Hop:
+    """One coroutine run on the loop for a waiting thread (see :meth:`Connection._hop`)."""
+
+    __slots__ = ("coro", "done", "outcome", "started", "task")
+
+    def __init__(self, coro: Coroutine[Any, Any, Any]) -> None:
+        self.coro = coro
+        self.done = threading.Lock()
+        self.done.acquire()
+        self.task: asyncio.Task[None] | None = None
+        self.started = False
+        self.outcome: tuple[bool, Any] = (False, None)
+
+    async def run(self) -> None:
+        self.started = True
+        try:
+            self.outcome = (True, await self.coro)
+        except BaseException as exc:
+            self.outcome = (False, exc)
+        finally:
+            self.done.release()
+
+    def start(self) -> None:
+        self.task = asyncio.get_running_loop().create_task(self.run())
+
+    def cancel(self) -> None:
+        if self.task is not None:
+            self.task.cancel()
+        if not self.started:
+            # Cancelled before its first step, the task never runs run()'s finally.
+            self.coro.close()
+            self.done.release()
+
+
+def _run_on(loop: asyncio.AbstractEventLoop, coro: Coroutine[Any, Any, T], timeout: float) -> T:
+    hop = _Hop(coro)
+    loop.call_soon_threadsafe(hop.start)
+    try:
+        finished = hop.done.acquire(timeout=timeout)
+    except BaseException:
+        # KeyboardInterrupt in a notebook: stop the work, don't leave it running.
+        loop.call_soon_threadsafe(hop.cancel)
+        hop.done.acquire(timeout=_CANCEL_GRACE)
+        raise
+    if not finished:
+        loop.call_soon_threadsafe(hop.cancel)
+        hop.done.acquire(timeout=_CANCEL_GRACE)
+        raise BifrostTimeoutError(f"the call did not finish within {timeout:g} s and was cancelled")
+    ok, value = hop.outcome
+    if ok:
+        return cast(T, value)
+    raise value
 
 
 def _wait_with_progress(recording: Recording, progress: bool) -> None:

@@ -286,3 +286,53 @@ def test_explain_shows_the_requests_a_read_sends(plc, modbus_server):
     before = modbus_server.requests
     plc.read(tags)
     assert modbus_server.requests - before == len(plan)
+
+
+def test_the_read_frame_is_the_one_pandas_constructor_builds(plc, modbus_server):
+    # read_frame puts ready-made blocks together; the frame must be what the plain
+    # constructor makes of the same columns (dtypes, index, values, quality).
+    import pandas as pd
+
+    from bifrost.frames import ReadLayout, quality_categorical, read_frame, utc_index
+
+    tags = plc.resolve(["hr:0:float32", "hr:2:int16", "co:0", "hr:10:string[4]", "hr:4"])
+    result = plc.read_result(tags)
+    layout = ReadLayout(tags)
+    expected = pd.DataFrame(
+        {
+            "value": result.values(),
+            "quality": quality_categorical(result.quality),
+            "timestamp": utc_index(result.timestamp_ns, name=None),
+            "unit": layout.units,
+            "address": layout.addresses,
+        },
+        index=layout.index,
+    )
+    frame = read_frame(result, layout)
+    pd.testing.assert_frame_equal(frame, expected)
+    frame.loc[frame.index[0], "unit"] = "changed"  # a frame's cells are its own
+    assert read_frame(result, layout).loc[frame.index[0], "unit"] == ""
+
+
+def test_a_read_runs_on_the_event_loop_without_a_thread_per_device(modbus_server):
+    import threading
+
+    before = {t.name for t in threading.enumerate()}
+    connections = [bf.connect(modbus_server.url) for _ in range(5)]
+    try:
+        for plc in connections:
+            assert plc.read_value("hr:4") is not None
+        started = {t.name for t in threading.enumerate()} - before
+        assert not [name for name in started if name.startswith("bifrost-modbus")]
+    finally:
+        for plc in connections:
+            plc.close()
+
+
+def test_pipeline_option_is_checked(modbus_server):
+    with pytest.raises(bf.ConfigurationError, match="pipeline must be 1-64"):
+        bf.connect(modbus_server.url, pipeline=0)
+    with pytest.raises(bf.ConfigurationError, match="pipeline='x' is invalid"):
+        bf.connect(f"{modbus_server.url}?pipeline=x")
+    with pytest.raises(bf.ConfigurationError, match="serial line"):
+        bf.Connection("modbus+rtu:///dev/null", pipeline=4)

@@ -1,16 +1,27 @@
-"""Modbus TCP (bifrost's own transport) and RTU (pymodbus) on the connection's worker thread.
+"""Modbus TCP (bifrost's own transport, on the event loop) and RTU (pymodbus, on a worker).
 
-Reads are planned once per tag set (:mod:`bifrost.protocols.modbus.plan`); one read is
-one job on the worker, its replies filling one register and one bit image that decode
-per (type, order) group in one NumPy step. A reply is used only once it has been checked
-against its request (:mod:`bifrost.protocols.modbus.pdu`); one that fails the checks
-makes its tags ``BAD_PROTOCOL`` and the read goes on with the next request.
+Reads are planned once per tag set (:mod:`bifrost.protocols.modbus.plan`); their replies
+fill one register and one bit image that decode per (type, order) group in one NumPy
+step. A reply is used only once it has been checked against its request
+(:mod:`bifrost.protocols.modbus.pdu`); one that fails the checks makes its tags
+``BAD_PROTOCOL`` and the read goes on with the next request.
+
+Modbus TCP runs on the caller's event loop with no thread of its own: a sync call costs
+one hop onto bifrost's loop, and a hundred devices cost no thread each. With
+``pipeline=N`` up to N requests of a read are in flight at once, matched to their
+replies by transaction id; a device found not to answer them correctly falls back to
+one at a time. RTU keeps pymodbus' blocking serial client, a whole plan as one job on
+the connection's worker thread. Either way the requests of one read or write never
+interleave with another's.
 """
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import threading
 import time
+from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
@@ -20,7 +31,7 @@ import numpy.typing as npt
 
 from bifrost import values
 from bifrost.clock import wall_ns
-from bifrost.exceptions import BifrostError, ProtocolError, WriteNotAllowed
+from bifrost.exceptions import BifrostError, ProtocolError, TimeoutError, WriteNotAllowed
 from bifrost.model import DataType, Quality, Tag
 from bifrost.planning import Span
 from bifrost.protocols.base import Driver, ReadResult
@@ -47,7 +58,8 @@ from bifrost.protocols.modbus.plan import (
     resolve,
     span_unit_table,
 )
-from bifrost.protocols.modbus.transport import Link, TcpTransport, TransactionIds
+from bifrost.protocols.modbus.transport import TcpTransport, TransactionIds
+from bifrost.protocols.modbus.wire import Dropped, Pending, Resend
 from bifrost.protocols.worker import BlockingWorker
 
 __all__ = ["EXCEPTION_NAMES", "ModbusDriver"]
@@ -65,6 +77,12 @@ EXCEPTION_NAMES = {
 }
 # The first pause before asking a busy device again; it doubles with each retry.
 BUSY_BACKOFF_S = 0.05
+# How long a pipelined request may stay unanswered once the device has answered another
+# of its burst: this many times that one's round trip, at least STRAGGLER_MIN_S.
+STRAGGLER_FACTOR = 20
+STRAGGLER_MIN_S = 0.05
+
+log = logging.getLogger("bifrost.modbus")
 
 
 @dataclass(slots=True)
@@ -78,6 +96,16 @@ class _Replies:
 
 
 @dataclass(frozen=True, slots=True)
+class _Job:
+    """One request of a read and where its data goes."""
+
+    span: Span
+    base: int
+    request: Request
+    may_split: bool = True
+
+
+@dataclass(frozen=True, slots=True)
 class ModbusWrite:
     """One write request, encoded."""
 
@@ -87,8 +115,19 @@ class ModbusWrite:
     payload: list[int] | bool
 
 
+@dataclass(slots=True)
+class PipelineStats:
+    """How pipelining went on one driver (see :meth:`ModbusDriver.info`)."""
+
+    requested: int  # the pipeline= option
+    in_flight: int  # the window now: requested, or 1 after a fallback
+    fallbacks: int = 0  # times the device was found not to answer pipelined requests
+    reason: str = ""  # why, the first time
+    resent: int = 0  # requests asked again after a reset or a drop
+
+
 class ModbusDriver(Driver):
-    """Modbus TCP/RTU driver (blocking transports on a worker thread)."""
+    """Modbus TCP (on the event loop) and RTU (blocking, on a worker thread) driver."""
 
     protocol: ClassVar[str] = "modbus"
 
@@ -97,21 +136,29 @@ class ModbusDriver(Driver):
 
         self.options = options
         pymodbus = f"pymodbus {version('pymodbus')}"
-        self._worker = BlockingWorker(f"bifrost-modbus-{options.endpoint}")
         # The driver's, not the connection's: ids go on counting across reconnects.
         self._transaction_ids = TransactionIds()
-        self._link: Link
+        # One read, write or identification at a time: requests never interleave.
+        self._lock = asyncio.Lock()
+        self.pipeline = PipelineStats(options.pipeline, options.pipeline)
+        self._proven = False  # the device answered a whole pipelined burst
+        self._tcp: TcpTransport | None = None
+        self._serial: SerialClient | None = None
+        self._worker: BlockingWorker | None = None
         if options.serial_port:
             self.library = pymodbus
             port = options.serial_port
-            self._link = SerialClient(
+            self._worker = BlockingWorker(f"bifrost-modbus-{options.endpoint}")
+            self._serial = SerialClient(
                 lambda: self._make_serial_client(port), options.endpoint, options.timeout
             )
         else:
             self.library = f"{pymodbus} (identification); Modbus TCP framing by bifrost"
-            self._link = TcpTransport(
+            self._tcp = TcpTransport(
                 options.host, options.port, options.timeout, self._transaction_ids
             )
+            if options.pipeline > 1:
+                self._tcp.straggler = self._straggler_grace
 
     @property
     def endpoint(self) -> str:
@@ -121,7 +168,10 @@ class ModbusDriver(Driver):
     @property
     def connected(self) -> bool:
         """Whether the transport is up."""
-        return self._link.connected
+        if self._tcp is not None:
+            return self._tcp.connected
+        assert self._serial is not None
+        return self._serial.connected
 
     # -- transport ------------------------------------------------------------------------
     def _make_serial_client(self, port: str) -> Any:
@@ -140,23 +190,57 @@ class ModbusDriver(Driver):
             reconnect_delay=0,
         )
 
+    def _straggler_grace(self, round_trip: float) -> float:
+        return min(self.options.timeout, max(STRAGGLER_MIN_S, STRAGGLER_FACTOR * round_trip))
+
     async def connect(self) -> None:
         """Open the TCP connection or the serial port."""
-        await self._worker.run(lambda abandon: self._link.connect())
+        if self._tcp is not None:
+            await self._tcp.connect()
+            return
+        assert self._worker is not None
+        assert self._serial is not None
+        serial = self._serial
+        await self._worker.run(lambda abandon: serial.connect())
 
     async def close(self) -> None:
-        """Close the transport and stop its thread (idempotent)."""
-        await self._worker.shutdown(self._link.disconnect, self.options.timeout)
+        """Close the transport (and the serial worker's thread); idempotent."""
+        if self._tcp is not None:
+            self._tcp.disconnect()
+            return
+        assert self._worker is not None
+        assert self._serial is not None
+        await self._worker.shutdown(self._serial.disconnect, self.options.timeout)
 
-    def _exchange(self, abandon: threading.Event, request: Request) -> Reply:
+    async def _ask(self, request: Request) -> Reply:
         # A busy device is asked again after a pause that doubles, and only while the
         # next try still fits in the request's one timeout: busy never stretches it.
+        assert self._tcp is not None
+        timeout = self.options.timeout
+        deadline = time.monotonic() + timeout
+        reply = await self._tcp.exchange(request)
+        return await self._busy_retries(request, reply, deadline)
+
+    async def _busy_retries(self, request: Request, reply: Reply, deadline: float) -> Reply:
+        assert self._tcp is not None
+        delay = BUSY_BACKOFF_S
+        retries = self.options.busy_retries
+        while reply.exception == BUSY and retries > 0 and time.monotonic() + delay < deadline:
+            retries -= 1
+            await asyncio.sleep(delay)
+            delay *= 2
+            reply = await self._tcp.exchange(request, max(0.001, deadline - time.monotonic()))
+        return reply
+
+    def _exchange_blocking(self, abandon: threading.Event, request: Request) -> Reply:
+        # RTU on the worker thread: the same busy rule, with blocking pauses.
+        assert self._serial is not None
         deadline = time.monotonic() + self.options.timeout
         delay = BUSY_BACKOFF_S
         retries = self.options.busy_retries
         while True:
             BlockingWorker.check(abandon)
-            reply = self._link.exchange(request, deadline)
+            reply = self._serial.exchange(request, deadline)
             if reply.exception != BUSY or retries == 0 or time.monotonic() + delay >= deadline:
                 return reply
             retries -= 1
@@ -216,28 +300,33 @@ class ModbusDriver(Driver):
 
     async def execute_read(self, plan: ReadPlan) -> ReadResult:
         """Send the planned requests and decode every tag's value."""
-        return await self._worker.run(self._read_blocking, plan)
+        if self._tcp is None:
+            assert self._worker is not None
+            return await self._worker.run(self._read_blocking, plan)
+        async with self._lock:
+            return await self._read_tcp(plan)
 
     async def execute_read_at(self, plan: ReadPlan, due: float) -> ReadResult:
         """Like :meth:`execute_read`, the first request going out at monotonic ``due``."""
-        return await self._worker.run(self._read_blocking_at, plan, due)
-
-    def _read_blocking_at(self, abandon: threading.Event, plan: ReadPlan, due: float) -> ReadResult:
+        if self._tcp is None:
+            # Waited on the worker thread, so no thread hand-over sits between the due
+            # time and the request.
+            assert self._worker is not None
+            return await self._worker.run(self._read_blocking_at, plan, due)
         delay = due - time.monotonic()
         if delay > 0:
-            time.sleep(delay)
-        return self._read_blocking(abandon, plan)
+            await asyncio.sleep(delay)
+        return await self.execute_read(plan)
 
-    def _read_blocking(self, abandon: threading.Event, plan: ReadPlan) -> ReadResult:
-        started = time.monotonic()
-        replies = _Replies(
+    def _new_replies(self, plan: ReadPlan) -> _Replies:
+        return _Replies(
             np.zeros(plan.register_size, dtype=np.uint16),
             np.zeros(plan.bit_size, dtype=np.bool_),
             np.zeros(len(plan.tags), dtype=np.uint8),
             [],
         )
-        for span, base in zip(plan.spans, plan.span_base, strict=True):
-            self._fill_span(abandon, plan, span, base, replies)
+
+    def _result(self, plan: ReadPlan, replies: _Replies, started: float) -> ReadResult:
         timestamp = wall_ns()
         columns = [(g.positions, decode(g, replies.registers, replies.bits)) for g in plan.groups]
         return ReadResult(
@@ -249,54 +338,155 @@ class ModbusDriver(Driver):
             started=started,
         )
 
-    def _fill_span(
-        self,
-        abandon: threading.Event,
-        plan: ReadPlan,
-        span: Span,
-        base: int,
-        replies: _Replies,
-        *,
-        may_split: bool = True,
-    ) -> None:
-        unit, table = span_unit_table(span)
-        request = read_request(unit, table, span.start, span.count)
+    # -- reading over TCP, on the loop ----------------------------------------------------
+    async def _read_tcp(self, plan: ReadPlan) -> ReadResult:
+        started = time.monotonic()
+        replies = self._new_replies(plan)
+        if self.pipeline.in_flight > 1 and len(plan.spans) > 1:
+            jobs = deque(
+                _Job(span, base, request)
+                for span, base, request in zip(
+                    plan.spans, plan.span_base, plan.requests, strict=True
+                )
+            )
+            await self._pipelined(plan, jobs, replies)
+        else:
+            for span, base, request in zip(plan.spans, plan.span_base, plan.requests, strict=True):
+                await self._sequential(plan, _Job(span, base, request), replies)
+        return self._result(plan, replies, started)
+
+    async def _sequential(self, plan: ReadPlan, job: _Job, replies: _Replies) -> None:
         try:
-            reply = self._exchange(abandon, request)
+            reply = await self._ask(job.request)
         except ReplyMismatch as exc:
-            replies.errors.append(self._rejected(plan, span, request, exc))
-            replies.quality[list(span.members)] = Quality.BAD_PROTOCOL
+            self._reject(plan, job, exc, replies)
             return
+        for sub in self._take(plan, job, reply, replies):
+            await self._sequential(plan, sub, replies)
+
+    async def _pipelined(self, plan: ReadPlan, jobs: deque[_Job], replies: _Replies) -> None:
+        # Up to `in_flight` requests on the wire; replies are taken in the order sent
+        # (each is matched to its request by transaction id whatever order it came in).
+        tcp = self._tcp
+        assert tcp is not None
+        in_flight: deque[tuple[_Job, Pending]] = deque()
+        duplicates = tcp.duplicates
+        burst = answered = 0
+        try:
+            while jobs or in_flight:
+                window = self.pipeline.in_flight
+                if jobs and len(in_flight) < window:
+                    batch = [jobs.popleft() for _ in range(min(window - len(in_flight), len(jobs)))]
+                    pendings = await tcp.start([job.request for job in batch])
+                    in_flight.extend(zip(batch, pendings, strict=True))
+                    burst = max(burst, len(in_flight))
+                job, pending = in_flight.popleft()
+                deadline = pending.sent + self.options.timeout
+                try:
+                    reply = await tcp.reply(pending)
+                except ReplyMismatch as exc:
+                    answered += 1
+                    self._reject(plan, job, exc, replies)
+                    continue
+                except (Resend, Dropped) as exc:
+                    # The connection was reset over another request's reply, or the
+                    # device dropped requests of a burst: reads are safe to ask again.
+                    if isinstance(exc, Dropped):
+                        self._fall_back("it left requests of a burst unanswered")
+                    tcp.disconnect()
+                    unanswered = [job] + [j for j, p in in_flight]
+                    for _, other in in_flight:
+                        tcp.forget(other)
+                    in_flight.clear()
+                    self.pipeline.resent += len(unanswered)
+                    jobs.extendleft(reversed(unanswered))
+                    continue
+                except TimeoutError:
+                    if burst > 1 and answered:
+                        self._fall_back("a request of a burst timed out while others were answered")
+                    raise
+                answered += 1
+                if reply.exception == BUSY:
+                    reply = await self._busy_retries(job.request, reply, deadline)
+                jobs.extendleft(reversed(self._take(plan, job, reply, replies)))
+        finally:
+            for _, pending in in_flight:
+                tcp.forget(pending)
+        if tcp.duplicates > duplicates and self.pipeline.in_flight > 1:
+            # Every value was still matched by id, but a device that repeats replies
+            # is not one to keep several requests in flight with.
+            self._fall_back("it answered a request twice")
+        elif burst > 1 and not self._proven:
+            self._proven = True
+            if tcp.stream is not None:
+                tcp.stream.probing = False
+
+    def _fall_back(self, reason: str) -> None:
+        stats = self.pipeline
+        if stats.in_flight == 1:
+            return
+        stats.in_flight = 1
+        stats.fallbacks += 1
+        if stats.fallbacks == 1:
+            stats.reason = reason
+            log.warning(
+                "the Modbus device at %s does not answer pipelined requests correctly (%s); "
+                "sending one request at a time from now on",
+                self.endpoint,
+                reason,
+            )
+        if self._tcp is not None:
+            self._tcp.straggler = None
+
+    def _reject(self, plan: ReadPlan, job: _Job, exc: ReplyMismatch, replies: _Replies) -> None:
+        replies.errors.append(self._rejected(plan, job.span, job.request, exc))
+        replies.quality[list(job.span.members)] = Quality.BAD_PROTOCOL
+
+    def _take(self, plan: ReadPlan, job: _Job, reply: Reply, replies: _Replies) -> list[_Job]:
+        """Put a checked reply's data into the images; the requests still to send."""
+        span, base = job.span, job.base
         code = reply.exception
         if code is not None:
-            if code == 2 and may_split and len(span.members) > 1:
+            if code == 2 and job.may_split and len(span.members) > 1:
                 # The merge may have read over registers the device does not have:
                 # read the tags one by one so the good ones still read.
-                self._split_span(abandon, plan, span, base, replies)
-                return
+                return _split(plan, span, base)
             replies.errors.append(self._exception(plan, span, code))
             replies.quality[list(span.members)] = Quality.BAD_PROTOCOL
-            return
+            return []
         # The checks guarantee exactly `count` registers, or the bytes of `count` bits.
-        if is_bit_table(table):
+        if is_bit_table(span_unit_table(span)[1]):
             packed = np.frombuffer(reply.data, dtype=np.uint8)
             bits = np.unpackbits(packed, count=span.count, bitorder="little")
             replies.bits[base : base + span.count] = bits.view(np.bool_)
         else:
             replies.registers[base : base + span.count] = np.frombuffer(reply.data, dtype=">u2")
+        return []
 
-    def _split_span(
-        self, abandon: threading.Event, plan: ReadPlan, span: Span, base: int, replies: _Replies
+    # -- reading over RTU, on the worker thread -------------------------------------------
+    def _read_blocking_at(self, abandon: threading.Event, plan: ReadPlan, due: float) -> ReadResult:
+        delay = due - time.monotonic()
+        if delay > 0:
+            time.sleep(delay)
+        return self._read_blocking(abandon, plan)
+
+    def _read_blocking(self, abandon: threading.Event, plan: ReadPlan) -> ReadResult:
+        started = time.monotonic()
+        replies = self._new_replies(plan)
+        for span, base, request in zip(plan.spans, plan.span_base, plan.requests, strict=True):
+            self._fill_blocking(abandon, plan, _Job(span, base, request), replies)
+        return self._result(plan, replies, started)
+
+    def _fill_blocking(
+        self, abandon: threading.Event, plan: ReadPlan, job: _Job, replies: _Replies
     ) -> None:
-        # Tags at the same address share one request; no further splitting after this,
-        # so a refused tag costs one request, never a recursion.
-        by_range: dict[tuple[int, int], list[int]] = {}
-        for member in span.members:
-            address = plan.addresses[member]
-            by_range.setdefault((address.offset, address.end), []).append(member)
-        for (start, end), members in sorted(by_range.items()):
-            sub = Span(span.key, start, end - start, tuple(members))
-            self._fill_span(abandon, plan, sub, base + start - span.start, replies, may_split=False)
+        try:
+            reply = self._exchange_blocking(abandon, job.request)
+        except ReplyMismatch as exc:
+            self._reject(plan, job, exc, replies)
+            return
+        for sub in self._take(plan, job, reply, replies):
+            self._fill_blocking(abandon, plan, sub, replies)
 
     # -- writing --------------------------------------------------------------------------
     def compile_write(self, items: Sequence[tuple[Tag, Any]]) -> list[ModbusWrite]:
@@ -323,44 +513,71 @@ class ModbusDriver(Driver):
 
     async def execute_write(self, plan: list[ModbusWrite]) -> None:
         """Send the writes in order; stop at the first refusal."""
-        await self._worker.run(self._write_blocking, plan)
+        if self._tcp is None:
+            assert self._worker is not None
+            await self._worker.run(self._write_blocking, plan)
+            return
+        async with self._lock:
+            for write in plan:
+                try:
+                    reply = await self._ask(_write_request(write))
+                except ReplyMismatch as exc:
+                    raise self._write_mismatch(write, exc) from None
+                self._check_write(write, reply)
 
     def _write_blocking(self, abandon: threading.Event, plan: list[ModbusWrite]) -> None:
         for write in plan:
-            offset = write.address.offset
-            if isinstance(write.payload, bool):
-                request = write_coil_request(write.unit, offset, write.payload)
-            else:
-                request = write_registers_request(write.unit, offset, write.payload)
             try:
-                reply = self._exchange(abandon, request)
+                reply = self._exchange_blocking(abandon, _write_request(write))
             except ReplyMismatch as exc:
-                raise ProtocolError(
-                    f"bad Modbus reply from unit {write.unit} at {self.endpoint} writing tag "
-                    f"{write.tag.name!r} ({write.address}): {exc.reason}; the write may or "
-                    "may not have taken effect",
-                    tags=[write.tag.name],
-                ) from None
-            code = reply.exception
-            if code is not None:
-                raise ProtocolError(
-                    f"Modbus exception {code} ({EXCEPTION_NAMES.get(code, 'unknown')}) from "
-                    f"unit {write.unit} at {self.endpoint} writing tag {write.tag.name!r} "
-                    f"({write.address})",
-                    code=code,
-                    tags=[write.tag.name],
-                )
+                raise self._write_mismatch(write, exc) from None
+            self._check_write(write, reply)
+
+    def _write_mismatch(self, write: ModbusWrite, exc: ReplyMismatch) -> ProtocolError:
+        return ProtocolError(
+            f"bad Modbus reply from unit {write.unit} at {self.endpoint} writing tag "
+            f"{write.tag.name!r} ({write.address}): {exc.reason}; the write may or "
+            "may not have taken effect",
+            tags=[write.tag.name],
+        )
+
+    def _check_write(self, write: ModbusWrite, reply: Reply) -> None:
+        code = reply.exception
+        if code is not None:
+            raise ProtocolError(
+                f"Modbus exception {code} ({EXCEPTION_NAMES.get(code, 'unknown')}) from "
+                f"unit {write.unit} at {self.endpoint} writing tag {write.tag.name!r} "
+                f"({write.address})",
+                code=code,
+                tags=[write.tag.name],
+            )
 
     # -- identification -------------------------------------------------------------------
     async def info(self) -> dict[str, Any]:
-        """Basic identification (FC 43/14) where the device supports it."""
+        """Basic identification (FC 43/14) where the device supports it.
+
+        TCP connections also report how pipelining went under ``"pipeline"``: the
+        requested and current number of requests in flight, fallbacks and their reason,
+        and the replies dropped because no request waited for them.
+        """
         result: dict[str, Any] = {
             "protocol": "modbus+rtu" if self.options.serial_port else "modbus",
             "endpoint": self.endpoint,
             "unit": self.options.unit,
         }
+        if self._tcp is not None:
+            stats = self.pipeline
+            result["pipeline"] = {
+                "requested": stats.requested,
+                "in_flight": stats.in_flight,
+                "fallbacks": stats.fallbacks,
+                "reason": stats.reason,
+                "resent": stats.resent,
+                "stale_replies": self._tcp.stale_replies,
+                "duplicates": self._tcp.duplicates,
+            }
         try:
-            information = await self._worker.run(self._identify)
+            information = await self._identify()
         except BifrostError:
             return result
         names = {0: "vendor", 1: "product_code", 2: "revision", 3: "vendor_url", 4: "product"}
@@ -369,9 +586,39 @@ class ModbusDriver(Driver):
             result[names.get(key, f"object_{key}")] = text
         return result
 
-    def _identify(self, abandon: threading.Event) -> dict[int, Any]:
-        BlockingWorker.check(abandon)
-        return self._link.identify(self.options.unit, time.monotonic() + self.options.timeout)
+    async def _identify(self) -> dict[int, Any]:
+        if self._tcp is not None:
+            async with self._lock:
+                return await self._tcp.identify(self.options.unit)
+        assert self._worker is not None
+        assert self._serial is not None
+        serial, unit, timeout = self._serial, self.options.unit, self.options.timeout
+        return await self._worker.run(
+            lambda abandon: serial.identify(unit, time.monotonic() + timeout)
+        )
+
+
+def _write_request(write: ModbusWrite) -> Request:
+    offset = write.address.offset
+    if isinstance(write.payload, bool):
+        return write_coil_request(write.unit, offset, write.payload)
+    return write_registers_request(write.unit, offset, write.payload)
+
+
+def _split(plan: ReadPlan, span: Span, base: int) -> list[_Job]:
+    # Tags at the same address share one request; no further splitting after this,
+    # so a refused tag costs one request, never a recursion.
+    by_range: dict[tuple[int, int], list[int]] = {}
+    for member in span.members:
+        address = plan.addresses[member]
+        by_range.setdefault((address.offset, address.end), []).append(member)
+    unit, table = span_unit_table(span)
+    jobs = []
+    for (start, end), members in sorted(by_range.items()):
+        sub = Span(span.key, start, end - start, tuple(members))
+        request = read_request(unit, table, start, end - start)
+        jobs.append(_Job(sub, base + start - span.start, request, may_split=False))
+    return jobs
 
 
 def _for_tags(names: Sequence[str]) -> str:

@@ -12,6 +12,7 @@ from bifrost.protocols.options import convert, flag, query
 __all__ = ["ModbusOptions", "check_unit"]
 
 PARITIES = {"N", "E", "O", "M", "S"}
+MAX_PIPELINE = 64
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,6 +32,9 @@ class ModbusOptions:
     max_gap_bits: int = 128
     allow_any_unit: bool = False
     busy_retries: int = 2  # times a request answered "busy" (exception 6) is sent again
+    # Requests of one read in flight at once on a TCP connection (1: one at a time).
+    # Opt-in: many devices and gateways answer only one request at a time correctly.
+    pipeline: int = 1
 
     @property
     def endpoint(self) -> str:
@@ -72,6 +76,7 @@ class ModbusOptions:
             "parity": lambda v: str(v).upper(),
             "allow_any_unit": flag,
             "busy_retries": int,
+            "pipeline": int,
         }
         values.update(convert(settings, converters, "Modbus"))
         options = cls(**values)
@@ -91,6 +96,14 @@ class ModbusOptions:
             raise ConfigurationError("max_gap_registers and max_gap_bits must be >= 0")
         if self.busy_retries < 0:
             raise ConfigurationError(f"busy_retries must be >= 0, got {self.busy_retries}")
+        if isinstance(self.pipeline, bool) or not 1 <= self.pipeline <= MAX_PIPELINE:
+            raise ConfigurationError(
+                f"pipeline must be 1-{MAX_PIPELINE} requests in flight, got {self.pipeline!r}"
+            )
+        if self.pipeline > 1 and self.serial_port:
+            raise ConfigurationError(
+                "pipeline= is for Modbus TCP; a serial line carries one request at a time"
+            )
 
 
 def check_unit(unit: int, allow_any: bool) -> None:

@@ -22,6 +22,7 @@ from bifrost.protocols.base import parse_tag_address
 from bifrost.protocols.modbus import codec
 from bifrost.protocols.modbus.address import ModbusAddress, parse_modbus_address
 from bifrost.protocols.modbus.options import ModbusOptions, check_unit
+from bifrost.protocols.modbus.pdu import Request, read_request
 
 __all__ = [
     "MAX_BITS",
@@ -72,6 +73,7 @@ class ReadPlan:
     bit_size: int
     groups: tuple[DecodeGroup, ...]
     span_of_tag: npt.NDArray[np.intp]
+    requests: tuple[Request, ...] = ()  # one per span, built once: reads send them as is
 
 
 def is_bit_table(table: str) -> bool:
@@ -140,6 +142,7 @@ def _layout(
         sizes["bit"],
         tuple(groups),
         span_of_tag,
+        tuple(read_request(*span_unit_table(s), s.start, s.count) for s in spans),
     )
 
 

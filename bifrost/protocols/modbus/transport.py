@@ -1,4 +1,4 @@
-"""Modbus TCP on a plain socket: MBAP framing, transaction ids, stale replies dropped.
+"""Modbus TCP on the event loop: MBAP framing, transaction ids, stale replies dropped.
 
 bifrost frames Modbus TCP itself rather than through pymodbus' client: that client
 checks a reply's transaction id at most, never its function code or byte count against
@@ -9,63 +9,31 @@ request. Here
 - transaction ids come from a :class:`TransactionIds` the driver keeps for its whole
   life, so a reconnect never reuses the ids of the connection before;
 - bytes that arrived before a request are discarded unread;
-- a reply whose id is not the current request's is read whole and dropped, and the
-  wait goes on until the request's deadline;
-- protocol id, length and unit id are checked here, the PDU against the request in
-  :mod:`bifrost.protocols.modbus.pdu`. A frame whose length cannot be trusted closes the
-  connection (the stream is no longer known to be in sync); the next request reopens it.
+- a reply whose id no request waits for is read whole and dropped (and counted), while
+  the request goes on waiting until its deadline;
+- protocol id, length and unit id are checked in :mod:`bifrost.protocols.modbus.wire`,
+  the PDU against the request in :mod:`bifrost.protocols.modbus.pdu`. A frame whose
+  length cannot be trusted closes the connection (the stream is no longer known to be in
+  sync); the next request reopens it.
 
-Every method runs on the connection's worker thread; every wait is bounded by the
-request's deadline (:mod:`bifrost.protocols.modbus.wire`).
+The connection is an asyncio protocol on the caller's event loop (bifrost's loop thread
+for the sync API): no thread per device, and several requests can be in flight at once
+(:meth:`TcpTransport.start`), each matched to its reply by transaction id.
 """
 
 from __future__ import annotations
 
+import asyncio
 import builtins
 import random
-import struct
-import time
-from typing import Any, Protocol
+from collections.abc import Callable
+from typing import Any
 
 from bifrost.exceptions import ConnectionError, TimeoutError
-from bifrost.protocols.modbus.pdu import (
-    Reply,
-    ReplyMismatch,
-    Request,
-    check_reply,
-    device_id_request,
-)
-from bifrost.protocols.modbus.wire import Closed, DeadlinePassed, Wire
+from bifrost.protocols.modbus.pdu import Reply, ReplyMismatch, Request, device_id_request
+from bifrost.protocols.modbus.wire import Closed, MbapStream, Pending
 
-__all__ = ["Link", "TcpTransport", "TransactionIds"]
-
-_MBAP = struct.Struct(">HHHB")  # transaction id, protocol id, length, unit id
-_MAX_LENGTH = 254  # unit id + the largest PDU (253 bytes)
-
-
-class Link(Protocol):
-    """What the driver needs from a transport (TCP here, RTU in ``client``)."""
-
-    @property
-    def connected(self) -> bool:
-        """Whether the transport is open."""
-        ...
-
-    def connect(self) -> None:
-        """Open the transport if it is not."""
-        ...
-
-    def disconnect(self) -> None:
-        """Close the transport if open."""
-        ...
-
-    def exchange(self, request: Request, deadline: float) -> Reply:
-        """Send ``request``, return its checked reply by monotonic ``deadline``."""
-        ...
-
-    def identify(self, unit: int, deadline: float) -> dict[int, Any]:
-        """FC 43/14 basic identification objects (empty if the device refuses)."""
-        ...
+__all__ = ["TcpTransport", "TransactionIds", "decode_identification"]
 
 
 class TransactionIds:
@@ -93,7 +61,7 @@ class TcpTransport:
     host, port
         The device or gateway.
     timeout
-        Seconds to connect, and the default span of a request's deadline.
+        Seconds to connect, and each request's time to its reply.
     ids
         The driver's transaction ids.
     """
@@ -104,88 +72,54 @@ class TcpTransport:
         self.timeout = timeout
         self.endpoint = f"{host}:{port}"
         self._ids = ids
-        self._wire: Wire | None = None
-        self.stale_replies = 0  # replies to other transactions, read and dropped
+        self._stream: MbapStream | None = None
+        self.straggler: Callable[[float], float] | None = None
+        # Counters of the connections closed so far (the open one's are added on read).
+        self._stale = 0
+        self._duplicates = 0
         self.stale_bytes = 0  # bytes found waiting before a request, discarded
 
     @property
     def connected(self) -> bool:
-        """Whether a connection is open (the device may have closed it since)."""
-        return self._wire is not None
+        """Whether a connection is open (as far as the loop has heard)."""
+        return self._stream is not None and not self._stream.closed
 
-    def connect(self) -> None:
+    @property
+    def stale_replies(self) -> int:
+        """Replies no request waited for (late, duplicated, forwarded), dropped."""
+        return self._stale + (self._stream.stale_replies if self._stream else 0)
+
+    @property
+    def duplicates(self) -> int:
+        """Of :attr:`stale_replies`, those with the id of a request answered already."""
+        return self._duplicates + (self._stream.duplicates if self._stream else 0)
+
+    async def connect(self) -> None:
         """Open the connection if none is open."""
-        if self._wire is None:
-            self._wire = self._open()
+        await self._ready()
 
     def disconnect(self) -> None:
-        """Close the connection if open."""
-        wire, self._wire = self._wire, None
-        if wire is not None:
-            wire.close()
+        """Close the connection if open (requests waiting on it fail as closed)."""
+        stream, self._stream = self._stream, None
+        if stream is not None:
+            self._stale += stream.stale_replies
+            self._duplicates += stream.duplicates
+            stream.close()
 
-    def exchange(self, request: Request, deadline: float) -> Reply:
-        """Send ``request`` and return its reply, checked, by monotonic ``deadline``.
-
-        Raises
-        ------
-        ReplyMismatch
-            The reply does not answer the request (the connection is closed if the
-            stream is out of sync).
-        TimeoutError
-            No reply to this request by ``deadline`` (the connection is closed).
-        ConnectionError
-            The connection could not be opened or was lost.
-        """
-        wire = self._ready_wire()
-        tid = self._ids.take()
-        frame = _MBAP.pack(tid, 0, len(request.pdu) + 1, request.unit) + request.pdu
-        stale_before = self.stale_replies
+    async def _ready(self) -> MbapStream:
+        stream = self._stream
+        if stream is not None and not stream.closed:
+            return stream
+        # A connection the device closed while idle (or that flooded us) is reopened
+        # before anything is sent, so nothing is lost by it.
+        self.disconnect()
+        loop = asyncio.get_running_loop()
+        straggler = self.straggler
         try:
-            wire.send(frame, deadline)
-            return self._receive(wire, request, tid, deadline)
-        except ReplyMismatch as exc:
-            if not exc.in_sync:
-                self.disconnect()
-            raise
-        except DeadlinePassed:
-            # The rest of a late reply may still come: only a new connection is clean.
-            self.disconnect()
-            detail = _timeout_detail(self.stale_replies - stale_before, wire.pending)
-            raise TimeoutError(
-                f"no answer from the Modbus device at {self.endpoint} within "
-                f"{self.timeout:g} s{detail}"
-            ) from None
-        except Closed:
-            self.disconnect()
-            raise ConnectionError(
-                f"lost the connection to the Modbus device at {self.endpoint}: "
-                "closed by the device before it replied"
-            ) from None
-        except OSError as exc:
-            self.disconnect()
-            raise ConnectionError(
-                f"lost the connection to the Modbus device at {self.endpoint}: {exc}"
-            ) from None
-
-    def identify(self, unit: int, deadline: float) -> dict[int, Any]:
-        """FC 43/14 basic identification, decoded by pymodbus' PDU class."""
-        from pymodbus.pdu.mei_message import ReadDeviceInformationResponse
-
-        reply = self.exchange(device_id_request(unit), deadline)
-        if reply.exception is not None:
-            return {}
-        response = ReadDeviceInformationResponse()
-        try:
-            response.decode(reply.data)
-        except Exception:  # a truncated object list; pymodbus raises struct.error
-            raise ReplyMismatch("a device identification reply that does not decode") from None
-        return dict(response.information)
-
-    # -- the connection -------------------------------------------------------------------
-    def _open(self) -> Wire:
-        try:
-            return Wire.open(self.host, self.port, self.timeout)
+            async with asyncio.timeout(self.timeout):
+                _, stream = await loop.create_connection(
+                    lambda: MbapStream(straggler), self.host, self.port
+                )
         except (builtins.TimeoutError, ConnectionRefusedError):
             raise ConnectionError(
                 f"could not connect to the Modbus device at {self.endpoint} (refused or "
@@ -195,42 +129,107 @@ class TcpTransport:
             raise ConnectionError(
                 f"could not connect to the Modbus device at {self.endpoint}: {exc}"
             ) from None
+        self._stream = stream
+        return stream
 
-    def _ready_wire(self) -> Wire:
-        # Whatever is waiting now answers no request of ours (a late or duplicated
-        # reply): dropped unread. A connection the device closed while idle is reopened
-        # before anything is sent, so nothing is lost by it.
-        wire = self._wire if self._wire is not None else self._open()
-        self._wire = wire
-        dropped = wire.discard_waiting()
-        if dropped is None:
+    async def start(self, requests: list[Request], timeout: float | None = None) -> list[Pending]:
+        """Send ``requests`` together (opening the connection if needed); await :meth:`reply`.
+
+        Each request fails by itself ``timeout`` seconds (default: the transport's) after
+        it was sent.
+        """
+        stream = self._stream
+        if stream is None or stream.closed:
+            stream = await self._ready()
+        loop = asyncio.get_running_loop()
+        pendings = [Pending(r, self._ids.take(), loop.create_future()) for r in requests]
+        if not stream.waiting:
+            self.stale_bytes += stream.partial
+        stream.send(pendings, self.timeout if timeout is None else timeout)
+        return pendings
+
+    @property
+    def stream(self) -> MbapStream | None:
+        """The open connection's protocol object, if any."""
+        return self._stream
+
+    async def reply(self, pending: Pending) -> Reply:
+        """The checked reply to a started request.
+
+        Raises
+        ------
+        ReplyMismatch
+            The reply does not answer the request (the connection is closed if the
+            stream is out of sync).
+        TimeoutError
+            No reply by the request's deadline (the connection is closed: the rest of a
+            late reply may still come, only a new connection is clean).
+        ConnectionError
+            The connection was lost.
+        Resend, Dropped
+            (:mod:`~bifrost.protocols.modbus.wire`) for the caller to ask again.
+        """
+        try:
+            return await pending.future
+        except builtins.TimeoutError:
+            raise self._timed_out() from None
+        except Closed:
             self.disconnect()
-            wire = self._wire = self._open()
-        else:
-            self.stale_bytes += dropped
-        return wire
+            raise ConnectionError(
+                f"lost the connection to the Modbus device at {self.endpoint}: "
+                "closed by the device before it replied"
+            ) from None
+        except ReplyMismatch as exc:
+            if not exc.in_sync:
+                self.disconnect()
+            raise
+        except asyncio.CancelledError:
+            self.forget(pending)
+            raise
 
-    def _receive(self, wire: Wire, request: Request, tid: int, deadline: float) -> Reply:
-        while True:
-            reply_tid, protocol, length, unit = _MBAP.unpack(wire.take(_MBAP.size, deadline))
-            if protocol != 0:
-                raise ReplyMismatch(
-                    f"protocol id {protocol} in the MBAP header, expected 0", in_sync=False
-                )
-            if not 2 <= length <= _MAX_LENGTH:
-                raise ReplyMismatch(f"MBAP length {length}, outside 2-{_MAX_LENGTH}", in_sync=False)
-            pdu = wire.take(length - 1, deadline)
-            if reply_tid != tid:
-                # A reply to an earlier request (late, or forwarded by a gateway from
-                # the connection before this one): never the answer to this one. The
-                # deadline is checked here too: frames that keep coming need no wait.
-                self.stale_replies += 1
-                if time.monotonic() >= deadline:
-                    raise DeadlinePassed
-                continue
-            if unit != request.unit:
-                raise ReplyMismatch(f"unit id {unit} in the reply, expected {request.unit}")
-            return check_reply(request, pdu)
+    def forget(self, pending: Pending) -> None:
+        """Stop waiting for ``pending``; its reply, if it comes, is dropped and counted."""
+        if self._stream is not None:
+            self._stream.forget(pending)
+        else:
+            pending.settle()
+        future = pending.future
+        if future.done() and not future.cancelled():
+            future.exception()  # retrieved: it was the read's to report, or nobody's
+
+    async def exchange(self, request: Request, timeout: float | None = None) -> Reply:
+        """Send one request and return its checked reply (see :meth:`reply`)."""
+        (pending,) = await self.start([request], timeout)
+        return await self.reply(pending)
+
+    async def identify(self, unit: int) -> dict[int, Any]:
+        """FC 43/14 basic identification objects (empty if the device refuses)."""
+        reply = await self.exchange(device_id_request(unit))
+        return decode_identification(reply)
+
+    def _timed_out(self) -> TimeoutError:
+        stream = self._stream
+        partial = stream.partial if stream is not None else 0
+        stale = stream.stale_replies if stream is not None else 0
+        self.disconnect()
+        return TimeoutError(
+            f"no answer from the Modbus device at {self.endpoint} within "
+            f"{self.timeout:g} s{_timeout_detail(stale, partial)}"
+        )
+
+
+def decode_identification(reply: Reply) -> dict[int, Any]:
+    """FC 43/14 objects from a checked reply, decoded by pymodbus' PDU class."""
+    from pymodbus.pdu.mei_message import ReadDeviceInformationResponse
+
+    if reply.exception is not None:
+        return {}
+    response = ReadDeviceInformationResponse()
+    try:
+        response.decode(reply.data)
+    except Exception:  # a truncated object list; pymodbus raises struct.error
+        raise ReplyMismatch("a device identification reply that does not decode") from None
+    return dict(response.information)
 
 
 def _timeout_detail(stale: int, partial: int) -> str:

@@ -1,115 +1,257 @@
-"""One TCP connection's bytes for the Modbus TCP transport, every wait bounded by a deadline.
+"""One Modbus TCP connection on the event loop: MBAP frames cut from the stream, matched by id.
 
-The socket is non-blocking and waits go through a selector with the time left to the
-request's deadline, so a device that sends half a frame, or nothing, costs at most that
-time; bytes are taken from a receive buffer in exact sizes (a header, then a body).
+An :class:`asyncio.Protocol`: bytes are taken as they arrive (no thread, no blocking
+read), cut into frames by the MBAP header, and each frame is handed to the request
+waiting for its transaction id, after the reply checks of
+:mod:`bifrost.protocols.modbus.pdu`. A frame whose id no request waits for (a late
+reply, a duplicate, another connection's reply forwarded by a gateway) is dropped and
+counted. A header whose protocol id or length cannot be right means the stream is no
+longer known to be cut at frame boundaries: the connection is closed.
 """
 
 from __future__ import annotations
 
-import selectors
-import socket
+import asyncio
+import struct
 import time
+from collections.abc import Callable
+from typing import Any
 
-__all__ = ["Closed", "DeadlinePassed", "Wire"]
+from bifrost.protocols.modbus.pdu import Reply, ReplyMismatch, Request, check_reply
 
-_RECV_SIZE = 4096
-_MAX_DISCARD = 65536
+__all__ = ["MBAP", "Closed", "Dropped", "MbapStream", "Pending", "Resend"]
+
+MBAP = struct.Struct(">HHHB")  # transaction id, protocol id, length, unit id
+_HEADER = MBAP.size
+_MAX_LENGTH = 254  # unit id + the largest PDU (253 bytes)
+# Bytes a device may send while no request of ours waits before the connection counts as
+# flooding (sending without being asked); it is then closed and reopened on demand.
+MAX_IDLE_BYTES = 65536
+# How many answered transaction ids are remembered to tell a duplicated reply from a
+# merely late one.
+_RECENT = 64
 
 
 class Closed(Exception):
-    """The device closed the connection."""
+    """The device closed the connection (or it was lost) before the reply came."""
 
 
-class DeadlinePassed(Exception):
-    """The deadline passed while waiting on the socket."""
+class Resend(Exception):
+    """The request's connection was reset because of another request's reply: ask again."""
 
 
-class Wire:
-    """An open TCP connection: exact reads, bounded writes, and a way to drop stale bytes."""
+class Dropped(Exception):
+    """Later requests were answered and this one was not, for far longer than they took."""
 
-    def __init__(self, sock: socket.socket) -> None:
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        sock.setblocking(False)
-        self._socket = sock
-        self._selector = selectors.DefaultSelector()
-        self._selector.register(sock, selectors.EVENT_READ)
+
+class Pending:
+    """One request on the wire, waiting for its reply."""
+
+    __slots__ = ("future", "request", "sent", "seq", "straggler", "tid", "timer")
+
+    def __init__(self, request: Request, tid: int, future: asyncio.Future[Reply]) -> None:
+        self.request = request
+        self.tid = tid
+        self.future = future
+        self.sent = 0.0
+        self.seq = 0  # the order it went on the wire
+        self.timer: asyncio.TimerHandle | None = None
+        self.straggler: asyncio.TimerHandle | None = None
+
+    def settle(self) -> None:
+        """Cancel the timers (the outcome is known)."""
+        if self.timer is not None:
+            self.timer.cancel()
+        if self.straggler is not None:
+            self.straggler.cancel()
+
+
+class MbapStream(asyncio.Protocol):
+    """The protocol object of one TCP connection.
+
+    Parameters
+    ----------
+    straggler
+        Given an answered request's round trip, how long an earlier request still
+        waiting may stay unanswered before it counts as dropped (None: never, it waits
+        for its deadline). Pipelined connections set it.
+
+    Attributes
+    ----------
+    probing
+        While True, every request still waiting when another is answered gets that
+        grace, not only those sent before it: a device that answers the first of a burst
+        and drops the rest (pymodbus' server does) is found within the grace, not after
+        the whole timeout. Cleared once the device has answered a whole burst.
+    """
+
+    def __init__(self, straggler: Callable[[float], float] | None = None) -> None:
+        self.transport: asyncio.Transport | None = None
+        self.waiting: dict[int, Pending] = {}  # in the order sent
+        self.straggler = straggler
+        self.probing = straggler is not None
+        self.closed = False
+        self.flooded = False
+        self.stale_replies = 0  # frames whose id no request waits for, dropped
+        self.duplicates = 0  # of those, ids that were answered already
+        self.idle_bytes = 0  # bytes received while no request waited
         self._buffer = bytearray()
+        self._recent: dict[int, None] = {}
+        self._seq = 0
 
-    @classmethod
-    def open(cls, host: str, port: int, timeout: float) -> Wire:
-        """Connect within ``timeout`` seconds (OSError as :func:`socket.create_connection`)."""
-        return cls(socket.create_connection((host, port), timeout=timeout))
+    # -- asyncio.Protocol -----------------------------------------------------------------
+    def connection_made(self, transport: Any) -> None:  # noqa: D102
+        self.transport = transport
+
+    def connection_lost(self, exc: Exception | None) -> None:  # noqa: D102
+        self.closed = True
+        self._fail_all(Closed())
+
+    def data_received(self, data: bytes) -> None:  # noqa: D102
+        buffer = self._buffer
+        buffer += data
+        if not self.waiting:
+            self.idle_bytes += len(data)
+            if self.idle_bytes > MAX_IDLE_BYTES:
+                self.flooded = True
+                self.close()
+                return
+        while len(buffer) >= _HEADER:
+            tid, protocol, length, unit = MBAP.unpack_from(buffer)
+            if protocol != 0:
+                self._out_of_sync(tid, f"protocol id {protocol} in the MBAP header, expected 0")
+                return
+            if not 2 <= length <= _MAX_LENGTH:
+                self._out_of_sync(tid, f"MBAP length {length}, outside 2-{_MAX_LENGTH}")
+                return
+            end = 6 + length
+            if len(buffer) < end:
+                return
+            pdu = bytes(buffer[_HEADER:end])
+            del buffer[:end]
+            pending = self.waiting.pop(tid, None)
+            if pending is None:
+                self.stale_replies += 1
+                if tid in self._recent:
+                    self.duplicates += 1
+                continue
+            self._answered(pending, unit, pdu)
+            if self.closed:
+                return
+
+    # -- requests -------------------------------------------------------------------------
+    def send(self, pendings: list[Pending], timeout: float) -> None:
+        """Put the requests on the wire in one write; each fails by itself at its deadline."""
+        assert self.transport is not None
+        if not self.waiting:
+            # Whatever is buffered now answers no request of ours (the rest of a frame
+            # that came unasked): dropped unread, so the stream starts afresh.
+            self._buffer.clear()
+            self.idle_bytes = 0
+        loop = asyncio.get_running_loop()
+        now = time.monotonic()
+        frames = []
+        for pending in pendings:
+            request = pending.request
+            frames.append(
+                MBAP.pack(pending.tid, 0, len(request.pdu) + 1, request.unit) + request.pdu
+            )
+            pending.sent = now
+            pending.seq = self._seq = self._seq + 1
+            pending.timer = loop.call_later(timeout, _expire, pending)
+            self.waiting[pending.tid] = pending
+        self.transport.write(frames[0] if len(frames) == 1 else b"".join(frames))
+
+    def forget(self, pending: Pending) -> None:
+        """Stop waiting for ``pending`` (a cancelled call): its reply will be dropped."""
+        pending.settle()
+        if self.waiting.get(pending.tid) is pending:
+            del self.waiting[pending.tid]
 
     @property
-    def pending(self) -> int:
-        """Bytes received and not yet taken (part of a frame, after a timeout)."""
+    def partial(self) -> int:
+        """Bytes received and not yet a whole frame."""
         return len(self._buffer)
 
-    def discard_waiting(self) -> int | None:
-        """Drop every byte received so far: how many, or None if the connection is no good.
-
-        No good: closed by the device, or sending without pause (more than
-        ``_MAX_DISCARD`` bytes), which no request of ours asked for.
-        """
-        dropped = len(self._buffer)
-        self._buffer.clear()
-        while dropped <= _MAX_DISCARD:
-            try:
-                chunk = self._socket.recv(_RECV_SIZE)
-            except BlockingIOError:
-                return dropped
-            except OSError:
-                return None
-            if not chunk:
-                return None
-            dropped += len(chunk)
-        return None
-
-    def send(self, data: bytes, deadline: float) -> None:
-        """Send all of ``data`` by monotonic ``deadline``."""
-        view = memoryview(data)
-        while view:
-            try:
-                view = view[self._socket.send(view) :]
-            except BlockingIOError:
-                # The send buffer is full (the device stopped reading): wait for room.
-                self._selector.modify(self._socket, selectors.EVENT_WRITE)
-                try:
-                    self._wait(deadline)
-                finally:
-                    self._selector.modify(self._socket, selectors.EVENT_READ)
-
-    def take(self, size: int, deadline: float) -> bytes:
-        """Exactly ``size`` bytes, waiting for them until monotonic ``deadline``.
-
-        Raises
-        ------
-        DeadlinePassed
-            Fewer than ``size`` bytes arrived in time (those that did stay buffered).
-        Closed
-            The device closed the connection first.
-        """
-        buffer = self._buffer
-        while len(buffer) < size:
-            self._wait(deadline)
-            try:
-                chunk = self._socket.recv(_RECV_SIZE)
-            except BlockingIOError:
-                continue
-            if not chunk:
-                raise Closed
-            buffer += chunk
-        data = bytes(buffer[:size])
-        del buffer[:size]
-        return data
-
     def close(self) -> None:
-        """Close the socket."""
-        self._selector.close()
-        self._socket.close()
+        """Close the connection; every request still waiting fails with :class:`Closed`."""
+        self.closed = True
+        if self.transport is not None:
+            self.transport.close()
+        self._fail_all(Closed())
 
-    def _wait(self, deadline: float) -> None:
-        remaining = deadline - time.monotonic()
-        if remaining <= 0 or not self._selector.select(remaining):
-            raise DeadlinePassed
+    # -- inside ---------------------------------------------------------------------------
+    def _answered(self, pending: Pending, unit: int, pdu: bytes) -> None:
+        pending.settle()
+        self._remember(pending.tid)
+        future = pending.future
+        request = pending.request
+        try:
+            if unit != request.unit:
+                raise ReplyMismatch(f"unit id {unit} in the reply, expected {request.unit}")
+            reply = check_reply(request, pdu)
+        except ReplyMismatch as exc:
+            if not future.done():
+                future.set_exception(exc)
+            if not exc.in_sync:
+                self._reset()
+            return
+        if not future.done():
+            future.set_result(reply)
+        if self.straggler is not None and self.waiting:
+            self._watch_stragglers(pending)
+
+    def _watch_stragglers(self, answered: Pending) -> None:
+        # Requests sent before the one just answered are still waiting: a device that
+        # answers in order has dropped them. They get a grace scaled to the round trip
+        # the answered one took (a device may answer out of order), then count as
+        # dropped rather than waiting out the whole timeout.
+        assert self.straggler is not None
+        loop = asyncio.get_running_loop()
+        grace = self.straggler(time.monotonic() - answered.sent)
+        for pending in self.waiting.values():
+            if pending.seq > answered.seq and not self.probing:
+                break
+            if pending.straggler is None:
+                pending.straggler = loop.call_later(grace, _dropped, pending)
+
+    def _remember(self, tid: int) -> None:
+        recent = self._recent
+        recent[tid] = None
+        if len(recent) > _RECENT:
+            del recent[next(iter(recent))]
+
+    def _out_of_sync(self, tid: int, reason: str) -> None:
+        # The request the header names, or else the oldest one waiting, gets the blame;
+        # the others were not answered wrongly and may be asked again.
+        pending = self.waiting.pop(tid, None)
+        if pending is None and self.waiting:
+            pending = self.waiting.pop(next(iter(self.waiting)))
+        if pending is not None:
+            pending.settle()
+            if not pending.future.done():
+                pending.future.set_exception(ReplyMismatch(reason, in_sync=False))
+        self._reset()
+
+    def _reset(self) -> None:
+        self.closed = True
+        if self.transport is not None:
+            self.transport.close()
+        self._fail_all(Resend())
+
+    def _fail_all(self, exc: Exception) -> None:
+        waiting, self.waiting = self.waiting, {}
+        for pending in waiting.values():
+            pending.settle()
+            if not pending.future.done():
+                pending.future.set_exception(exc)
+
+
+def _expire(pending: Pending) -> None:
+    if not pending.future.done():
+        pending.future.set_exception(TimeoutError())
+
+
+def _dropped(pending: Pending) -> None:
+    if not pending.future.done():
+        pending.future.set_exception(Dropped())
