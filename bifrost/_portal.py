@@ -9,21 +9,104 @@ while the main thread computes.
 
 The thread starts with the first user (connection) and stops with the last one, so
 closing every connection leaves no thread behind.
+
+Errors cross from the loop thread to the caller here, so this is also where their
+tracebacks are shortened: a :class:`~bifrost.BifrostError` raised by a call decorated
+with :func:`user_facing` is raised from the caller's frame, without the portal's,
+concurrent.futures' and the driver's frames (50-90 lines for a misspelt tag name). Its
+``__cause__`` (a driver library's exception) stays, without frames. :func:`debug` (or
+``BIFROST_DEBUG=1`` in the environment) keeps every frame.
 """
 
 from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import functools
+import os
 import threading
-from collections.abc import Coroutine
-from typing import Any, TypeVar
+from collections.abc import Callable, Coroutine
+from typing import Any, ParamSpec, TypeVar
 
+from bifrost.exceptions import BifrostError
 from bifrost.exceptions import TimeoutError as BifrostTimeoutError
 
-__all__ = ["Portal", "portal"]
+__all__ = ["Portal", "debug", "portal", "user_facing"]
 
 T = TypeVar("T")
+P = ParamSpec("P")
+
+_debug = os.environ.get("BIFROST_DEBUG", "").strip().lower() not in ("", "0", "false", "no", "off")
+
+
+def debug(enabled: bool | None = None) -> bool:
+    """Show bifrost's own frames in the tracebacks of its errors (or stop showing them).
+
+    Parameters
+    ----------
+    enabled
+        True: errors keep every frame (the portal's, the driver's) and their causes'
+        frames; False: errors of a call are raised from the caller's frame. None only
+        reads the setting. The default comes from the environment
+        variable ``BIFROST_DEBUG`` (``1`` turns it on).
+
+    Returns
+    -------
+    bool
+        The setting now in force.
+    """
+    global _debug  # noqa: PLW0603 -- one process-wide switch, like logging's levels
+    if enabled is not None:
+        _debug = bool(enabled)
+    return _debug
+
+
+def _is_users_business(error: BaseException) -> bool:
+    # BifrostErrors, and exceptions that say so (bifrost.connection.RecordingInterrupted).
+    return isinstance(error, BifrostError) or bool(getattr(error, "short_traceback", False))
+
+
+def _shortened(error: BaseException) -> BaseException:
+    """``error`` without the frames below the caller's, nor those of its causes."""
+    error.__traceback__ = None
+    # "During handling of the above exception..." (a CancelledError, a KeyError caught
+    # while looking a tag up) is bifrost's business; an explicit cause (`from exc`, a
+    # driver library's error) stays, frameless.
+    error.__suppress_context__ = True
+    seen = {id(error)}
+    cause = error.__cause__
+    while cause is not None and id(cause) not in seen:
+        seen.add(id(cause))
+        cause.__traceback__ = None
+        cause = cause.__cause__
+    return error
+
+
+def user_facing(function: Callable[P, T]) -> Callable[P, T]:
+    """Decorate a public sync call: its BifrostErrors are raised from the caller's frame.
+
+    The traceback of such an error starts at the caller's line (``plc.read([...])``),
+    unless :func:`debug` is on; so does that of an exception whose class sets
+    ``short_traceback = True``. Other exceptions (bugs, a plain KeyboardInterrupt) keep
+    every frame.
+    """
+
+    @functools.wraps(function)
+    def call(*args: P.args, **kwargs: P.kwargs) -> T:
+        try:
+            return function(*args, **kwargs)
+        except BaseException as error:
+            if _is_users_business(error):
+                # What the call was, for the hint IPython shows (bifrost.jupyter.errors).
+                error._bifrost_call = (function.__name__, args[0] if args else None)  # type: ignore[attr-defined]
+                if not _debug:
+                    _shortened(error)
+            # A bare raise adds no entry for this frame: with the traceback cleared, the
+            # caller's frame is the first one shown.
+            raise
+
+    return call
+
 
 _CANCEL_GRACE = 2.0  # seconds a cancelled coroutine gets to unwind before we give up waiting
 

@@ -14,7 +14,7 @@ from typing import Any, TypeVar, cast
 
 import pandas as pd
 
-from bifrost._portal import portal
+from bifrost._portal import portal, user_facing
 from bifrost.aio import AsyncConnection, Errors, RecordMode, TagSource, _record_spans
 from bifrost.exceptions import TimeoutError as BifrostTimeoutError
 from bifrost.frames import read_frame
@@ -26,7 +26,7 @@ from bifrost.results import ReadResult
 from bifrost.subscriptions import Subscription
 from bifrost.tags import TagLike, TagTable
 
-__all__ = ["Connection", "connect"]
+__all__ = ["Connection", "RecordingInterrupted", "connect"]
 
 T = TypeVar("T")
 _CANCEL_GRACE = 2.0  # seconds a cancelled read gets to unwind (as bifrost._portal's calls)
@@ -74,6 +74,7 @@ class Connection:
         return _run_on(portal.loop, coro, self._call_timeout)
 
     # -- lifecycle ------------------------------------------------------------------------
+    @user_facing
     def open(self) -> None:
         """Connect to the device (``bifrost.connect`` already did)."""
         if not self._holds_portal:
@@ -85,6 +86,7 @@ class Connection:
             self.close()
             raise
 
+    @user_facing
     def close(self) -> None:
         """Close the connection; the last one closed stops bifrost's loop thread."""
         if not self._holds_portal:
@@ -138,6 +140,7 @@ class Connection:
         return self._async.tags
 
     @tags.setter
+    @user_facing
     def tags(self, value: TagSource) -> None:
         self._async.tags = value
 
@@ -147,31 +150,38 @@ class Connection:
         return self._async
 
     # -- verbs: one loop hop each ---------------------------------------------------------
+    @user_facing
     def resolve(self, tags: TagLike | Sequence[TagLike]) -> list[Tag]:
         """Turn names, Tags and raw addresses into Tags (no I/O)."""
         return self._async.resolve(tags)
 
+    @user_facing
     def explain(self, tags: TagLike | Sequence[TagLike]) -> pd.DataFrame:
         """The requests a read of ``tags`` sends, one row each (no I/O)."""
         return self._async.explain(tags)
 
+    @user_facing
     def read_result(self, tags: TagLike | Sequence[TagLike]) -> ReadResult:
         """Read ``tags`` and return the columnar result."""
         return self._hop(self._async.read_result(tags))
 
+    @user_facing
     def read(self, tags: TagLike | Sequence[TagLike], *, errors: Errors = "raise") -> pd.DataFrame:
         """Read tags in one planned batch; see :meth:`AsyncConnection.read`."""
         result, layout = self._hop(self._async._read_columns(tags, errors))
         return read_frame(result, layout)
 
+    @user_facing
     def read_value(self, tag: TagLike) -> Any:
         """Read one tag and return its value."""
         return self._hop(self._async.read_value(tag))
 
+    @user_facing
     def write(self, values: Mapping[TagLike, Any], *, exact: bool = False) -> None:
         """Write values after checking all of them; see :meth:`AsyncConnection.write`."""
         self._call(self._async.write(values, exact=exact))
 
+    @user_facing
     def record(
         self,
         tags: TagLike | Sequence[TagLike],
@@ -187,8 +197,13 @@ class Connection:
     ) -> Recording:
         """Sample tags on a fixed interval; see :meth:`AsyncConnection.record`.
 
-        A blocking recording shows a progress bar; Ctrl-C (or a notebook's interrupt)
-        stops it and returns what was recorded, with ``recording.interrupted`` set.
+        A blocking recording shows a progress bar. Ctrl-C (or a notebook's interrupt)
+        stops it and raises :class:`RecordingInterrupted`, a ``KeyboardInterrupt``
+        carrying what was recorded (``.recording``, marked ``interrupted``), so a
+        script or "Run All" stops there. In IPython and Jupyter (``import bifrost`` or
+        ``%load_ext bifrost``) the partial recording is still assigned to the cell's
+        variable (``rec = plc.record(...)`` leaves it in ``rec``; a bare call leaves it
+        in ``_``), with one line saying so.
         """
         _record_spans(interval, duration, background)  # fail before anything starts
         recording = self._call(
@@ -213,6 +228,7 @@ class Connection:
         """Recordings running on this connection."""
         return self._async.recordings
 
+    @user_facing
     def subscribe(
         self,
         tags: TagLike | Sequence[TagLike],
@@ -235,10 +251,12 @@ class Connection:
             )
         )
 
+    @user_facing
     def browse(self, path: str | None = None, depth: int = 1) -> pd.DataFrame:
         """The device's address space or the tag table; see :meth:`AsyncConnection.browse`."""
         return self._call(self._async.browse(path, depth))
 
+    @user_facing
     def info(self) -> dict[str, Any]:
         """Device identification."""
         return self._call(self._async.info())
@@ -250,6 +268,40 @@ class Connection:
         from bifrost._html import connection_html
 
         return connection_html(self)
+
+
+class RecordingInterrupted(KeyboardInterrupt):
+    """A blocking :meth:`Connection.record` was interrupted (Ctrl-C, the kernel's stop).
+
+    A ``KeyboardInterrupt``, so that ``except Exception`` does not swallow it and a
+    notebook's "Run All" stops at the cell; the samples recorded until then are kept.
+
+    Attributes
+    ----------
+    recording
+        The partial :class:`~bifrost.Recording` (stopped, ``interrupted`` set).
+    elapsed_s
+        Seconds from the start of the recording to its end.
+    kept_in
+        Where the recording was left for the user: ``"rec"`` when IPython assigned it to
+        the cell's variable, else a description (set by whoever stores it).
+    """
+
+    short_traceback = True  # raised from the caller's frame (bifrost._portal.user_facing)
+
+    def __init__(self, recording: Recording, elapsed_s: float) -> None:
+        self.recording = recording
+        self.elapsed_s = elapsed_s
+        self.kept_in = "the exception's .recording"
+        super().__init__(recording)
+
+    def __str__(self) -> str:
+        samples = len(self.recording)
+        noun = "sample" if samples == 1 else "samples"
+        return (
+            f"recording interrupted after {self.elapsed_s:.1f} s — "
+            f"{samples:,} {noun} kept in {self.kept_in}"
+        )
 
 
 class _Hop:
@@ -318,6 +370,9 @@ def _wait_with_progress(recording: Recording, progress: bool) -> None:
     except KeyboardInterrupt:
         recording.interrupted = True
         recording.stop()
+        recording.wait()
+        elapsed = (recording.stopped_ns or 0) - (recording.started_ns or 0)
+        raise RecordingInterrupted(recording, max(0, elapsed) / 1e9) from None
     recording.wait()
 
 
@@ -328,6 +383,7 @@ def raise_closed(url: str) -> None:
     raise ConnectionError(f"the connection to {url} is closed; connect again")
 
 
+@user_facing
 def connect(
     url: str,
     *,

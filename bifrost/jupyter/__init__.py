@@ -27,6 +27,7 @@ __all__ = [
     "RecorderPanel",
     "TagBrowser",
     "load_ipython_extension",
+    "register_ipython_hooks",
     "unload_ipython_extension",
 ]
 
@@ -37,6 +38,36 @@ def __getattr__(name: str) -> Any:
     if name in _WIDGETS:
         return getattr(importlib.import_module("bifrost.jupyter.widgets"), name)
     raise AttributeError(f"module 'bifrost.jupyter' has no attribute {name!r}")
+
+
+def register_ipython_hooks(ipython: Any = None) -> bool:
+    """In IPython or Jupyter: short errors, tab completion, quiet driver logs.
+
+    - a :class:`~bifrost.BifrostError` shows as its message and a hint (no traceback),
+      and an interrupted ``plc.record(...)`` leaves its partial recording in the cell's
+      variable (:mod:`bifrost.jupyter.errors`);
+    - tab completes tag names in ``plc.read(["...`` and ``plc.tags["...``
+      (:mod:`bifrost.jupyter.completion`);
+    - driver libraries log only warnings and worse (:mod:`bifrost.jupyter.logs`).
+
+    ``import bifrost`` calls it inside IPython, ``%load_ext bifrost`` too (with the magics).
+    ``ipython`` defaults to the running shell; outside IPython this does nothing (and
+    imports nothing). Returns whether a shell was set up.
+    """
+    from bifrost.jupyter.errors import register_error_display
+
+    if not register_error_display(ipython):
+        return False
+    from bifrost.jupyter.completion import register_completions
+    from bifrost.jupyter.logs import quiet_driver_logs
+
+    if ipython is None:
+        from IPython import get_ipython
+
+        ipython = get_ipython()
+    register_completions(ipython)
+    quiet_driver_logs()
+    return True
 
 
 def load_ipython_extension(ipython: Any) -> None:

@@ -46,7 +46,7 @@ def is_numeric(dtype: str) -> bool:
     return dtype.lower() in _NUMERIC
 
 
-@dataclass
+@dataclass(repr=False)
 class RecordingStats:
     """How a recording went.
 
@@ -76,6 +76,14 @@ class RecordingStats:
     def as_dict(self) -> dict[str, Any]:
         """Plain dict (for metadata and JSON)."""
         return asdict(self)
+
+    def __repr__(self) -> str:
+        # Jitter to the microsecond: 0.4169710000496707 ms says nothing more than 0.417.
+        fields = ", ".join(
+            f"{name}={round(value, 3)!r}" if isinstance(value, float) else f"{name}={value!r}"
+            for name, value in asdict(self).items()
+        )
+        return f"RecordingStats({fields})"
 
 
 @dataclass
@@ -111,7 +119,6 @@ class Recording:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._wakeup: asyncio.Event | None = None
         self._task: asyncio.Task[None] | None = None
-        self.interrupted = False
         self.error: BaseException | None = None
         self.storage_error: BaseException | None = None
         self.path: str | None = None
@@ -124,6 +131,24 @@ class Recording:
     def running(self) -> bool:
         """Whether sampling is still going on."""
         return self._task is not None and not self._finished.is_set()
+
+    @property
+    def interrupted(self) -> bool:
+        """Whether a user's interrupt (Ctrl-C) ended the recording before its duration.
+
+        Kept as ``metadata["interrupted"]``, the UTC time of the interrupt (a string,
+        which every file format stores), so a saved recording remembers it; shown in the
+        ``repr`` and the HTML summary.
+        """
+        return bool(self.metadata.get("interrupted"))
+
+    @interrupted.setter
+    def interrupted(self, value: bool) -> None:
+        if not value:
+            self.metadata.pop("interrupted", None)
+        elif not self.interrupted:
+            now = (self.clock or default_clock()).wall_ns()
+            self.metadata["interrupted"] = pd.Timestamp(now, tz="UTC").isoformat()
 
     @property
     def buffer(self) -> SampleBuffer:
@@ -275,16 +300,25 @@ class Recording:
         return formats.save(self, path)
 
     def __repr__(self) -> str:
-        state = "running" if self.running else "stopped"
+        state = "running" if self.running else "interrupted" if self.interrupted else "stopped"
+        tags, samples = len(self.names), len(self)
         return (
-            f"<Recording {state}: {len(self.names)} tags, {len(self)} samples every "
-            f"{self.interval_s:g} s>"
+            f"<Recording {state}: {tags} tag{'' if tags == 1 else 's'}, "
+            f"{samples} sample{'' if samples == 1 else 's'} every {self.interval_s:g} s>"
         )
 
     def _repr_html_(self) -> str:
         from bifrost._html import recording_html
 
-        return recording_html(self)
+        card = recording_html(self)
+        if not self.interrupted:
+            return card
+        seconds = ((self.stopped_ns or 0) - (self.started_ns or 0)) / 1e9
+        note = (
+            '<p class="bf-bad" style="font-size:12px;margin:2px 0">interrupted by the user '
+            f"after {max(0.0, seconds):.1f} s: the samples up to then are kept</p>"
+        )
+        return note + card
 
     # -- used by the recorder --------------------------------------------------------------
     def _attach(self, loop: asyncio.AbstractEventLoop, task: asyncio.Task[None]) -> None:

@@ -87,6 +87,7 @@ class _FakeConnection:
 
     def __init__(self, protocol, error):
         self.protocol = protocol
+        self.writable = False
         self.error = error
 
     def read(self, tags):

@@ -40,7 +40,8 @@ def test_the_declaration_gives_parser_handler_help_and_overview(toy):
     assert greet.description == "Greet NAME. Politely, unless --loud."
     assert greet.handler(instance, greet.parse("world --loud")) == "WORLD"
     text = greet.help()
-    assert "%toy greet [--loud] name" in text
+    # The usage line comes first, without the "::" of IPython's reST formatting.
+    assert text.splitlines()[0] == "%toy greet [--loud] name"
     assert "who to greet" in text
     assert "--loud, -l" in text
     assert greet.description in text
@@ -48,9 +49,10 @@ def test_the_declaration_gives_parser_handler_help_and_overview(toy):
     assert keep.invocation == "%%toy keep"
     assert "%%toy keep var" in keep.help()
     assert keep.handler(instance, keep.parse("x"), "body") == ("x", "body")
+    # One column for the invocations, whatever their prefix.
     assert commands.overview() == [
-        "  %toy greet    Greet NAME. Politely, unless --loud.",
-        "  %%toy keep     Keep the cell's body.",
+        "  %toy greet  Greet NAME. Politely, unless --loud.",
+        "  %%toy keep  Keep the cell's body.",
     ]
 
 

@@ -67,7 +67,7 @@ def test_every_declared_command_has_its_help_line_and_its_own_help(shell, capsys
             shell.run(asked)
             text = capsys.readouterr().out
             assert text.strip() == command.help().strip(), asked
-            assert text.splitlines()[2].split()[:2] == command.invocation.split(), asked
+            assert text.splitlines()[0].split()[:2] == command.invocation.split(), asked
             assert command.description in text
             for action in command.parser._actions:
                 if action.option_strings:
@@ -177,7 +177,9 @@ def test_errors_name_the_tag_or_address_and_what_to_do(shell, plant):
     assert isinstance(caught.value.error, bf.ProtocolError)
     with pytest.raises(BifrostMagicError) as caught:
         shell.run("%bifrost read nope tank.level")
-    assert "%bifrost connect nope" in str(caught.value)
+    assert "no connection named 'nope' (known: plc)" in str(caught.value)
+    assert "%bifrost sim start --connect NAME" in caught.value.hint
+    assert "%bifrost connect NAME URL" in caught.value.hint
 
 
 def test_short_errors_can_be_turned_off(shell, plant):

@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
+import datetime
+import zoneinfo
+
 import numpy as np
 import pytest
 
 import bifrost as bf
 from bifrost.jupyter import DecodeProbe, LiveTrend, RecorderPanel, TagBrowser
 from bifrost.jupyter.widgets import _minmax_indices, downsample_indices
+from bifrost.jupyter.widgets.decode_probe import (
+    Tolerance,
+    decode_window,
+    rank_matches,
+    typed_decimals,
+)
 from bifrost.model import ByteOrder, DataType, Quality, Tag
 from bifrost.protocols.modbus.codec import encode_registers
 
@@ -128,6 +137,115 @@ def test_minmax_indices_keep_extremes_of_every_bucket():
     assert list(downsample_indices(np.arange(10), short, 100)) == list(range(10))
 
 
+def _recording_at(start: datetime.datetime, seconds: float, step_s: float) -> bf.Recording:
+    """A finished recording of a slow ramp (plus an offset the y axis must not hide)."""
+    tags = [Tag("level", "hr:0:float32", unit="m"), Tag("speed", "hr:2:float32", unit="rpm")]
+    rec = bf.Recording(tags, ["float32", "float32"], step_s)
+    n = round(seconds / step_s) + 1
+    start_ns = int(start.timestamp()) * 10**9
+    times = start_ns + np.arange(n, dtype=np.int64) * round(step_s * 1e9)
+    values = np.column_stack([20788.891 + 1e-4 * np.sin(np.arange(n) / 5.0), np.arange(n) * 1.0])
+    quality = np.full((n, 2), Quality.GOOD, dtype=np.uint8)
+    rec.buffer.extend(times, values, np.empty((n, 2), dtype=object), quality)
+    rec._finished.set()
+    return rec
+
+
+def _parse_tick(label: str) -> datetime.datetime:
+    """A tick label as a time (and date, on a second line); raises if it is not one."""
+    clock, _, day = label.partition("\n")
+    pattern = "%H:%M:%S.%f" if "." in clock else "%H:%M:%S"
+    if day:
+        return datetime.datetime.strptime(f"{day} {clock}", f"%Y-%m-%d {pattern}")
+    return datetime.datetime.strptime(clock, pattern)
+
+
+@pytest.mark.parametrize(
+    ("tz", "start", "seconds", "step_s"),
+    [
+        ("UTC", datetime.datetime(2026, 11, 29, 10, 49, 1, tzinfo=datetime.UTC), 4.0, 0.1),
+        ("UTC", datetime.datetime(2026, 11, 29, 10, 0, 0, tzinfo=datetime.UTC), 7200.0, 5.0),
+        # 23:59:50 in Berlin: the span crosses local midnight, not UTC's.
+        (
+            "Europe/Berlin",
+            datetime.datetime(2026, 11, 29, 22, 59, 50, tzinfo=datetime.UTC),
+            20.0,
+            0.1,
+        ),
+    ],
+)
+def test_live_trend_time_axis_reads_wall_clock_time(tz, start, seconds, step_s):
+    from matplotlib.dates import DateFormatter
+
+    rec = _recording_at(start, seconds, step_s)
+    trend = LiveTrend(rec, tz=tz)
+    try:
+        # Tick labels come from a date formatter, whatever data the lines were made with
+        # (the bug: an empty float line kept a number formatter and printed 0.00022).
+        formatter = trend._axes[-1].xaxis.get_major_formatter()
+        assert isinstance(formatter, DateFormatter)
+        labels = trend.tick_labels()
+        assert len(labels) >= 3
+        zone = zoneinfo.ZoneInfo(tz)
+        first = start.astimezone(zone).replace(tzinfo=None)
+        last = first + datetime.timedelta(seconds=seconds)
+        ticks = [_parse_tick(label) for label in labels]
+        if first.date() == last.date():
+            assert all("\n" not in label for label in labels)
+            ticks = [datetime.datetime.combine(first.date(), t.time()) for t in ticks]
+        else:
+            # Crossing midnight: the first tick names its date, and so does the first tick
+            # of the new day; the others are times of the day before them.
+            assert "\n" in labels[0]
+            assert any(label.startswith("00:00:00\n") for label in labels[1:])
+            day = first.date()
+            dated = []
+            for label, tick in zip(labels, ticks, strict=True):
+                day = tick.date() if "\n" in label else day
+                dated.append(datetime.datetime.combine(day, tick.time()))
+            ticks = dated
+        span = datetime.timedelta(seconds=seconds)
+        assert first - 0.1 * span <= ticks[0]
+        assert ticks[-1] <= last + 0.1 * span
+        assert ticks == sorted(ticks)
+        assert len(set(ticks)) == len(ticks)  # enough decimals to tell ticks apart
+        assert trend._axes[-1].get_xlabel() == f"time ({tz})"
+        assert f"time ({tz}): " in trend.image.tooltip
+        # The y axis shows values as they are: no offset, no multiplier, units labelled.
+        level_axis = trend._axes[0]
+        assert level_axis.yaxis.get_offset_text().get_text() == ""
+        assert all(
+            t.get_text().startswith("20788.89")
+            for t in level_axis.get_yticklabels()
+            if t.get_text()
+        )
+        assert level_axis.get_ylabel() == "level\n[m]"
+    finally:
+        trend.close()
+
+
+def test_live_trend_axis_defaults_to_the_kernels_zone_and_knows_no_samples():
+    tags = [Tag("level", "hr:0:float32", unit="m")]
+    empty = bf.Recording(tags, ["float32"], 0.5)
+    empty.started_ns = (
+        int(datetime.datetime(2026, 11, 29, 3, 0, tzinfo=datetime.UTC).timestamp()) * 10**9
+    )
+    empty._finished.set()
+    trend = LiveTrend(empty)
+    try:
+        local = datetime.datetime.now().astimezone().tzname()
+        assert trend._axes[-1].get_xlabel() == f"time ({local})"
+        # No samples yet: the axis shows the seconds after the start, not 1970.
+        expected = datetime.datetime.fromtimestamp(empty.started_ns / 1e9).strftime("%H:%M")
+        assert trend.tick_labels()
+        assert all(label.startswith(expected) for label in trend.tick_labels())
+        assert "0 samples of 1 tag " in trend.title.value
+    finally:
+        trend.close()
+    with pytest.raises(bf.ConfigurationError, match="unknown timezone 'Mars/Olympus'"):
+        LiveTrend(empty, tz="Mars/Olympus")
+
+
 def test_live_trend_rejects_unknown_tags():
     rec = _synthetic_recording(10)
     with pytest.raises(bf.ConfigurationError, match="'nope' not in the recording"):
@@ -221,7 +339,7 @@ def test_decode_probe_finds_scaled_integers(still_plant, still_plc):
     raw = round(heater * 10)
     probe = DecodeProbe(still_plc, "ir:4", count=1, expected=raw * 0.1)
     try:
-        assert ("ir:4:int16", pytest.approx(raw * 0.1), 0.1) in probe.matches
+        assert ("ir:4:int16", pytest.approx(raw * 0.1), 0.1, True) in probe.matches
     finally:
         probe.close()
 
@@ -292,3 +410,133 @@ def test_decode_probe_refuses_bits_and_other_protocols(still_plc):
         DecodeProbe(still_plc, "co:0")
     with pytest.raises(bf.AddressError):
         DecodeProbe(still_plc, "hr:x")
+
+
+# -- DecodeProbe: ranking, tolerance, plausibility, live mode ---------------------------------
+def _image(*parts: tuple[float | int, DataType, ByteOrder]) -> np.ma.MaskedArray:
+    """Registers holding each value in turn (encoded as a device would), none refused."""
+    words = np.concatenate([encode_registers([v], d, o)[0] for v, d, o in parts]).astype(np.uint16)
+    return np.ma.MaskedArray(words, mask=np.zeros(len(words), dtype=bool))
+
+
+def test_decode_ranking_puts_exact_decodings_before_near_misses():
+    # hr:0 holds 2.318 as a float, hr:2 2318 (a uint16 of scale 0.001), hr:3 2.3125: the
+    # near miss the old probe reported as a match (within 0.5 % of 2.318).
+    registers = _image(
+        (2.318, DataType.FLOAT32, ByteOrder.ABCD),
+        (2318, DataType.UINT16, ByteOrder.ABCD),
+        (2.3125, DataType.FLOAT32, ByteOrder.ABCD),
+    )
+    matrix, valid = decode_window(registers, "hr", 0)
+    sighting = [(0.0, 2.318, typed_decimals("2.318"))]
+    matches = rank_matches([(0.0, matrix)], sighting, Tolerance.parse("0.5%"), valid)
+    exact = [m for m in matches if m.exact]
+    close = [m for m in matches if not m.exact]
+    assert [(m.address, m.scale) for m in exact] == [
+        ("hr:0:float32", 1.0),
+        ("hr:2:int16", 0.001),  # 2318 is an int16 too
+        ("hr:2:uint16", 0.001),
+    ]
+    assert ("hr:3:float32", pytest.approx(2.3125), 1.0, False) in close
+    assert matches[: len(exact)] == exact  # every exact one ranks before every close one
+    # An absolute tolerance narrower than the miss leaves the exact ones only.
+    narrow = rank_matches([(0.0, matrix)], sighting, Tolerance.parse("0.001"), valid)
+    assert narrow == exact
+
+
+def test_decode_tolerance_parses_relative_and_absolute():
+    assert Tolerance.parse("0.5%") == Tolerance(0.005, relative=True)
+    assert Tolerance.parse("± 2 %").allowed(50.0) == pytest.approx(1.0)
+    assert Tolerance.parse("0.01") == Tolerance(0.01, relative=False)
+    assert Tolerance.parse(0.2).allowed(1e6) == 0.2
+    assert str(Tolerance.parse("0.5%")) == "±0.5 %"
+    for bad in ("wide", "-1", "nan%"):
+        with pytest.raises(bf.ConfigurationError, match="tolerance"):
+            Tolerance.parse(bad)
+
+
+def test_decode_plausibility_rejects_64_bit_garbage_and_denormals():
+    registers = _image(
+        (1.5, DataType.FLOAT32, ByteOrder.ABCD),  # two floats side by side...
+        (2.5, DataType.FLOAT32, ByteOrder.ABCD),  # ...read as one int64: 4.6e18
+        (1, DataType.UINT32, ByteOrder.ABCD),  # 0x0000 0x0001: a denormal float32
+        (123_456, DataType.INT64, ByteOrder.ABCD),
+    )
+    matrix, valid = decode_window(registers, "hr", 0)
+    columns = list(matrix.columns)
+    assert abs(matrix.loc["int64 ABCD", "hr:0"]) > 1e18
+    assert not valid["int64 ABCD"][columns.index("hr:0")]
+    assert not valid["uint64 ABCD"][columns.index("hr:0")]
+    assert 0 < matrix.loc["float32 ABCD", "hr:4"] < 1e-40
+    assert not valid["float32 ABCD"][columns.index("hr:4")]
+    assert valid["int64 ABCD"][columns.index("hr:6")]  # a real 64-bit count
+    assert valid["float32 ABCD"][columns.index("hr:0")]
+
+
+def test_decode_probe_shows_exact_and_close_matches_apart(still_plc):
+    # A zero register between them, so no word-swapped pair combines the two.
+    still_plc.write({"hr:930:float32": 2.318, "hr:932:float32": 0.0, "hr:934:float32": 2.3125})
+    probe = DecodeProbe(still_plc, "hr:930", count=6, expected=2.318)
+    try:
+        assert [m.address for m in probe.matches if m.exact] == ["hr:930:float32"]
+        assert probe.matches[0].address == "hr:930:float32"
+        assert "hr:934:float32" in [m.address for m in probe.matches if not m.exact]
+        assert "Exact: addresses that give 2.318" in probe.view.value
+        assert "Within ±0.5 % of 2.318" in probe.view.value
+        assert "background:#fff8c5" in probe.view.value  # the close ones, not green
+        probe.tolerance_field.value = "0.0001"
+        assert [m.address for m in probe.matches] == ["hr:930:float32"]
+        assert "Within" not in probe.view.value
+    finally:
+        probe.close()
+
+
+def test_decode_probe_live_keeps_the_decodings_that_follow_the_trend(still_plc):
+    # hr:940 drifts 1.30, 1.31, ... per reading; hr:944 sits at 1.31 (a zero register
+    # between, so no word-swapped pair mixes them). The HMI showed 1.31 two readings
+    # before it was typed: a single reading finds nothing within 0.1 %.
+    clock = iter(range(100))
+    still_plc.write({"hr:940:float32": 1.30, "hr:942:float32": 0.0, "hr:944:float32": 1.31})
+    probe = DecodeProbe(still_plc, "hr:940", count=6, tolerance="0.1%", lag=2.5, read=False)
+    probe._now = lambda: float(next(clock))
+    try:
+        probe.read()  # t=0: 1.30
+        probe.live.value = True  # t=1, stops ticking at once below: the test reads itself
+        probe._stop_ticker()
+        still_plc.write({"hr:940:float32": 1.31})
+        probe.read()  # t=2: 1.31
+        still_plc.write({"hr:940:float32": 1.32})
+        probe.read()  # t=3: 1.32
+        probe.expected.value = "1.31"  # typed at t=4, the reading at t=2 saw it
+        assert {m.address for m in probe.matches} == {"hr:940:float32", "hr:944:float32"}
+        still_plc.write({"hr:940:float32": 1.33})
+        probe.read()  # t=5
+        probe.expected.value = "1.33"  # t=6: the constant one does not follow
+        assert [m.address for m in probe.matches] == ["hr:940:float32"]
+        assert probe.matches[0].exact
+        assert probe.matches[0].value == pytest.approx(1.33, rel=1e-6)
+        assert "gave every value seen" in probe.status.value
+        probe.live.value = False  # one reading, one sighting again
+        assert len(probe.readings) == 1
+        assert [s[1] for s in probe.sightings] == [1.33]
+    finally:
+        probe.close()
+    # Without live mode the same drift finds nothing: the reading moved on.
+    still_plc.write({"hr:940:float32": 1.32})
+    static = DecodeProbe(still_plc, "hr:940", count=2, tolerance="0.1%", expected=1.31)
+    try:
+        assert static.matches == []
+        assert "tick <i>live</i> if the value drifts" in static.view.value
+    finally:
+        static.close()
+
+
+def test_decode_probe_live_mode_rereads_by_itself(still_plc, wait, no_thread_leak):
+    probe = DecodeProbe(still_plc, "hr:0", count=2, refresh=0.05)
+    try:
+        probe.live.value = True
+        assert wait(lambda: len(probe.readings) >= 3)
+        assert "live" in probe.status.value
+    finally:
+        probe.close()
+    assert probe._ticker is None

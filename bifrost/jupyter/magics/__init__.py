@@ -13,6 +13,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from bifrost.jupyter import register_ipython_hooks
+from bifrost.jupyter.completion import unregister_completions
+from bifrost.jupyter.errors import error_display_registered, unregister_error_display
 from bifrost.jupyter.magics.commands import COMMANDS, BifrostMagics, apply_nest_asyncio
 from bifrost.jupyter.magics.hints import BifrostMagicError
 
@@ -40,6 +43,9 @@ def load(ipython: Any) -> BifrostMagics:
     if magics not in ipython.configurables:
         ipython.configurables.append(magics)
     _INSTANCES[id(ipython)] = magics
+    # What `import bifrost` did not set up already, unload hands back.
+    magics.registered_hooks = not error_display_registered(ipython)
+    register_ipython_hooks(ipython)
     return magics
 
 
@@ -49,6 +55,9 @@ def unload(ipython: Any) -> None:
     if magics is None:
         return
     magics.close()
+    if magics.registered_hooks:
+        unregister_error_display(ipython)
+        unregister_completions(ipython)
     if magics in ipython.configurables:
         ipython.configurables.remove(magics)
     ipython.magics_manager.magics["line"].pop("bifrost", None)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import ast
 import html
 import shlex
+import sys
 from argparse import Namespace
 from dataclasses import dataclass, field
 from typing import Any
@@ -24,9 +25,15 @@ from IPython.display import HTML, display
 from traitlets import Bool, Float, Integer, Unicode, observe
 
 from bifrost._html import format_seconds, table_html
-from bifrost.connection import Connection, connect
+from bifrost.connection import Connection, RecordingInterrupted, connect
 from bifrost.exceptions import BifrostError, ConfigurationError, MissingDependency
-from bifrost.jupyter.magics.hints import BifrostMagicError, hint, protocol_of_url
+from bifrost.jupyter._text import plural
+from bifrost.jupyter.magics.hints import (
+    BifrostMagicError,
+    NoSuchConnection,
+    hint,
+    protocol_of_url,
+)
 from bifrost.jupyter.magics.registry import CommandRegistry, arg
 from bifrost.recording import Recording
 from bifrost.tags import TagLike, TagTable
@@ -84,6 +91,10 @@ class BifrostMagics(Magics):
     timeout = Float(3.0, help="Seconds per request for %bifrost connect.").tag(config=True)
     live_refresh = Float(1.0, help="Seconds between redraws of live trends.").tag(config=True)
     trend_points = Integer(2000, help="Points per tag drawn by live trends.").tag(config=True)
+    timezone = Unicode(
+        "",
+        help="Timezone of live trends' time axes, e.g. 'Europe/Berlin' (empty: the kernel's).",
+    ).tag(config=True)
     short_errors = Bool(
         True, help="Show bifrost errors as one line with a hint instead of a traceback."
     ).tag(config=True)
@@ -96,8 +107,12 @@ class BifrostMagics(Magics):
     def __init__(self, shell: Any = None, **kwargs: Any) -> None:
         super().__init__(shell=shell, **kwargs)
         self.state = _State()
-        # The protocol of the connection the running command uses, for its error's hint.
+        # Whether loading these magics set up the error display and completion (which
+        # `import bifrost` may have done before): then unloading removes them.
+        self.registered_hooks = False
+        # The connection the running command uses (protocol, writable), for its error's hint.
         self._protocol: str | None = None
+        self._writable: bool | None = None
 
     # -- entry point ------------------------------------------------------------------------
     @line_cell_magic
@@ -122,7 +137,7 @@ class BifrostMagics(Magics):
             print(command.help())
             return None
         args = command.parse(rest)
-        self._protocol = None
+        self._protocol = self._writable = None
         try:
             if cell is not None:
                 return command.handler(self, args, cell)
@@ -130,7 +145,7 @@ class BifrostMagics(Magics):
         except BifrostError as exc:
             if not self.short_errors:
                 raise
-            raise BifrostMagicError(exc, hint(exc, name, self._protocol)) from exc
+            raise BifrostMagicError(exc, hint(exc, name, self._protocol, self._writable)) from exc
 
     # -- helpers ----------------------------------------------------------------------------
     @property
@@ -144,11 +159,9 @@ class BifrostMagics(Magics):
         connection = self.state.connections.get(name)
         if connection is None:
             known = ", ".join(self.state.connections) or "none yet"
-            raise ConfigurationError(
-                f"no connection named {name!r} (known: {known}); "
-                f"create it with `%bifrost connect {name} URL`"
-            )
+            raise NoSuchConnection(f"no connection named {name!r} (known: {known})")
         self._protocol = connection.protocol
+        self._writable = connection.writable
         return connection
 
     def _store(self, var: str | None, value: Any) -> None:
@@ -278,13 +291,30 @@ class BifrostMagics(Magics):
         if not tags:
             raise ConfigurationError(f"{args.name} has no tag table: name the tags to record")
         background = args.background or args.live
+        if not background and not args.duration:
+            raise ConfigurationError(
+                "a blocking `%bifrost record` needs --duration (e.g. --duration 10s); "
+                "or --background, and `%bifrost stop` when done"
+            )
         interval = args.interval or self.default_interval
         var = args.out or ("rec" if background else None)
         if var is not None and not var.isidentifier():
             raise UsageError(f"--out needs a Python variable name, got {var!r}")
-        recording = connection.record(
-            tags, interval=interval, duration=args.duration, background=background, path=args.save
-        )
+        try:
+            recording = connection.record(
+                tags,
+                interval=interval,
+                duration=args.duration,
+                background=background,
+                path=args.save,
+            )
+        except RecordingInterrupted as interrupted:
+            # Kept where --out says; without it, IPython's handler assigns it to the
+            # statement's variable (`rec = %bifrost record ...`) or `_`.
+            if var is not None:
+                self._store(var, interrupted.recording)
+                interrupted.kept_in = var
+            raise
         self._store(var, recording)
         if not background:
             return recording
@@ -296,11 +326,16 @@ class BifrostMagics(Magics):
         if args.live:
             from bifrost.jupyter.widgets import LiveTrend
 
-            entry.trend = LiveTrend(recording, refresh=self.live_refresh, points=self.trend_points)
+            entry.trend = LiveTrend(
+                recording,
+                refresh=self.live_refresh,
+                points=self.trend_points,
+                tz=self.timezone or None,
+            )
             _show(entry.trend)
         until = f" for {args.duration}" if args.duration else "; `%bifrost stop " + str(var) + "`"
         print(
-            f"recording {len(recording.names)} tags from {args.name} every "
+            f"recording {plural(len(recording.names), 'tag')} from {args.name} every "
             f"{format_seconds(recording.interval_s)} into `{var}`{until}"
         )
         return None
@@ -336,7 +371,7 @@ class BifrostMagics(Magics):
     def _status(self, args: Namespace) -> Any:
         """Connections, their recordings, and the simulator."""
         rows = []
-        for name, connection in self.state.connections.items():
+        for name, connection in self._known_connections().items():
             running = [
                 f"{html.escape(var)} ({len(e.recording):,} samples"
                 + (", running)" if e.recording.running else ", stopped)")
@@ -353,9 +388,15 @@ class BifrostMagics(Magics):
                     "<br>".join(running) or "—",
                 ]
             )
-        plant = self.state.plant
-        sim = "not running" if plant is None or plant.closed else ", ".join(plant.urls.values())
-        caption = f"bifrost: {len(rows)} connections · simulator: {html.escape(sim)}"
+        plants = self._running_plants()
+        sim = (
+            "; ".join(
+                f"{name} serves {', '.join(plant.urls.values()) or 'nothing yet'}"
+                for name, plant in plants.items()
+            )
+            or "not running"
+        )
+        caption = f"bifrost: {plural(len(rows), 'connection')} · simulator: {html.escape(sim)}"
         frame_html = table_html(
             ["name", "url", "state", "writable", "tags", "recordings"],
             rows,
@@ -364,6 +405,42 @@ class BifrostMagics(Magics):
         )
         _show(_html(frame_html))
         return None
+
+    def _known_connections(self) -> dict[str, Connection]:
+        """The magics' connections, then open ones the notebook made itself (by variable)."""
+        known = dict(self.state.connections)
+        seen = {id(c) for c in known.values()}
+        for name, value in self.user_ns.items():
+            if (
+                isinstance(value, Connection)
+                and not name.startswith("_")
+                and id(value) not in seen
+                and value.connected
+            ):
+                known[name] = value
+                seen.add(id(value))
+        return known
+
+    def _running_plants(self) -> dict[str, Any]:
+        """Simulated plants running in this kernel: the magics' own, and the notebook's."""
+        found: dict[str, Any] = {}
+        mine = self.state.plant
+        seen: set[int] = set()
+        if mine is not None and not mine.closed:
+            found["%bifrost sim"] = mine
+            seen.add(id(mine))
+        module = sys.modules.get("bifrost.sim.plant")
+        if module is not None:  # a notebook plant means bifrost.sim was imported
+            for name, value in self.user_ns.items():
+                if (
+                    isinstance(value, module.Plant)
+                    and not name.startswith("_")
+                    and id(value) not in seen
+                    and not value.closed
+                ):
+                    found[name] = value
+                    seen.add(id(value))
+        return found
 
     @COMMANDS.command(
         arg("action", choices=["start", "stop", "status"], help="what to do"),

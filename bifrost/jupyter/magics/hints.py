@@ -1,7 +1,8 @@
-"""Short errors for the magics: one line naming the error, one with what to do about it.
+"""Short errors for the magics and the Python API: the error, and what to do about it.
 
 The hints that show addresses use the syntax of the protocol the command talked to, so
-an S7 user is not told to write ``hr:0:float32``.
+an S7 user is not told to write ``hr:0:float32``. :func:`hint` words them for the
+magics (``%bifrost browse NAME``), :func:`api_hint` for Python calls (``plc.tags.names``).
 """
 
 from __future__ import annotations
@@ -10,15 +11,18 @@ from dataclasses import dataclass
 
 from bifrost.exceptions import (
     AddressError,
+    ArgumentTypeError,
+    ConfigurationError,
     ConnectionError,
     MissingDependency,
     ProtocolError,
     TagNotFound,
+    TimeoutError,
     ValueOutOfRange,
     WriteNotAllowed,
 )
 
-__all__ = ["BifrostMagicError", "hint", "protocol_of_url"]
+__all__ = ["BifrostMagicError", "NoSuchConnection", "api_hint", "hint", "protocol_of_url"]
 
 
 class BifrostMagicError(Exception):
@@ -46,6 +50,10 @@ class BifrostMagicError(Exception):
         return lines
 
 
+class NoSuchConnection(ConfigurationError):
+    """A magic named a connection that the magics do not hold."""
+
+
 @dataclass(frozen=True)
 class _Protocol:
     """What the hints say about one protocol's addresses."""
@@ -57,7 +65,7 @@ class _Protocol:
 
 _PROTOCOLS = {
     "modbus": _Protocol(
-        addresses="addresses look like hr:0:float32, ir:5, co:3, 40101 (see `%bifrost help`)",
+        addresses="addresses look like hr:0:float32, ir:5, co:3, 40101",
         raw="raw addresses (hr:0:float32) work too",
         refused="the device refused it: does that address exist on the device (and the unit id)?",
     ),
@@ -104,7 +112,15 @@ def protocol_of_url(url: str) -> str | None:
     return _SCHEMES.get(scheme.lower(), scheme.lower())
 
 
-def hint(error: BaseException, command: str, protocol: str | None = None) -> str:
+_READ_ONLY_TAG = (
+    "this connection may write, but not this tag: it is read-only in the tag table "
+    "(writable: false) or on the device"
+)
+
+
+def hint(
+    error: BaseException, command: str, protocol: str | None = None, writable: bool | None = None
+) -> str:
     """What to do about ``error``, raised by ``%bifrost command``.
 
     Parameters
@@ -117,14 +133,24 @@ def hint(error: BaseException, command: str, protocol: str | None = None) -> str
         The protocol of the connection the command used (``modbus``, ``s7``,
         ``opcua``...); None when it used none, which gives the Modbus examples of the
         simulator that ``%bifrost sim start`` serves.
+    writable
+        Whether that connection may write (None: unknown, or no connection).
     """
     about = _PROTOCOLS.get(protocol or "modbus", _OTHER)
     if isinstance(error, AddressError):
-        return about.addresses
+        more = " (see `%bifrost help`)" if (protocol or "modbus") == "modbus" else ""
+        return about.addresses + more
     if isinstance(error, TagNotFound):
         return f"`%bifrost browse NAME` lists the tags; {about.raw}"
     if isinstance(error, WriteNotAllowed):
+        if writable:
+            return _READ_ONLY_TAG
         return "connect with `%bifrost connect NAME URL --writable` (and the tag must be writable)"
+    if isinstance(error, NoSuchConnection):
+        return (
+            "`%bifrost sim start --connect NAME` starts the simulated plant and connects to it; "
+            "`%bifrost connect NAME URL` connects to a device"
+        )
     if isinstance(error, ValueOutOfRange):
         return "nothing was written; give a value that fits the tag's type"
     if isinstance(error, ConnectionError):
@@ -139,3 +165,49 @@ def hint(error: BaseException, command: str, protocol: str | None = None) -> str
     if command:
         return f"`%bifrost {command} --help` shows the arguments"
     return "`%bifrost help` lists the commands"
+
+
+def api_hint(
+    error: BaseException,
+    protocol: str | None = None,
+    writable: bool | None = None,
+    variable: str = "plc",
+    method: str = "",
+) -> str:
+    """What to do about ``error``, raised by a Python call (``plc.read([...])``).
+
+    Parameters
+    ----------
+    error
+        The bifrost error.
+    protocol
+        The protocol of the connection the call used; None: unknown.
+    writable
+        Whether that connection may write (None: unknown).
+    variable
+        The name the user's connection goes by, for the calls the hint suggests.
+    method
+        The method that raised (``read``), for the ``help()`` hint; empty: none.
+    """
+    about = _PROTOCOLS.get(protocol or "", _OTHER) if protocol else None
+    if isinstance(error, AddressError):
+        return about.addresses if about else "check the address against the protocol's syntax"
+    if isinstance(error, TagNotFound):
+        raw = about.raw if about else "raw addresses work too"
+        return f"`{variable}.tags.names` lists the tags; {raw}"
+    if isinstance(error, WriteNotAllowed):
+        if writable:
+            return _READ_ONLY_TAG
+        return "connect with writable=True to write, e.g. bf.connect(url, writable=True)"
+    if isinstance(error, ValueOutOfRange):
+        return "nothing was written; give a value that fits the tag's type"
+    if isinstance(error, TimeoutError):
+        return "the device did not answer in time: is it busy, or the address (unit id) wrong?"
+    if isinstance(error, ConnectionError):
+        return "is the device (or the simulated plant) running and reachable at that address?"
+    if isinstance(error, ProtocolError):
+        return about.refused if about else _OTHER.refused
+    if isinstance(error, ArgumentTypeError | ConfigurationError) and method:
+        owner = variable if method != "connect" else "bf"
+        return f"`help({owner}.{method})` shows the arguments"
+    return ""

@@ -71,8 +71,13 @@ class Command:
         return f"{self.prefix} {self.name}"
 
     def help(self) -> str:
-        """The command's ``--help`` text."""
-        return self.parser.format_help()
+        """The command's ``--help`` text, starting with its usage line."""
+        text: str = self.parser.format_help()
+        # IPython's formatter writes usage as a reST literal block ("::" and an indented
+        # line) for the docstrings of %magics; printed, the "::" is noise.
+        if text.startswith("::\n"):
+            text = text[3:].lstrip("\n").removeprefix("  ")
+        return text
 
     def parse(self, line: str) -> argparse.Namespace:
         """Parse the rest of the magic's line (quoting as in a shell).
@@ -150,7 +155,6 @@ class CommandRegistry:
         return UsageError(f"unknown command {name!r}; commands: {', '.join(self.line_commands)}")
 
     def overview(self) -> list[str]:
-        """One line per command: how to invoke it and its description."""
-        # The name column is 8 wide after either prefix, so the cell command's line sits
-        # one column right of the others; kept so as not to change the printed help.
-        return [f"  {c.prefix} {c.name:<8} {c.description}" for c in self]
+        """One line per command: how to invoke it and its description, in two columns."""
+        width = max((len(c.invocation) for c in self), default=0)
+        return [f"  {c.invocation:<{width}}  {c.description}" for c in self]

@@ -1,12 +1,53 @@
-"""Helpers the widgets share: the error line they show and their refresh thread."""
+"""Helpers the widgets share: the error line they show, their refresh thread, timezones."""
 
 from __future__ import annotations
 
+import datetime as dt
 import html
 import threading
+import zoneinfo
 from collections.abc import Callable
 
-__all__ = ["error_html"]
+from bifrost.exceptions import ConfigurationError
+
+__all__ = ["Timezone", "error_html", "resolve_timezone", "timezone_name"]
+
+Timezone = str | dt.tzinfo | None
+"""A timezone name (``"Europe/Berlin"``, ``"UTC"``), a tzinfo, or None: the local zone."""
+
+
+def resolve_timezone(tz: Timezone) -> dt.tzinfo:
+    """The tzinfo for ``tz``; None gives the kernel's local zone (daylight saving included).
+
+    Raises
+    ------
+    ConfigurationError
+        For a name the timezone database does not know.
+    """
+    if isinstance(tz, dt.tzinfo):
+        return tz
+    if tz is None:
+        # dateutil comes with pandas; its tzlocal follows the zone's DST rules, where
+        # datetime.now().astimezone() would freeze today's offset.
+        from dateutil.tz import tzlocal  # type: ignore[import-untyped]
+
+        local: dt.tzinfo = tzlocal()
+        return local
+    try:
+        return zoneinfo.ZoneInfo(tz)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError) as exc:
+        raise ConfigurationError(
+            f"unknown timezone {tz!r}; give an IANA name such as 'Europe/Berlin', or 'UTC'"
+        ) from exc
+
+
+def timezone_name(tz: dt.tzinfo, at: dt.datetime | None = None) -> str:
+    """``Europe/Berlin`` for a ZoneInfo, else the abbreviation in force (``CET``, ``UTC``)."""
+    key = getattr(tz, "key", None)
+    if isinstance(key, str):
+        return key
+    moment = (at or dt.datetime.now(dt.UTC)).astimezone(tz)
+    return moment.tzname() or str(tz)
 
 
 def error_html(error: BaseException) -> str:

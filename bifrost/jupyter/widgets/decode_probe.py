@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
+import decimal
 import html
 import math
-from typing import Any
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, NamedTuple
 
 import ipywidgets as widgets
 import numpy as np
@@ -14,12 +20,13 @@ import pandas as pd
 from bifrost._html import format_value, table_html
 from bifrost.connection import Connection
 from bifrost.exceptions import BifrostError, ConfigurationError, ConnectionError, ProtocolError
-from bifrost.jupyter.widgets._common import error_html
+from bifrost.jupyter._text import plural
+from bifrost.jupyter.widgets._common import _Ticker, error_html
 from bifrost.model import ByteOrder, DataType
 from bifrost.protocols.modbus.address import parse_modbus_address
 from bifrost.protocols.modbus.codec import decode_registers
 
-__all__ = ["DecodeProbe"]
+__all__ = ["DecodeProbe", "Match", "Tolerance", "decode_window", "plausible", "rank_matches"]
 
 _ORDERS_16 = (ByteOrder.ABCD, ByteOrder.BADC)
 _ORDERS_32 = (ByteOrder.ABCD, ByteOrder.CDAB, ByteOrder.BADC, ByteOrder.DCBA)
@@ -37,17 +44,245 @@ _SCALES = (1.0, 0.1, 0.01, 0.001)
 _MAX_PROBE = 120  # registers; one Modbus read carries at most 125
 
 
-def _plausible(values: npt.NDArray[Any], dtype: DataType) -> npt.NDArray[np.bool_]:
-    """Whether each value looks like a real measurement (floats: finite, sane magnitude)."""
-    if not dtype.is_float:
-        return np.ones(len(values), dtype=bool)
-    x = values.astype(np.float64)
-    with np.errstate(invalid="ignore", over="ignore"):
-        magnitude = np.abs(x)
-        sane: npt.NDArray[np.bool_] = np.isfinite(x) & (
-            (x == 0) | ((magnitude >= 1e-4) & (magnitude < 1e9))
+# A 64-bit integer a float64 cannot hold exactly is two floats or garbage, not a count.
+_INT64_PLAUSIBLE = 2**53
+_FLOAT_MIN, _FLOAT_MAX = 1e-4, 1e9  # magnitudes of real measurements, zero apart
+_LIVE_HISTORY = 120  # readings kept in live mode
+
+
+def plausible(values: npt.NDArray[Any], dtype: DataType) -> npt.NDArray[np.bool_]:
+    """Whether each decoded value looks like a real measurement.
+
+    Floats: finite, zero or a normal number between 1e-4 and 1e9 in magnitude (so never
+    a denormal: the usual result of decoding an integer's registers as a float).
+    64-bit integers: below 2**53 (9.0e15) in magnitude, what a float64 holds exactly
+    (two floats read as one integer give 4.6e18-like values). Narrower integers: any.
+    """
+    if dtype.is_float:
+        x = values.astype(np.float64)
+        tiny = float(np.finfo(dtype.numpy_dtype).tiny)
+        with np.errstate(invalid="ignore", over="ignore"):
+            magnitude = np.abs(x)
+            sane: npt.NDArray[np.bool_] = np.isfinite(x) & (
+                (x == 0) | ((magnitude >= max(tiny, _FLOAT_MIN)) & (magnitude < _FLOAT_MAX))
+            )
+        return sane
+    if dtype.size == 8:
+        # Python ints: uint64 values above 2**63 do not fit int64 or float64 exactly.
+        return np.array([abs(int(v)) < _INT64_PLAUSIBLE for v in values.tolist()], dtype=bool)
+    return np.ones(len(values), dtype=bool)
+
+
+@dataclass(frozen=True)
+class Tolerance:
+    """How far a decoded value may be from the expected one: absolute, or relative.
+
+    Parse one with :meth:`parse`: ``"0.5%"`` is relative, ``"0.01"`` absolute.
+    """
+
+    amount: float
+    relative: bool
+
+    @classmethod
+    def parse(cls, text: str | float) -> Tolerance:
+        """``"0.5%"`` (or ``"0.5 %"``) -> 0.5 % of the expected value; ``"0.01"`` -> ±0.01.
+
+        Raises
+        ------
+        ConfigurationError
+            For a negative amount or text that is no number.
+        """
+        if isinstance(text, int | float):
+            amount, relative = float(text), False
+        else:
+            stripped = text.strip().lstrip("±").strip()
+            relative = stripped.endswith("%")
+            try:
+                amount = float(stripped.rstrip("%").strip())
+            except ValueError:
+                raise ConfigurationError(
+                    f"tolerance {text!r} is no number: give e.g. 0.5% (relative) or 0.01"
+                ) from None
+            if relative:
+                amount /= 100.0
+        if not math.isfinite(amount) or amount < 0:
+            raise ConfigurationError(f"tolerance must be a number >= 0, got {text!r}")
+        return cls(amount, relative)
+
+    def allowed(self, expected: float) -> float:
+        """The largest distance from ``expected`` still within tolerance."""
+        return abs(expected) * self.amount if self.relative else self.amount
+
+    def __str__(self) -> str:
+        return f"±{self.amount * 100:g} %" if self.relative else f"±{self.amount:g}"
+
+
+class Match(NamedTuple):
+    """A decoding that gives the expected value.
+
+    Attributes
+    ----------
+    address
+        The address to put in a tag table, e.g. ``ir:0:float32:CDAB``.
+    value
+        The decoded value times ``scale`` (in live mode: the latest reading).
+    scale
+        The tag's scale (1 for floats; 1, 0.1, 0.01 or 0.001 for integers).
+    exact
+        Whether it gives the value to every digit typed (floats: or the float32 nearest
+        to it); otherwise it is within the tolerance only.
+    """
+
+    address: str
+    value: float
+    scale: float
+    exact: bool
+
+
+def typed_decimals(text: str) -> int | None:
+    """Decimals of a typed number: ``"2.318"`` -> 3, ``"75"`` -> 0; None if no number."""
+    try:
+        exponent = decimal.Decimal(text.strip()).as_tuple().exponent
+    except (decimal.InvalidOperation, ValueError):
+        return None
+    return max(0, -exponent) if isinstance(exponent, int) else None
+
+
+def is_exact(value: float, expected: float, decimals: int | None, dtype: DataType) -> bool:
+    """Whether ``value`` shows as ``expected`` at the precision it was typed with."""
+    if decimals is not None and abs(value - expected) <= 0.5 * 10.0**-decimals * (1 + 1e-9):
+        return True
+    if dtype is DataType.FLOAT32:
+        return bool(np.float32(value) == np.float32(expected))
+    return value == expected
+
+
+def _address(column: str, dtype: str, order: str) -> str:
+    suffix = "" if order == "ABCD" else f":{order}"
+    return f"{column}:{dtype}{suffix}"
+
+
+@dataclass
+class _Candidate:
+    """One decoding (row, column, scale) and how it compares with each sighting."""
+
+    key: str
+    column: str
+    scale: float
+    dtype: DataType
+    exact: bool = True
+    distance: float = 0.0  # worst distance over the sightings, in tolerances
+    latest: float = math.nan
+
+
+def rank_matches(
+    readings: Sequence[tuple[float, pd.DataFrame]],
+    sightings: Sequence[tuple[float, float, int | None]],
+    tolerance: Tolerance,
+    valid: dict[str, npt.NDArray[np.bool_]] | None = None,
+    lag: float = 0.0,
+) -> list[Match]:
+    """Decodings that gave every sighted value, exact ones first.
+
+    Parameters
+    ----------
+    readings
+        ``(time, matrix)`` per reading, oldest first; each matrix as
+        :attr:`DecodeProbe.matrix` (rows ``"type order"``, columns start addresses).
+    sightings
+        ``(time, value, decimals typed)``: the values seen on the HMI and when.
+    tolerance
+        How far a decoded value may be from a sighted one.
+    valid
+        Per row, which columns hold plausible values (default: all).
+    lag
+        Seconds between a reading and a sighting that still count as simultaneous (live
+        mode: the value drifts while one reads the HMI and types it).
+
+    Returns
+    -------
+    list of Match
+        Exact matches first (closest first within each group), then those within the
+        tolerance; unscaled before scaled, then fewer swaps.
+    """
+    if not readings or not sightings:
+        return []
+    candidates: dict[tuple[str, str, float], _Candidate] = {}
+    first = True
+    for when, expected, decimals in sightings:
+        near = [m for t, m in readings if abs(t - when) <= lag] or [readings[-1][1]]
+        allowed = max(tolerance.allowed(expected), 1e-12)
+        found: dict[tuple[str, str, float], tuple[bool, float]] = {}
+        for matrix in near:
+            for key, row in matrix.iterrows():
+                name = str(key)
+                if name.startswith("ascii"):
+                    continue
+                dtype = DataType(name.split(maxsplit=1)[0])
+                ok = valid.get(name) if valid is not None else None
+                cells: list[Any] = list(row)
+                for j, (column, value) in enumerate(zip(matrix.columns, cells, strict=True)):
+                    if value is None or (ok is not None and not ok[j]):
+                        continue
+                    number = float(value)
+                    if not math.isfinite(number):
+                        continue
+                    for scale in (1.0,) if dtype.is_float else _SCALES:
+                        scaled = number * scale
+                        gap = abs(scaled - expected)
+                        if gap > allowed:
+                            continue
+                        exact = is_exact(scaled, expected, decimals, dtype)
+                        cell = (name, str(column), scale)
+                        best = found.get(cell)
+                        if best is None or (exact, -gap) > (best[0], -best[1]):
+                            found[cell] = (exact, gap)
+        if first:
+            for (name, column, scale), (exact, gap) in found.items():
+                dtype = DataType(name.split()[0])
+                candidates[(name, column, scale)] = _Candidate(
+                    name, column, scale, dtype, exact, gap / allowed
+                )
+            first = False
+        else:
+            # A decoding must give every sighting: the trend is followed or it goes.
+            for cell in list(candidates):
+                if cell not in found:
+                    del candidates[cell]
+                    continue
+                exact, gap = found[cell]
+                candidate = candidates[cell]
+                candidate.exact = candidate.exact and exact
+                candidate.distance = max(candidate.distance, gap / allowed)
+    latest = readings[-1][1]
+    matches = []
+    for candidate in candidates.values():
+        current: Any = (
+            latest.at[candidate.key, candidate.column] if candidate.column in latest else None
         )
-    return sane
+        shown = float(current) * candidate.scale if current is not None else math.nan
+        dtype_name, order = candidate.key.split()
+        matches.append(
+            (
+                candidate,
+                Match(
+                    _address(candidate.column, dtype_name, order),
+                    shown,
+                    candidate.scale,
+                    candidate.exact,
+                ),
+            )
+        )
+    matches.sort(
+        key=lambda pair: (
+            not pair[0].exact,
+            round(pair[0].distance, 2),
+            pair[0].scale != 1.0,
+            pair[1].address.count(":") == 3,
+            pair[1].address,
+        )
+    )
+    return [m for _, m in matches]
 
 
 class DecodeProbe(widgets.VBox):  # type: ignore[misc]
@@ -56,9 +291,17 @@ class DecodeProbe(widgets.VBox):  # type: ignore[misc]
     The probe reads ``count`` registers from ``address`` plus one before and one after
     (the classic off-by-one of 0- and 1-based documentation) and decodes a value starting
     at *every* register of that window under each type and byte/word order. Values that
-    look like real measurements are bold, impossible floats are greyed; with
-    ``expected`` (what the HMI or the nameplate shows) the matching cells light up and
-    :attr:`matches` lists the addresses to put in a tag table, scale included.
+    look like real measurements are bold, implausible ones (huge 64-bit integers,
+    denormal floats) grey. With ``expected`` (what the HMI or the nameplate shows) the
+    decodings that give it light up, exact ones (to every digit typed) before those
+    within the tolerance, and :attr:`matches` lists the addresses to put in a tag table,
+    scale included.
+
+    A value that drifts (a level, a temperature) has moved by the time it is typed:
+    tick *live* and the probe re-reads every ``refresh`` seconds, keeps its readings, and
+    matches each value typed (a *sighting*) against the readings of the ``lag`` seconds
+    around it. Type the HMI's value again as it changes: only the decodings that gave
+    every sighting stay, which are those following the value's trend.
 
     Parameters
     ----------
@@ -72,9 +315,16 @@ class DecodeProbe(widgets.VBox):  # type: ignore[misc]
     expected
         The value you expect to find, or None.
     tolerance
-        Relative tolerance of a match (also at least 1e-6 absolute).
+        How close counts as a match: ``"0.5%"`` (relative, the default) or a number
+        (absolute, in the value's unit, e.g. ``0.01``).
     read
         Read at once (False: call :meth:`read` or click "Read").
+    live
+        Start in live mode.
+    refresh
+        Seconds between readings in live mode.
+    lag
+        Seconds around a sighting whose readings it is matched against (live mode).
 
     Attributes
     ----------
@@ -84,8 +334,15 @@ class DecodeProbe(widgets.VBox):  # type: ignore[misc]
         DataFrame of decoded values: one row per ``"type order"``, one column per start
         address.
     matches
-        ``[(address, value, scale), ...]`` of the cells matching ``expected``.
+        :class:`Match` ``(address, value, scale, exact)`` per decoding that gives
+        ``expected``, best first.
+    readings
+        ``(time, matrix)`` of the readings kept (the last one unless live).
+    sightings
+        ``(time, value, decimals)`` of the values typed while live (else the current one).
     """
+
+    _ticker: _Ticker | None = None
 
     def __init__(
         self,
@@ -94,46 +351,81 @@ class DecodeProbe(widgets.VBox):  # type: ignore[misc]
         count: int = 4,
         *,
         expected: float | None = None,
-        tolerance: float = 0.005,
+        tolerance: str | float = "0.5%",
         read: bool = True,
+        live: bool = False,
+        refresh: float = 1.0,
+        lag: float = 5.0,
     ) -> None:
         if plc.protocol != "modbus":
             raise ConfigurationError(
                 f"DecodeProbe reads Modbus registers; {plc.url} is {plc.protocol}"
             )
         self.plc = plc
-        self.tolerance = tolerance
+        self.tolerance = Tolerance.parse(tolerance)
+        self.refresh_period = float(refresh)
+        self.lag = float(lag)
         self.registers: np.ma.MaskedArray[Any, np.dtype[np.uint16]] = np.ma.MaskedArray(
             np.zeros(0, dtype=np.uint16), mask=np.zeros(0, dtype=bool)
         )
         self.first = 0
         self.matrix = pd.DataFrame()
-        self.matches: list[tuple[str, float, float]] = []
-        self.address = widgets.Text(value=address, description="address", layout={"width": "220px"})
+        self.matches: list[Match] = []
+        self.readings: list[tuple[float, pd.DataFrame]] = []
+        self.sightings: list[tuple[float, float, int | None]] = []
+        self._plausible: dict[str, npt.NDArray[np.bool_]] = {}
+        self._now = time.monotonic  # the clock of readings and sightings
+        self._lock = threading.RLock()
+        self.address = widgets.Text(value=address, description="address", layout={"width": "200px"})
         self.count = widgets.BoundedIntText(
-            value=count, min=1, max=_MAX_PROBE, description="registers", layout={"width": "180px"}
+            value=count, min=1, max=_MAX_PROBE, description="registers", layout={"width": "170px"}
         )
         self.expected = widgets.Text(
             value="" if expected is None else repr(expected),
             description="expect",
             placeholder="value on the HMI",
-            layout={"width": "220px"},
+            layout={"width": "200px"},
         )
+        self.tolerance_field = widgets.Text(
+            value=str(tolerance),
+            description="±",
+            placeholder="0.5% or 0.01",
+            continuous_update=False,
+            layout={"width": "130px"},
+        )
+        self.tolerance_field.tooltip = "0.5% (relative) or 0.01 (absolute)"
         self.show_all = widgets.Checkbox(value=True, description="show implausible", indent=False)
+        self.live = widgets.Checkbox(value=False, description="live", indent=False)
+        self.live.tooltip = (
+            f"re-read every {refresh:g} s; each value typed must be met within {lag:g} s"
+        )
         self.read_button = widgets.Button(description="Read", icon="refresh")
-        self.read_button.on_click(lambda _: self.read())
-        self.expected.observe(lambda _: self._render(), names="value")
+        self.read_button.on_click(lambda _: self._read_shown())
+        self.expected.observe(lambda _: self._on_expected(), names="value")
+        self.tolerance_field.observe(lambda _: self._on_tolerance(), names="value")
         self.show_all.observe(lambda _: self._render(), names="value")
+        self.live.observe(lambda change: self._on_live(bool(change["new"])), names="value")
+        self.status = widgets.HTML()
         self.view = widgets.HTML()
         self.view.add_class("bifrost-decodeprobe-view")
         controls = widgets.HBox(
-            [self.address, self.count, self.expected, self.show_all, self.read_button],
+            [
+                self.address,
+                self.count,
+                self.expected,
+                self.tolerance_field,
+                self.show_all,
+                self.live,
+                self.read_button,
+            ],
             layout={"flex_flow": "row wrap"},
         )
-        super().__init__([controls, self.view])
+        super().__init__([controls, self.status, self.view])
         self.add_class("bifrost-decodeprobe")
         if read:
             self.read()
+        if live:
+            self.live.value = True
 
     # -- reading ----------------------------------------------------------------------------
     def _window(self) -> tuple[str, int, int, DataType | None, ByteOrder | None]:
@@ -156,124 +448,153 @@ class DecodeProbe(widgets.VBox):  # type: ignore[misc]
         order = parsed.order if dtype is not None else None
         return parsed.table, first, end, dtype, order
 
+    def _read_registers(self, table: str, first: int, end: int) -> np.ma.MaskedArray[Any, Any]:
+        addresses = [f"{table}:{i}:uint16" for i in range(first, end)]
+        try:
+            frame = self.plc.read(addresses, errors="quality")
+            good = (frame["quality"] == "good").to_numpy()
+            raw = [int(v) if ok else 0 for v, ok in zip(frame["value"], good, strict=True)]
+        except (ProtocolError, ConnectionError):
+            # Some drivers give up on a block that runs past the device's last register;
+            # the one-by-one pass below sorts out which ones exist.
+            good = np.zeros(len(addresses), dtype=bool)
+            raw = [0] * len(addresses)
+        if not good.all():
+            # The device refused the block: find the registers that do exist, one by one.
+            for k, addr in enumerate(addresses):
+                if not good[k]:
+                    single = self.plc.read([addr], errors="quality")
+                    if str(single["quality"].iloc[0]) == "good":
+                        raw[k] = int(single["value"].iloc[0])
+                        good[k] = True
+        return np.ma.MaskedArray(np.array(raw, dtype=np.uint16), mask=~good)
+
     def read(self) -> pd.DataFrame:
-        """Read the window and redraw; returns :attr:`matrix`."""
+        """Read the window and redraw; returns :attr:`matrix`.
+
+        In live mode the reading joins the others; otherwise it replaces them.
+        """
         try:
             table, first, end, dtype, order = self._window()
-            addresses = [f"{table}:{i}:uint16" for i in range(first, end)]
-            try:
-                frame = self.plc.read(addresses, errors="quality")
-                good = (frame["quality"] == "good").to_numpy()
-                raw = [int(v) if ok else 0 for v, ok in zip(frame["value"], good, strict=True)]
-            except (ProtocolError, ConnectionError):
-                # Some drivers give up on a block that runs past the device's last
-                # register; the one-by-one pass below sorts out which ones exist.
-                good = np.zeros(len(addresses), dtype=bool)
-                raw = [0] * len(addresses)
-            if not good.all():
-                # The device refused the block: find the registers that do exist, one by one.
-                for k, addr in enumerate(addresses):
-                    if not good[k]:
-                        single = self.plc.read([addr], errors="quality")
-                        if str(single["quality"].iloc[0]) == "good":
-                            raw[k] = int(single["value"].iloc[0])
-                            good[k] = True
-            values = np.array(raw, dtype=np.uint16)
+            registers = self._read_registers(table, first, end)
         except BifrostError as exc:
             self.view.value = error_html(exc)
             raise
-        self.table, self.first = table, first
-        self.marked = (dtype, order)
-        self.registers = np.ma.MaskedArray(values, mask=~good)
-        self.matrix = self._decode()
-        self._render()
+        with self._lock:
+            moved = (table, first) != (getattr(self, "table", None), self.first)
+            self.table, self.first = table, first
+            self.marked = (dtype, order)
+            self.registers = registers
+            self.matrix, self._plausible = decode_window(registers, table, first)
+            now = self._now()
+            if not self.live.value or moved:
+                # Another window (or a single reading): earlier readings do not compare.
+                self.readings = []
+                if moved:
+                    self.sightings = []
+            self.readings.append((now, self.matrix))
+            del self.readings[:-_LIVE_HISTORY]
+            if not self.live.value:
+                self._sight_current(now)
+            self._render()
         return self.matrix
 
-    def _decode(self) -> pd.DataFrame:
-        image = self.registers.filled(0).astype(np.uint16)
-        missing = np.ma.getmaskarray(self.registers)
-        n = len(image)
-        columns = [f"{self.table}:{self.first + i}" for i in range(n)]
-        rows: dict[str, list[Any]] = {}
-        self._plausible: dict[str, npt.NDArray[np.bool_]] = {}
-        for dtype, orders in _PROBE_TYPES:
-            width = max(1, dtype.size // 2)
-            starts = np.arange(0, max(0, n - width + 1), dtype=np.intp)
-            for order in orders:
-                key = f"{dtype.value} {order.value}"
-                out: list[Any] = [None] * n
-                ok = np.zeros(n, dtype=bool)
-                if len(starts):
-                    decoded = decode_registers(image, starts, dtype, order)
-                    hole = np.array([missing[s : s + width].any() for s in starts], dtype=bool)
-                    sane = _plausible(decoded, dtype) & ~hole
-                    for s, value, bad in zip(starts, decoded.tolist(), hole, strict=True):
-                        out[s] = None if bad else value
-                    ok[starts] = sane
-                rows[key] = out
-                self._plausible[key] = ok
-        text: list[Any] = []
-        for i in range(n):
-            if missing[i]:
-                text.append(None)
-                continue
-            pair = int(image[i]).to_bytes(2, "big")
-            text.append("".join(chr(b) if 32 <= b < 127 else "·" for b in pair))
-        rows["ascii AB"] = text
-        self._plausible["ascii AB"] = np.array([t is not None for t in text], dtype=bool)
-        return pd.DataFrame.from_dict(rows, orient="index", columns=columns)
+    def _read_shown(self) -> None:
+        # The button's handler: the error is already in the view.
+        with contextlib.suppress(BifrostError):
+            self.read()
 
-    # -- matching ---------------------------------------------------------------------------
-    def _expected_value(self) -> float | None:
+    # -- live mode --------------------------------------------------------------------------
+    def _on_live(self, on: bool) -> None:
+        if on:
+            with self._lock:
+                # What was typed before counts as seen now, the first sighting.
+                self.sightings = []
+                self._sight_current(self._now())
+            if self._ticker is None or not self._ticker.alive:
+                self._ticker = _Ticker(self._tick, self.refresh_period, "bifrost-decodeprobe")
+        else:
+            self._stop_ticker()
+            with self._lock:
+                self.readings = self.readings[-1:]
+                self._sight_current(self.readings[-1][0] if self.readings else self._now())
+                self._render()
+
+    def _tick(self) -> bool:
+        if not self.live.value:
+            return False
+        try:
+            self.read()
+        except BifrostError:
+            return False  # the view shows the error; ticking again would repeat it
+        return True
+
+    def _stop_ticker(self) -> None:
+        if self._ticker is not None:
+            self._ticker.stop()
+            self._ticker = None
+
+    def _sight_current(self, when: float) -> None:
+        """Make the expected value as typed the only sighting (static mode)."""
+        sighting = self._typed()
+        self.sightings = [] if sighting is None else [(when, *sighting)]
+
+    def _on_expected(self) -> None:
+        with self._lock:
+            if self.live.value:
+                sighting = self._typed()
+                if sighting is not None:
+                    self.sightings.append((self._now(), *sighting))
+            else:
+                self._sight_current(self.readings[-1][0] if self.readings else self._now())
+            self._render()
+
+    def _on_tolerance(self) -> None:
+        try:
+            self.tolerance = Tolerance.parse(self.tolerance_field.value)
+        except ConfigurationError as exc:
+            self.status.value = error_html(exc)
+            return
+        self._render()
+
+    def _typed(self) -> tuple[float, int | None] | None:
         text = self.expected.value.strip()
         if not text:
             return None
         try:
-            return float(text)
+            value = float(text)
         except ValueError:
             return None
-
-    def _find_matches(self, expected: float) -> set[tuple[str, str]]:
-        hits: set[tuple[str, str]] = set()
-        self.matches = []
-        tol = max(1e-6, abs(expected) * self.tolerance)
-        for key, row in self.matrix.iterrows():
-            if str(key).startswith("ascii"):
-                continue
-            dtype_name, order = str(key).split()
-            dtype = DataType(dtype_name)
-            for column, value in row.items():
-                if value is None or (isinstance(value, float) and not math.isfinite(value)):
-                    continue
-                scales = (1.0,) if dtype.is_float else _SCALES
-                for scale in scales:
-                    if abs(float(value) * scale - expected) <= tol:
-                        hits.add((str(key), str(column)))
-                        suffix = "" if order == "ABCD" else f":{order}"
-                        address = f"{column}:{dtype_name}{suffix}"
-                        self.matches.append((address, float(value) * scale, scale))
-                        break
-        # Closest first (a float's high word alone comes near its value, so near misses
-        # exist), then unscaled before scaled, then fewer swaps.
-        self.matches.sort(
-            key=lambda m: (
-                round(abs(m[1] - expected) / tol, 1),
-                m[2] != 1.0,
-                m[0].count(":") == 3,
-                m[0],
-            )
-        )
-        return hits
+        return (value, typed_decimals(text)) if math.isfinite(value) else None
 
     # -- rendering --------------------------------------------------------------------------
     def _render(self) -> None:
-        if self.matrix.empty:
-            return
-        expected = self._expected_value()
-        hits = self._find_matches(expected) if expected is not None else set()
-        if expected is None:
-            self.matches = []
-        self.view.value = self._raw_html() + self._matrix_html(hits) + self._matches_html(expected)
+        with self._lock:
+            if self.matrix.empty:
+                return
+            self.matches = rank_matches(
+                self.readings,
+                self.sightings,
+                self.tolerance,
+                self._plausible,
+                lag=self.lag if self.live.value else math.inf,
+            )
+            hits: dict[str, bool] = {}
+            for match in self.matches:  # best first: an address keeps its best scale
+                hits.setdefault(match.address, match.exact)
+            self.status.value = self._status_html()
+            self.view.value = self._raw_html() + self._matrix_html(hits) + self._matches_html()
+
+    def _status_html(self) -> str:
+        if not self.live.value:
+            return ""
+        typed = ", ".join(format_value(v) for _, v, _ in self.sightings) or "nothing yet"
+        return (
+            f'<p style="font-size:12px;margin:2px 0"><b>live</b> · '
+            f"{plural(len(self.readings), 'reading')} every {self.refresh_period:g} s · "
+            f"seen: {html.escape(typed)} · "
+            f"{plural(len(self.matches), 'decoding')} gave every value seen</p>"
+        )
 
     def _raw_html(self) -> str:
         rows: list[tuple[Any, ...]] = []
@@ -294,7 +615,7 @@ class DecodeProbe(widgets.VBox):  # type: ignore[misc]
             numeric=[False, True, True, True, False],
         )
 
-    def _matrix_html(self, hits: set[tuple[str, str]]) -> str:
+    def _matrix_html(self, hits: dict[str, bool]) -> str:
         dtype_mark, order_mark = self.marked
         marked_key = (
             f"{dtype_mark.value} {(order_mark or ByteOrder.ABCD).value}" if dtype_mark else None
@@ -302,10 +623,23 @@ class DecodeProbe(widgets.VBox):  # type: ignore[misc]
         header = ["decoded as", *self.matrix.columns]
         rows = []
         for key, row in self.matrix.iterrows():
-            ok = self._plausible[str(key)]
-            if not self.show_all.value and not ok.any() and not any(h[0] == key for h in hits):
+            name = str(key)
+            ok = self._plausible[name]
+            cells_hit: dict[str, bool | None] = (
+                {}
+                if name.startswith("ascii")
+                else {
+                    column: hits.get(_address(column, *name.split()))
+                    for column in map(str, self.matrix.columns)
+                }
+            )
+            if (
+                not self.show_all.value
+                and not ok.any()
+                and all(v is None for v in cells_hit.values())
+            ):
                 continue
-            label = html.escape(str(key))
+            label = html.escape(name)
             if key == marked_key:
                 label = f"<b>▶ {label}</b>"
             cells = [label]
@@ -314,8 +648,11 @@ class DecodeProbe(widgets.VBox):  # type: ignore[misc]
                     cells.append("")
                     continue
                 text = html.escape(format_value(value))
-                if (str(key), str(column)) in hits:
-                    style = "background:#2da44e;color:white;font-weight:bold"
+                hit = cells_hit.get(str(column))  # True: exact, False: close
+                if hit is True:
+                    style = _EXACT_STYLE
+                elif hit is False:
+                    style = _CLOSE_STYLE
                 elif ok[j]:
                     style = "font-weight:bold"
                 else:
@@ -325,27 +662,106 @@ class DecodeProbe(widgets.VBox):  # type: ignore[misc]
         return table_html(
             header,
             rows,
-            caption="A value starting at each register (bold: plausible; grey: implausible)",
+            caption=(
+                "A value starting at each register (bold: plausible; grey: implausible; "
+                f'<span style="{_EXACT_STYLE}">exact</span>, '
+                f'<span style="{_CLOSE_STYLE}">within {html.escape(str(self.tolerance))}</span>)'
+            ),
             numeric=[False] + [True] * len(self.matrix.columns),
             raw=True,
         )
 
-    def _matches_html(self, expected: float | None) -> str:
-        if expected is None:
+    def _matches_html(self) -> str:
+        if not self.sightings:
             return (
                 '<p class="bf-dim" style="font-size:12px">Type the value the HMI shows in '
-                "<i>expect</i> to highlight the decodings that give it.</p>"
+                "<i>expect</i> to highlight the decodings that give it; tick <i>live</i> "
+                "if it drifts.</p>"
             )
+        expected = self.sightings[-1][1]
+        shown = format_value(expected)
         if not self.matches:
-            return (
-                f'<p style="font-size:12px">No decoding gives {format_value(expected)} '
-                f"(±{self.tolerance:.1%}); widen the window or check the unit id.</p>"
+            if self.live.value and len(self.sightings) > 1:
+                seen = ", ".join(format_value(v) for _, v, _ in self.sightings)
+                return (
+                    f'<p style="font-size:12px">No decoding gave every value seen ({seen}, '
+                    f"{self.tolerance}, {self.lag:g} s around each); untick and tick "
+                    "<i>live</i> to start over.</p>"
+                )
+            advice = (
+                "tick <i>live</i> if the value drifts, widen the tolerance or the window, "
+                "or check the unit id"
             )
-        items = "".join(
-            f"<li><code>{html.escape(address)}</code>"
-            + (f", scale {scale:g}" if scale != 1.0 else "")
-            + f" → {format_value(value)}</li>"
-            for address, value, scale in self.matches[:8]
-        )
-        intro = f"Addresses that give {format_value(expected)}:"
-        return f'<p style="font-size:12px">{intro}</p><ul>{items}</ul>'
+            return (
+                f'<p style="font-size:12px">No decoding gives {shown} '
+                f"({self.tolerance}); {advice}.</p>"
+            )
+        parts = []
+        titles = {
+            True: f"Exact: addresses that give {shown}",
+            False: f"Within {self.tolerance} of {shown}",
+        }
+        for exact, title in titles.items():
+            group = [m for m in self.matches if m.exact is exact][:8]
+            if not group:
+                continue
+            items = "".join(
+                f"<li><code>{html.escape(m.address)}</code>"
+                + (f", scale {m.scale:g}" if m.scale != 1.0 else "")
+                + f" → {format_value(m.value)}</li>"
+                for m in group
+            )
+            parts.append(f'<p style="font-size:12px;margin:4px 0">{title}:</p><ul>{items}</ul>')
+        return "".join(parts)
+
+    def close(self) -> None:
+        """Stop live reading and close the widget."""
+        self._stop_ticker()
+        super().close()
+
+
+_EXACT_STYLE = "background:#2da44e;color:white;font-weight:bold"
+_CLOSE_STYLE = "background:#fff8c5;color:#7d4e00;font-weight:bold;outline:1px solid #d4a72c"
+
+
+def decode_window(
+    registers: np.ma.MaskedArray[Any, Any], table: str, first: int
+) -> tuple[pd.DataFrame, dict[str, npt.NDArray[np.bool_]]]:
+    """Decode a value starting at every register, under every type and order.
+
+    Returns the matrix (rows ``"type order"`` and ``"ascii AB"``, columns the start
+    addresses, None where a value runs into a refused register or past the end) and, per
+    row, which cells hold plausible values.
+    """
+    image = registers.filled(0).astype(np.uint16)
+    missing = np.ma.getmaskarray(registers)
+    n = len(image)
+    columns = [f"{table}:{first + i}" for i in range(n)]
+    rows: dict[str, list[Any]] = {}
+    valid: dict[str, npt.NDArray[np.bool_]] = {}
+    for dtype, orders in _PROBE_TYPES:
+        width = max(1, dtype.size // 2)
+        starts = np.arange(0, max(0, n - width + 1), dtype=np.intp)
+        for order in orders:
+            key = f"{dtype.value} {order.value}"
+            out: list[Any] = [None] * n
+            ok = np.zeros(n, dtype=bool)
+            if len(starts):
+                decoded = decode_registers(image, starts, dtype, order)
+                hole = np.array([missing[s : s + width].any() for s in starts], dtype=bool)
+                sane = plausible(decoded, dtype) & ~hole
+                for s, value, bad in zip(starts, decoded.tolist(), hole, strict=True):
+                    out[s] = None if bad else value
+                ok[starts] = sane
+            rows[key] = out
+            valid[key] = ok
+    text: list[Any] = []
+    for i in range(n):
+        if missing[i]:
+            text.append(None)
+            continue
+        pair = int(image[i]).to_bytes(2, "big")
+        text.append("".join(chr(b) if 32 <= b < 127 else "·" for b in pair))
+    rows["ascii AB"] = text
+    valid["ascii AB"] = np.array([t is not None for t in text], dtype=bool)
+    return pd.DataFrame.from_dict(rows, orient="index", columns=columns), valid

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import io
 import threading
 from collections.abc import Sequence
@@ -12,7 +13,9 @@ import numpy.typing as npt
 
 from bifrost._extras import require
 from bifrost._html import format_seconds
+from bifrost.clock import default_clock
 from bifrost.exceptions import ConfigurationError
+from bifrost.jupyter._text import plural
 from bifrost.jupyter.widgets._common import _Ticker, error_html
 from bifrost.recording import Recording
 
@@ -86,6 +89,15 @@ class LiveTrend(widgets.VBox):  # type: ignore[misc]
         Most panels (one per tag, sharing the time axis) to draw.
     start
         Start redrawing at once (False: call :meth:`refresh` yourself).
+    tz
+        Timezone of the time axis: an IANA name (``"Europe/Berlin"``, ``"UTC"``) or a
+        tzinfo; default the kernel's local zone. Only the axis changes: the recording's
+        timestamps stay UTC.
+
+    Attributes
+    ----------
+    tz
+        The axis' timezone (a tzinfo).
     """
 
     # Class defaults: Widget.__del__ calls close() even when __init__ failed early.
@@ -100,9 +112,13 @@ class LiveTrend(widgets.VBox):  # type: ignore[misc]
         tags: Sequence[str] | None = None,
         max_panels: int = 6,
         start: bool = True,
+        tz: str | dt.tzinfo | None = None,
     ) -> None:
         require("matplotlib", "live trends")
         from matplotlib.figure import Figure
+        from matplotlib.ticker import ScalarFormatter
+
+        from bifrost.jupyter.widgets._timeaxis import TimeAxis
 
         self.recording = recording
         self.points = int(points)
@@ -115,6 +131,8 @@ class LiveTrend(widgets.VBox):  # type: ignore[misc]
                 f"(it has {', '.join(recording.names)})"
             )
         self.tags = chosen
+        self._time = TimeAxis(tz)
+        self.tz = self._time.tz
         self._columns = [recording.names.index(t) for t in chosen]
         units = {t.name: t.unit for t in recording.tags}
         panels = max(1, len(chosen))
@@ -126,8 +144,14 @@ class LiveTrend(widgets.VBox):  # type: ignore[misc]
             ax.set_ylabel(f"{name}\n[{units[name]}]" if units.get(name) else name, fontsize=8)
             ax.tick_params(labelsize=7)
             ax.grid(alpha=0.3)
+            # Plain numbers: an offset (+2.0788891e4) or a 1e6 multiplier hides the values.
+            numbers = ScalarFormatter(useOffset=False)
+            numbers.set_scientific(False)
+            ax.yaxis.set_major_formatter(numbers)
             self._lines.append(line)
         self._axes = list(axes)
+        # The axes share x: the bottom one's locator and formatter serve all of them.
+        self._time.install(self._axes[-1])
         self.title = widgets.HTML()
         self.image = widgets.Image(format="png", layout=widgets.Layout(max_width="100%"))
         self.error = widgets.HTML()
@@ -153,24 +177,55 @@ class LiveTrend(widgets.VBox):  # type: ignore[misc]
         """Redraw from the samples recorded so far."""
         with self._lock:
             times, columns, _ = self.recording.buffer.arrays()
-            stamps = times.view("datetime64[ns]")
+            # Date numbers (days since matplotlib's epoch, 1970 UTC) computed here, so the
+            # axis never depends on which data the line was created with.
+            days = self._time.numbers(times)
             for line, ax, j in zip(self._lines, self._axes, self._columns, strict=True):
                 y = np.asarray(columns[j], dtype=np.float64)
                 keep = downsample_indices(times, y, self.points)
-                line.set_data(stamps[keep], y[keep])
+                line.set_data(days[keep], y[keep])
                 ax.relim()
                 ax.autoscale_view()
+            if len(times) < 2:
+                # auto=None: the axis autoscales again once there is a span.
+                self._axes[-1].set_xlim(*self._empty_span(times), auto=None)
             buffer = io.BytesIO()
             self._figure.savefig(buffer, format="png")
             self.image.value = buffer.getvalue()
             self.redraws += 1
+            labels = self.tick_labels()
+            # The plot is a PNG: the tooltip carries the axis' labels as text (for the
+            # browser test and for screen readers).
+            self.image.tooltip = f"time ({self._time.name()}): " + "  ".join(
+                t.replace("\n", " ") for t in labels
+            )
             state = "live" if self.recording.running else "ended"
             shown = min(len(times), self.points)
             self.title.value = (
-                f"<b>{state}</b> · {len(times):,} samples of {len(self.tags)} tags · "
+                f"<b>{state}</b> · {plural(len(times), 'sample')} of "
+                f"{plural(len(self.tags), 'tag')} · "
                 f"every {format_seconds(self.recording.interval_s)}"
+                + (f" · {self._time.span(int(times[0]), int(times[-1]))}" if len(times) else "")
                 + (f" · drawing {shown:,} points per tag" if len(times) > self.points else "")
             )
+
+    def tick_labels(self) -> list[str]:
+        """The time axis' tick labels inside the view, as last drawn (the date on a 2nd line)."""
+        axis = self._axes[-1].xaxis
+        low, high = sorted(axis.get_view_interval())
+        # The locator also places ticks just outside the view; they are not drawn.
+        pairs = zip(axis.get_majorticklocs(), axis.get_majorticklabels(), strict=False)
+        return [label.get_text() for loc, label in pairs if low <= loc <= high and label.get_text()]
+
+    def _empty_span(self, times: npt.NDArray[np.int64]) -> tuple[float, float]:
+        # Before two samples exist there is no span to autoscale to: show the next few
+        # intervals from the start, so the axis reads the right time from the first frame.
+        start = int(times[0]) if len(times) else self.recording.started_ns
+        if start is None:
+            start = default_clock().wall_ns()
+        width = max(1.0, 10 * float(self.recording.interval_s)) * 1e9
+        low, high = self._time.numbers(np.array([start, start + int(width)], dtype=np.int64))
+        return float(low), float(high)
 
     def close(self) -> None:
         """Stop redrawing and close the widget."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import html
 from collections.abc import Sequence
 
@@ -30,6 +31,10 @@ class RecorderPanel(widgets.VBox):  # type: ignore[misc]
         Initial values of the fields (``duration`` empty: until Stop).
     live
         Show a :class:`LiveTrend` of the running recording.
+    refresh
+        Seconds between updates of the status and redraws of the trend.
+    tz
+        Timezone of the trend's time axis (default: the kernel's local zone).
     """
 
     _ticker: _Ticker | None = None
@@ -44,8 +49,10 @@ class RecorderPanel(widgets.VBox):  # type: ignore[misc]
         duration: str = "",
         live: bool = True,
         refresh: float = 1.0,
+        tz: str | dt.tzinfo | None = None,
     ) -> None:
         self.plc = plc
+        self.tz = tz
         self.tags = list(tags) if tags is not None else list(plc.tags.names)
         self.recording: Recording | None = None
         self._refresh = refresh
@@ -86,7 +93,7 @@ class RecorderPanel(widgets.VBox):  # type: ignore[misc]
         self.start_button.disabled = True
         self.stop_button.disabled = False
         if self.live.value:
-            self.trend = LiveTrend(recording, refresh=self._refresh)
+            self.trend = LiveTrend(recording, refresh=self._refresh, tz=self.tz)
             self.trend_box.children = [self.trend]
         self._show()
         self._ticker = _Ticker(self._tick, self._refresh, "bifrost-recorder")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import html
 from collections.abc import Iterator
 from typing import Any
@@ -77,6 +78,9 @@ class TagBrowser(widgets.VBox):  # type: ignore[misc]
         Seconds between redraws of the live trend.
     root
         OPC UA only: the browse path or NodeId the tree starts at (default ``/Objects``).
+    tz
+        Timezone of the live trend's time axis and of the read time (default: the
+        kernel's local zone).
 
     Attributes
     ----------
@@ -100,8 +104,10 @@ class TagBrowser(widgets.VBox):  # type: ignore[misc]
         live: bool = True,
         refresh: float = 1.0,
         root: str | None = None,
+        tz: str | dt.tzinfo | None = None,
     ) -> None:
         self.plc = plc
+        self.tz = tz
         self.mode = "tree" if plc.protocol == "opcua" else "table"
         self.root = (root or "/Objects") if self.mode == "tree" else None
         self.frame = plc.browse(self.root, depth=1) if self.mode == "tree" else plc.browse()
@@ -465,7 +471,7 @@ class TagBrowser(widgets.VBox):  # type: ignore[misc]
             f"{format_seconds(recording.interval_s)}</span>: <code>browser.recording</code>"
         )
         if self._live:
-            self.trend = LiveTrend(recording, refresh=self._refresh)
+            self.trend = LiveTrend(recording, refresh=self._refresh, tz=self.tz)
             self.output.children = [self.trend]
         return recording
 
