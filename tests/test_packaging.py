@@ -164,9 +164,11 @@ def test_pure_python_distributions_take_their_files_from_the_one_tree(name: str)
     assert _dist(name)["build-system"]["build-backend"] == "hatchling.build"
     if name != "bifrost-all":
         assert (project / "src" / "bifrost").resolve() == ROOT / "bifrost"
-        assert _dist(name)["tool"]["hatch"]["build"]["targets"]["wheel"]["packages"] == [
-            "src/bifrost"
-        ]
+        wheel = _dist(name)["tool"]["hatch"]["build"]["targets"]["wheel"]
+        # `packages` would make hatchling ship every file of src/bifrost.
+        assert "packages" not in wheel
+        assert wheel["sources"] == ["src"]
+        assert "/tests/" in wheel["exclude"]
 
 
 @pytest.mark.parametrize("name", DISTRIBUTIONS)
