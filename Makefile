@@ -64,6 +64,11 @@ lint: build
 bench: build
 	$(PY) benchmarks/run.py
 
+# The documentation (docs/conf.py), warnings as errors; incremental, into docs/_build/html.
+.PHONY: docs
+docs: build
+	$(PY) -m sphinx -W --keep-going -b html docs docs/_build/html
+
 clean:
 	rm -rf $(VENV) rust/target demo-out
 

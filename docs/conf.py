@@ -126,6 +126,20 @@ def _notes_after_entries(
             return
 
 
+def _resolve_lazy_names() -> None:
+    # The public modules load their names on first use (a module __getattr__); autodoc
+    # looks for them in the module's namespace, so they are loaded here first.
+    import importlib
+
+    for name in ("bifrost", "aio", "analytics", "jupyter", "sim", "cloud", "testing"):
+        module = importlib.import_module(name if name == "bifrost" else f"bifrost.{name}")
+        for public in getattr(module, "__all__", ()):
+            setattr(module, public, getattr(module, public))
+
+
+_resolve_lazy_names()
+
+
 def setup(app: Any) -> None:
     """Copy the tutorials in, and keep prose out of parameter lists."""
     app.connect("builder-inited", _copy_tutorials)
