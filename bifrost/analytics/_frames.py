@@ -71,6 +71,10 @@ def _rows(
     array: NDArray[np.float64], kernel: Kernel, rows: RowsKernel | None
 ) -> NDArray[np.float64]:
     """Apply along the last axis of any-dimensional `array`."""
+    if array.size == 0:
+        # No samples (a recording stopped at once) or no series: nothing to compute, and
+        # reshape(-1, 0) cannot infer the rows.
+        return np.empty(array.shape, dtype=np.float64)
     flat = np.ascontiguousarray(array.reshape(-1, array.shape[-1]))
     if rows is not None:
         out = rows(flat)
