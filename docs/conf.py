@@ -126,6 +126,27 @@ def _notes_after_entries(
             return
 
 
+def _reexported_data_docs(
+    app: Any, what: str, name: str, obj: Any, options: Any, lines: list[str]
+) -> None:
+    # A constant re-exported by a package (bifrost.sim.LINE_RUNNING, defined in
+    # bifrost.sim.process) has its docstring (the string under its assignment) in the
+    # module that defines it; autodoc would show int's docstring instead.
+    if what != "data":
+        return
+    from sphinx.pycode import ModuleAnalyzer, PycodeError
+
+    package, _, attribute = name.rpartition(".")
+    for module in sorted(m for m in sys.modules if m.startswith(f"{package}.")):
+        try:
+            docs = ModuleAnalyzer.for_module(module).find_attr_docs()
+        except PycodeError:
+            continue
+        if ("", attribute) in docs and getattr(sys.modules[module], attribute, None) is obj:
+            lines[:] = list(docs[("", attribute)])
+            return
+
+
 def _resolve_lazy_names() -> None:
     # The public modules load their names on first use (a module __getattr__); autodoc
     # looks for them in the module's namespace, so they are loaded here first.
@@ -145,3 +166,4 @@ def setup(app: Any) -> None:
     app.connect("builder-inited", _copy_tutorials)
     # Before napoleon (priority 500) turns the sections into field lists.
     app.connect("autodoc-process-docstring", _notes_after_entries, priority=400)
+    app.connect("autodoc-process-docstring", _reexported_data_docs)
