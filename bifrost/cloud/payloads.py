@@ -117,27 +117,55 @@ class JsonEncoder(Encoder):
     def __init__(self, topic: str) -> None:
         self.topic = topic
         self.per_value = "{tag}" in topic
+        # Per (device, tag): the topic and the JSON-escaped parts that never change.
+        self._parts: dict[tuple[str, str], tuple[str, str, str]] = {}
+
+    def _fixed(self, device: str, name: str) -> tuple[str, str, str]:
+        parts = self._parts.get((device, name))
+        if parts is None:
+            topic = topic_for(topic_for(self.topic, device), device, name)
+            key = json.dumps(f"{device}/{name}/")[:-1]  # an open JSON string
+            head = f'{{"key":{key}'
+            body = f'"device":{json.dumps(device)},"tag":{json.dumps(name)}'
+            parts = (topic, head, body)
+            if len(self._parts) < 100_000:
+                self._parts[device, name] = parts
+        return parts
 
     def messages(self, rows: Sequence[tuple[int, Row]], historical: bool) -> list[Message]:
         """The messages carrying ``(seq, row)`` pairs."""
         out: list[Message] = []
+        append = out.append
         for seq, row in rows:
             late = historical or row.historical
-            if self.per_value:
-                template = topic_for(self.topic, row.device)
-                for i, name in enumerate(row.names):
-                    out.append(
-                        Message(
-                            topic_for(template, row.device, name),
-                            json_value_message(row, i, seq, late),
-                            (seq,),
-                            late,
-                        )
-                    )
-            else:
+            if not self.per_value:
                 topic = topic_for(self.topic, row.device)
-                out.append(Message(topic, json_row_message(row, seq, late), (seq,), late))
+                append(Message(topic, json_row_message(row, seq, late), (seq,), late))
+                continue
+            # The same text json_value_message makes, built from cached parts: the
+            # time is formatted once per row, the names escaped once per tag.
+            time_ns = row.time_ns
+            stamp = f'{time_ns}/{seq}",'
+            tail_row = f',"time":"{_iso(time_ns)}","time_ns":{time_ns},"seq":{seq},"value":'
+            flag = "true" if late else "false"
+            for i, name in enumerate(row.names):
+                topic, head, body = self._fixed(row.device, name)
+                code = row.quality[i]
+                text = (
+                    f"{head}{stamp}{body}{tail_row}{_json_value(row.values[i], row.dtypes[i])}"
+                    f',"quality":"{quality_name(code)}","quality_code":{code},'
+                    f'"historical":{flag}}}'
+                )
+                append(Message(topic, text.encode(), (seq,), late))
         return out
+
+
+def _json_value(value: Any, dtype: str) -> str:
+    if value is None:
+        return "null"
+    if type(value) is float and dtype not in _INTEGER and dtype != "bool":
+        return repr(value) if math.isfinite(value) else "null"
+    return json.dumps(plain_value(value, dtype), allow_nan=False)
 
 
 def plain_value(value: Any, dtype: str) -> Any:

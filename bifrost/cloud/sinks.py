@@ -337,7 +337,7 @@ class MqttSink:
         group: str = "bifrost",
         node: str | None = None,
         tls_insecure: bool = False,
-        window: int = 1000,
+        window: int = 200,
         backlog_window: int = 100,
         max_attempts: int = 3,
         keepalive: int = 30,
@@ -390,6 +390,7 @@ class MqttSink:
             max_bytes=max_spool_bytes,
             max_age=max_spool_age,
             fsync=not self._ephemeral,
+            state_interval=0.1,
         )
         self._encoder: Encoder
         if payload == "sparkplug":
@@ -652,7 +653,9 @@ class MqttSink:
             clean_session=None if version == mqtt.MQTTv5 else True,
             reconnect_on_failure=False,
         )
-        client.max_inflight_messages_set(self.window)
+        # paho walks all its queued messages on every PUBACK: a short queue keeps that
+        # cheap (measured: 100 in flight ~10k msg/s, 1000 ~4k msg/s on loopback).
+        client.max_inflight_messages_set(min(self.window, 100))
         client.max_queued_messages_set(0)
         client.connect_timeout = self.connect_timeout
         if secure:
@@ -750,8 +753,13 @@ class MqttSink:
     def _on_publish(
         self, client: Any, connection: _Connection, mid: int, reason: Any, properties: Any
     ) -> None:
-        self._acks.put((connection, mid, int(reason.value), str(reason)))
-        self._wake.set()
+        acks = self._acks
+        acks.put((connection, mid, int(reason.value), str(reason)))
+        # Wake the sink's thread for a batch of acknowledgements, not for each one (one
+        # thread switch per PUBACK costs as much as the publish), unless few are left.
+        waiting = acks.qsize()
+        if waiting >= 32 or len(self._inflight) - waiting < 32:
+            self._wake.set()
 
     def _on_message(self, client: Any, connection: _Connection, message: Any) -> None:
         self._commands.put((connection, message.topic, bytes(message.payload)))

@@ -10,8 +10,8 @@ Sparkplug device. Per connection:
    then a DBIRTH for every device known from earlier runs: every metric with its name,
    alias, data type and last value;
 3. rows go out as DDATA, metrics by alias only; a device seen for the first time, or
-   with a tag its birth did not have, is (re)born first. Rows replayed from the spool
-   carry ``is_historical``, several rows per DDATA;
+   with a tag its birth did not have, is (re)born first. Rows waiting together (a
+   burst, or the spool's backlog) share a DDATA; replayed ones carry ``is_historical``;
 4. an NCMD ``Node Control/Rebirth`` = true makes it publish NBIRTH and the DBIRTHs again.
 
 ``seq`` counts every message of the node from 0 to 255 and wraps. Quality: a bad value
@@ -200,21 +200,25 @@ class SparkplugEncoder(Encoder):
 
     # -- data -----------------------------------------------------------------------------
     def messages(self, rows: Sequence[tuple[int, Row]], historical: bool) -> list[Message]:
-        """DDATA for rows (births first where needed); historical rows are batched."""
+        """DDATA for rows (births first where needed).
+
+        Rows of one device that are waiting together go in one DDATA (up to 64, each
+        metric with its own timestamp): replayed rows, and live rows that arrived in one
+        burst; a row is never held back to wait for others.
+        """
         out: list[Message] = []
         i = 0
         while i < len(rows):
             row = rows[i][1]
             late = historical or row.historical
             j = i + 1
-            if late:
-                while (
-                    j < len(rows)
-                    and j - i < _BATCH
-                    and rows[j][1].device == row.device
-                    and (historical or rows[j][1].historical)
-                ):
-                    j += 1
+            while (
+                j < len(rows)
+                and j - i < _BATCH
+                and rows[j][1].device == row.device
+                and (historical or rows[j][1].historical) == late
+            ):
+                j += 1
             out.extend(self._data(rows[i:j], late))
             i = j
         return out

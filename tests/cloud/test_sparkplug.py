@@ -43,7 +43,9 @@ def test_births_before_data_aliases_resolve_types_and_quality(
     subscriber = subscriber_factory(broker.port, "spBv1.0/#")
     with _sink(broker, tmp_path / "spool") as sink:
         sink.send({"temp": 21.5, "count": -7, "on": True, "recipe": "A-1"}, device="press")
+        assert sink.flush(10)  # one row per DDATA here (a burst would share one)
         sink.send({"temp": 22.0, "count": -8, "on": False, "recipe": "A-2"}, device="press")
+        assert sink.flush(10)
         sink.put(
             bf.cloud.payloads.Row(
                 "press",
@@ -96,7 +98,7 @@ def test_seq_wraps_at_256(tmp_path: Path, broker: Mosquitto, subscriber_factory:
         assert wait_for(lambda: sink.connected, 10)
         for i in range(300):
             sink.send({"x": float(i)}, device="d")
-        assert sink.flush(20)
+            assert sink.flush(10)
         assert wait_for(lambda: len(subscriber.messages) >= 302, 10)
     seqs = [p.seq for t, p in _decoded(subscriber) if "NDEATH" not in t]
     assert seqs == [i % 256 for i in range(302)]
