@@ -105,6 +105,8 @@ class AsyncConnection:
         self._recordings: list[Recording] = []
         self._subscriptions: list[Subscription] = []
         self._closed = False
+        self._device: str | None = None  # identification, once asked (recordings' metadata)
+        self._background: set[asyncio.Task[None]] = set()
 
     # -- lifecycle ------------------------------------------------------------------------
     async def open(self) -> None:
@@ -115,6 +117,8 @@ class AsyncConnection:
     async def close(self) -> None:
         """Stop this connection's recordings (keeping their samples) and close it."""
         self._closed = True
+        for task in list(self._background):
+            task.cancel()
         for recording in list(self._recordings):
             recording.stop()
             await recording._join()
@@ -381,7 +385,7 @@ class AsyncConnection:
                 "driver": self._driver.library,
                 "tags": ", ".join(t.name for t in compiled.tags),
                 "started": pd.Timestamp.now(tz="UTC").isoformat(),
-                "device": await self._device_summary(),
+                "device": self._device or "",
             },
         )
         plan, scaling = compiled.plan, compiled.scaling
@@ -416,9 +420,24 @@ class AsyncConnection:
                 recording, read, duration_s, done, path=target, flush_interval=flush_s, sinks=sinks
             )
         self._recordings.append(recording)
+        if self._device is None:
+            self._identify_later(recording)
         if not background:
             await recording
         return recording
+
+    def _identify_later(self, recording: Recording) -> None:
+        # Identification goes into the metadata when it comes: a recording never waits
+        # for it (a hundred of them started in a row would wait 100 round trips or
+        # timeouts), and the final file carries it.
+        async def identify() -> None:
+            if self._device is None:
+                self._device = await self._device_summary()
+            recording.metadata["device"] = self._device
+
+        task = asyncio.get_running_loop().create_task(identify(), name="bifrost-identify")
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
 
     @property
     def recordings(self) -> list[Recording]:

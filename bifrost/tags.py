@@ -319,7 +319,7 @@ class TagTable(Sequence[Tag]):
             return tag
         if is_address is not None and not is_address(item):
             raise TagNotFound(self._not_found_message(item))
-        return Tag(name=item, address=item)
+        return _address_tag(item)
 
     # -- export -------------------------------------------------------------------------
     def to_records(self) -> list[dict[str, Any]]:
@@ -362,6 +362,35 @@ class TagTable(Sequence[Tag]):
 
         with open(path, "w", encoding="utf-8") as handle:
             yaml.safe_dump({"tags": self.to_records()}, handle, sort_keys=False)
+
+
+# A raw address becomes a Tag named after it thousands of times in a cold plan; Tag's
+# own checks (~3 us: numeric types, Unicode, writable) hold by construction for an ASCII
+# string that is not blank, so such Tags are filled in through the slots directly.
+_TAG_FIELDS = ("name", "address", "unit", "scale", "offset", "description", "writable", "meta")
+_SLOTS = [getattr(Tag, name, None) for name in _TAG_FIELDS]
+_FAST_TAGS = all(type(slot).__name__ == "member_descriptor" for slot in _SLOTS)
+if _FAST_TAGS:
+    (_name, _address, _unit, _scale, _offset, _description, _writable, _meta) = (
+        slot.__set__  # type: ignore[union-attr]
+        for slot in _SLOTS
+    )
+
+
+def _address_tag(address: str) -> Tag:
+    """``Tag(name=address, address=address)``, built without re-checking what holds."""
+    if not _FAST_TAGS or not address.isascii() or not address.strip():
+        return Tag(name=address, address=address)
+    tag = object.__new__(Tag)
+    _name(tag, address)
+    _address(tag, address)
+    _unit(tag, "")
+    _scale(tag, 1.0)
+    _offset(tag, 0.0)
+    _description(tag, "")
+    _writable(tag, False)
+    _meta(tag, {})
+    return tag
 
 
 TextSource = str | os.PathLike[str] | io.IOBase

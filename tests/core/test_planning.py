@@ -79,3 +79,53 @@ def test_every_item_is_served_by_exactly_one_span_within_limits(raw, max_span, m
         ranges.sort()
         for (_, end), (start, next_end) in itertools.pairwise(ranges):
             assert start >= end or next_end - ranges[0][0] > max_span
+
+
+def test_array_coalescing_merges_as_coalesce_does():
+    import random
+
+    import numpy as np
+
+    from bifrost.planning import coalesce_arrays
+
+    rng = random.Random(7)
+    for _ in range(200):
+        items = []
+        for _ in range(rng.randint(1, 60)):
+            start = rng.randint(0, 400)
+            items.append(Item(rng.choice(["a", "b", "c"]), start, start + rng.randint(1, 4)))
+        max_span, max_gap = rng.randint(4, 40), rng.randint(0, 20)
+        codes = {key: i for i, key in enumerate(dict.fromkeys(item.key for item in items))}
+        fast = coalesce_arrays(
+            np.array([codes[item.key] for item in items], dtype=np.intp),
+            np.array([item.start for item in items], dtype=np.intp),
+            np.array([item.end for item in items], dtype=np.intp),
+            max_span,
+            max_gap,
+        )
+        slow = coalesce(items, max_span, max_gap)
+        names = list(codes)
+        assert [(names[k], s, c, tuple(m.tolist())) for k, s, c, m in fast] == [
+            (span.key, span.start, span.count, span.members) for span in slow
+        ]
+
+
+def test_a_modbus_plan_of_mixed_tags_reads_each_tag_where_its_data_lands():
+    from bifrost.model import Tag
+    from bifrost.protocols.modbus.options import ModbusOptions
+    from bifrost.protocols.modbus.plan import compile_read
+
+    addresses = ["hr:10:float32", "co:3", "hr:0", "ir:5:int32:CDAB", "hr:10@2", "co:1", "hr:300"]
+    plan = compile_read([Tag(a, a) for a in addresses], ModbusOptions())
+    assert [(s.key, s.start, s.count, s.members) for s in plan.spans] == [
+        ((1, "hr"), 0, 12, (2, 0)),
+        ((1, "hr"), 300, 1, (6,)),
+        ((1, "ir"), 5, 2, (3,)),
+        ((2, "hr"), 10, 1, (4,)),
+        ((1, "co"), 1, 3, (5, 1)),
+    ]
+    for member, address in enumerate(plan.addresses):
+        span = plan.spans[int(plan.span_of_tag[member])]
+        assert span.start <= address.offset < address.end <= span.end
+    positions = sorted(int(p) for g in plan.groups for p in g.positions)
+    assert positions == list(range(len(addresses)))

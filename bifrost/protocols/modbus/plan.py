@@ -7,7 +7,6 @@ in one NumPy step (see :mod:`bifrost.protocols.modbus.codec`).
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, cast
@@ -17,7 +16,7 @@ import numpy.typing as npt
 
 from bifrost.exceptions import ConfigurationError
 from bifrost.model import ByteOrder, DataType, Tag
-from bifrost.planning import Item, Span, coalesce
+from bifrost.planning import Span, coalesce_arrays
 from bifrost.protocols.base import parse_tag_address
 from bifrost.protocols.modbus import codec
 from bifrost.protocols.modbus.address import ModbusAddress, parse_modbus_address
@@ -94,24 +93,67 @@ def resolve(tag: Tag, options: ModbusOptions) -> tuple[ModbusAddress, int]:
 
 
 def compile_read(tags: Sequence[Tag], options: ModbusOptions) -> ReadPlan:
-    """Plan the requests for ``tags`` and the vectorised decoding of their replies."""
-    parsed = [resolve(tag, options) for tag in tags]
-    items = [Item((unit, a.table), a.offset, a.end) for a, unit in parsed]
-    bit_items = [i for i, (a, _) in enumerate(parsed) if a.is_bit]
-    reg_items = [i for i, (a, _) in enumerate(parsed) if not a.is_bit]
+    """Plan the requests for ``tags`` and the vectorised decoding of their replies.
+
+    One pass over the tags collects plain numbers (offset, end, request group, decode
+    group); merging, layout and decode groups are NumPy steps over them, so a cold plan
+    costs about the parsing of its addresses.
+    """
+    n = len(tags)
+    parsed: list[ModbusAddress] = []
+    offsets: list[int] = []
+    ends: list[int] = []
+    key_of: list[int] = []
+    bucket_of: list[int] = []
+    keys: dict[tuple[int, str], int] = {}
+    # (table, dtype, order, length) -> (decode group, registers or bits, is a bit)
+    # Keyed by the enums' ids: members are singletons, and Enum.__hash__ is Python code.
+    shapes: dict[tuple[str, int, int, int], tuple[int, int, bool]] = {}
+    buckets: list[tuple[DataType, ByteOrder, int, bool]] = []
+    for tag in tags:
+        address, unit = resolve(tag, options)
+        parsed.append(address)
+        shape_key = (address.table, id(address.dtype), id(address.order), address.length)
+        shape = shapes.get(shape_key)
+        if shape is None:
+            bits = address.is_bit
+            bucket = (address.dtype, address.order, address.length, bits)
+            if bucket not in buckets:
+                buckets.append(bucket)
+            shape = shapes[shape_key] = (buckets.index(bucket), address.count, bits)
+        key = keys.setdefault((unit, address.table), len(keys))
+        offset = address.offset
+        offsets.append(offset)
+        ends.append(offset + shape[1])
+        key_of.append(key)
+        bucket_of.append(shape[0])
+    offset_arr = np.array(offsets, dtype=np.intp)
+    end_arr = np.array(ends, dtype=np.intp)
+    key_arr = np.array(key_of, dtype=np.intp)
+    key_names = list(keys)
+    is_bit_key = np.array([is_bit_table(table) for _, table in key_names], dtype=np.bool_)
+    tag_bits = is_bit_key[key_arr] if n else np.zeros(0, dtype=np.bool_)
     spans: list[Span] = []
-    for indices, limit, gap in (
-        (reg_items, MAX_REGISTERS, options.max_gap_registers),
-        (bit_items, MAX_BITS, options.max_gap_bits),
+    for bits, limit, gap in (
+        (False, MAX_REGISTERS, options.max_gap_registers),
+        (True, MAX_BITS, options.max_gap_bits),
     ):
-        for span in coalesce([items[i] for i in indices], limit, gap):
-            members = tuple(indices[m] for m in span.members)
-            spans.append(Span(span.key, span.start, span.count, members))
-    return _layout(tuple(tags), parsed, spans)
+        indices = np.flatnonzero(tag_bits == bits)
+        merged = coalesce_arrays(
+            key_arr[indices], offset_arr[indices], end_arr[indices], limit, gap
+        )
+        for key, start, count, members in merged:
+            spans.append(Span(key_names[key], start, count, tuple(indices[members].tolist())))
+    return _layout(tuple(tags), parsed, spans, offset_arr, np.array(bucket_of, np.intp), buckets)
 
 
 def _layout(
-    tags: tuple[Tag, ...], parsed: Sequence[tuple[ModbusAddress, int]], spans: list[Span]
+    tags: tuple[Tag, ...],
+    parsed: list[ModbusAddress],
+    spans: list[Span],
+    offsets: npt.NDArray[np.intp],
+    bucket_of: npt.NDArray[np.intp],
+    buckets: list[tuple[DataType, ByteOrder, int, bool]],
 ) -> ReadPlan:
     span_base: list[int] = []
     sizes = {"reg": 0, "bit": 0}
@@ -122,20 +164,16 @@ def _layout(
         base = sizes[kind]
         span_base.append(base)
         sizes[kind] += span.count
-        for member in span.members:
-            start_of_tag[member] = base + parsed[member][0].offset - span.start
-            span_of_tag[member] = s_index
-    buckets: dict[tuple[DataType, ByteOrder, int, bool], list[int]] = defaultdict(list)
-    for i, (address, _) in enumerate(parsed):
-        key = (address.dtype, address.order, address.length, address.is_bit)
-        buckets[key].append(i)
+        members = np.asarray(span.members, dtype=np.intp)
+        start_of_tag[members] = offsets[members] + (base - span.start)
+        span_of_tag[members] = s_index
     groups = []
-    for (dtype, order, length, bits), members in buckets.items():
-        positions = np.asarray(members, dtype=np.intp)
+    for code, (dtype, order, length, bits) in enumerate(buckets):
+        positions = np.flatnonzero(bucket_of == code)
         groups.append(DecodeGroup(dtype, order, length, bits, positions, start_of_tag[positions]))
     return ReadPlan(
         tags,
-        tuple(address for address, _ in parsed),
+        tuple(parsed),
         tuple(spans),
         tuple(span_base),
         sizes["reg"],
