@@ -105,3 +105,25 @@ def machine_load() -> dict[str, float]:
 def save(name: str, payload: dict[str, object]) -> None:
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / f"{name}.json").write_text(json.dumps(payload, indent=2) + "\n")
+
+
+@contextmanager
+def modbus_devices(devices: int = 1, delay_ms: float = 0.0) -> Iterator[dict[str, list[int]]]:
+    """Run ``_modbus_devices.py`` in its own process: {"device": ports, "delayed": ports}."""
+    script = Path(__file__).parent / "_modbus_devices.py"
+    args = [sys.executable, str(script), "--devices", str(devices), "--delay-ms", str(delay_ms)]
+    process = subprocess.Popen(args, stdout=subprocess.PIPE, text=True)
+    try:
+        ports: dict[str, list[int]] = {"device": [], "delayed": []}
+        assert process.stdout is not None
+        for line in process.stdout:
+            if line.strip() == "ready":
+                break
+            kind, port = line.split()
+            ports[kind].append(int(port))
+        else:
+            raise RuntimeError("the benchmark devices exited early")
+        yield ports
+    finally:
+        process.terminate()
+        process.wait(10)

@@ -49,6 +49,8 @@ _NAMES = [
     "duplicate",
     "write_wrong_address",
     "write_wrong_echo",
+    "swap_with_next",
+    "drop_once",
 ]
 FAULTS: dict[str, int] = {name: 1000 + 20 * i for i, name in enumerate(_NAMES)}
 BEHAVIOUR_AT = {address: name for name, address in FAULTS.items()}
@@ -61,6 +63,13 @@ class _Send:
 
 
 @dataclass
+class _Hold:
+    """Send this reply only after the reply to the next request (out of order)."""
+
+    data: bytes
+
+
+@dataclass
 class _Sleep:
     seconds: float
 
@@ -69,7 +78,7 @@ class _Close:
     pass
 
 
-Action = _Send | _Sleep | _Close
+Action = _Send | _Sleep | _Close | _Hold
 
 
 class ModbusFaultServer:
@@ -158,6 +167,7 @@ class ModbusFaultServer:
         self._handlers.add(task)
         self._writers.add(writer)
         self.connections += 1
+        held: bytes | None = None
         try:
             with contextlib.suppress(OSError, asyncio.IncompleteReadError):
                 while True:
@@ -165,8 +175,16 @@ class ModbusFaultServer:
                     pdu = await reader.readexactly(length - 1)
                     self.requests += 1
                     self.transaction_ids.append(tid)
-                    if await self._perform(writer, self._answer(tid, unit, pdu)):
+                    actions = self._answer(tid, unit, pdu)
+                    if actions and isinstance(actions[0], _Hold) and held is None:
+                        held = actions[0].data
+                        continue
+                    if await self._perform(writer, actions):
                         return
+                    if held is not None:
+                        writer.write(held)
+                        await writer.drain()
+                        held = None
         except asyncio.CancelledError:
             pass
         finally:
@@ -181,7 +199,7 @@ class ModbusFaultServer:
     async def _perform(self, writer: asyncio.StreamWriter, actions: list[Action]) -> bool:
         """Carry out the actions; True when the connection is to be closed."""
         for action in actions:
-            if isinstance(action, _Send):
+            if isinstance(action, _Send | _Hold):
                 writer.write(action.data)
                 await writer.drain()
             elif isinstance(action, _Sleep):
@@ -233,6 +251,13 @@ class ModbusFaultServer:
         if seen % 3 < 2:
             return [_Send(frame(tid, unit, bytes((pdu[0] | 0x80, 6))))]
         return [_Send(good)]
+
+    def _drop_once(self, tid: int, unit: int, pdu: bytes, good: bytes) -> list[Action]:
+        # No reply the first time this address is read (per server), a good one after.
+        address = struct.unpack(">H", pdu[1:3])[0]
+        seen = self._busy_count.get(-address - 1, 0)
+        self._busy_count[-address - 1] = seen + 1
+        return [] if seen == 0 else [_Send(good)]
 
     def _delayed(self, tid: int, unit: int, pdu: bytes, good: bytes) -> list[Action]:
         return [_Sleep(self.delay), _Send(good)]
@@ -345,6 +370,8 @@ _BEHAVIOURS: dict[str, Callable[..., list[Action]]] = {
     "silent": lambda s, tid, unit, pdu, good: [],
     "close": lambda s, tid, unit, pdu, good: [_Close()],
     "duplicate": lambda s, tid, unit, pdu, good: [_Send(good), _Sleep(0.01), _Send(good)],
+    "swap_with_next": lambda s, tid, unit, pdu, good: [_Hold(good)],
+    "drop_once": ModbusFaultServer._drop_once,
     "write_wrong_address": _write_echo(1, False),
     "write_wrong_echo": _write_echo(0, True),
 }
