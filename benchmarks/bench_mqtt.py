@@ -60,7 +60,9 @@ class Broker:
         config = folder / f"mosquitto-{self.port}.conf"
         config.write_text(f"listener {self.port} 127.0.0.1\nallow_anonymous true\n")
         mosquitto = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
-        self.process = subprocess.Popen([mosquitto, "-c", str(config)])
+        self.process = subprocess.Popen(
+            [mosquitto, "-c", str(config)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
             with socket.socket() as sock:

@@ -23,6 +23,7 @@ folder instead of blocking the rows behind it.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import logging
 import math
 import os
@@ -53,6 +54,7 @@ from bifrost.secrets import Secret
 __all__ = ["Feed", "MqttSink", "SinkStats", "Tls", "TlsWarning"]
 
 _log = logging.getLogger("bifrost.cloud")
+_SINK_NUMBERS = itertools.count(1)
 
 PayloadKind = Literal["json", "sparkplug"]
 
@@ -294,7 +296,7 @@ class MqttSink:
         before each connect and whose expiry makes the sink reconnect in time (Azure's
         SAS tokens).
     client_id
-        MQTT client id (default: ``bifrost-<hostname>-<pid>``).
+        MQTT client id (default: ``bifrost-<hostname>-<pid>-<n>``, unique per sink).
     spool
         Folder of the disk spool; None keeps it in a temporary folder deleted on close
         (samples then do not survive a restart).
@@ -307,7 +309,7 @@ class MqttSink:
     protocol
         ``"5"`` (MQTT 5, default: refusals have reason codes) or ``"3.1.1"``.
     group, node
-        Sparkplug group id and edge node id.
+        Sparkplug group id and edge node id (default node: ``bifrost-<hostname>``).
     tls_insecure
         Do not verify the broker's certificate (warns). Never the default.
     window, backlog_window
@@ -375,7 +377,10 @@ class MqttSink:
         self.tls = tls_config
         self.username = username
         self._password = password
-        self.client_id = client_id or f"bifrost-{os.uname().nodename}-{os.getpid()}"
+        # Unique per sink: two clients with one id make the broker drop one, endlessly.
+        self.client_id = client_id or (
+            f"bifrost-{os.uname().nodename}-{os.getpid()}-{next(_SINK_NUMBERS)}"
+        )
         self.device = device
         self.protocol = protocol
         self.window = max(1, window)
@@ -396,7 +401,9 @@ class MqttSink:
         if payload == "sparkplug":
             from bifrost.cloud.sparkplug import SparkplugEncoder
 
-            self._encoder = SparkplugEncoder(folder, group, node or self.client_id)
+            self._encoder = SparkplugEncoder(
+                folder, group, node or f"bifrost-{os.uname().nodename}"
+            )
         else:
             self._encoder = JsonEncoder(topic)
         self._stats = SinkStats(broker=self._brokers[0][0])
