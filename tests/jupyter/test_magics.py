@@ -255,6 +255,58 @@ def test_status_lists_connections_and_their_recordings(shell, plant, monkeypatch
     shell.run("%bifrost stop bg")
 
 
+def test_status_sees_the_notebooks_own_plant_and_connections(shell, plant, monkeypatch):
+    import bifrost.jupyter.magics.commands as magics_module
+
+    shown = []
+    monkeypatch.setattr(magics_module, "_show", shown.append)
+    with plant.connect("modbus") as mine:
+        shell.ns["my_plant"] = plant
+        shell.ns["mine"] = mine
+        shell.run("%bifrost status")
+    html = shown[0].data
+    # The bug: "simulator: not running" while a bf.sim.Plant served the notebook.
+    assert "simulator: my_plant serves modbus://127.0.0.1:" in html
+    assert "not running" not in html
+    assert "bifrost: 1 connection ·" in html
+    assert "<code>mine</code>" in html
+
+
+def test_write_hints_say_what_is_read_only(shell, plant):
+    connect(shell, plant, "rw", "--writable")
+    with pytest.raises(BifrostMagicError) as caught:
+        shell.run("%bifrost write rw tank.level=1")
+    # The connection may write; "connect with --writable" would send the user in circles.
+    assert "--writable" not in caught.value.hint
+    assert "not this tag" in caught.value.hint
+
+
+def test_a_blocking_record_without_duration_names_the_flag(shell, plant):
+    connect(shell, plant)
+    with pytest.raises(BifrostMagicError) as caught:
+        shell.run("%bifrost record plc tank.level")
+    assert "--duration" in str(caught.value)
+    assert "duration=" not in str(caught.value)
+
+
+def test_printed_counts_use_the_singular(shell, plant, capsys):
+    connect(shell, plant)
+    shell.run("%bifrost record plc tank.level -i 100ms --background --out one")
+    assert "recording 1 tag from plc" in capsys.readouterr().out
+    shell.run("%bifrost stop one")
+
+
+def test_help_starts_with_the_usage_and_lines_up(shell, capsys):
+    shell.run("%bifrost read --help")
+    text = capsys.readouterr().out
+    assert text.startswith("%bifrost read [--out VAR] name [tags ...]")
+    shell.run("%bifrost help")
+    overview = [line for line in capsys.readouterr().out.splitlines() if "bifrost " in line][1:]
+    # Descriptions start in one column, the cell magic's included.
+    starts = {len(line) - len(line.split(None, 2)[2]) for line in overview}
+    assert len(starts) == 1, overview
+
+
 def test_stop_names_unknown_recordings(shell):
     with pytest.raises(BifrostMagicError, match="no background recording named 'nope'"):
         shell.run("%bifrost stop nope")

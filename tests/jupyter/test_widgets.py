@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import datetime
+import re
 import zoneinfo
+
+import ipywidgets as widgets
 
 import numpy as np
 import pytest
@@ -36,6 +39,47 @@ def test_tag_browser_lists_filters_and_selects(plc):
         assert browser.selected == []
         browser.search.value = "hr:0 float32"  # every word must match
         assert browser.shown == ["tank.level"]
+    finally:
+        browser.close()
+
+
+def test_tag_browser_keeps_ticked_tags_in_sight_and_counts_them(plc):
+    browser = TagBrowser(plc, live=False)
+    try:
+        assert browser.selected_count.value == "none selected"
+        browser.checks["tank.level"].value = True
+        browser.checks["pump.speed"].value = True
+        assert browser.selected_count.value == "<b>2</b> selected"
+        browser.search.value = "reactor"
+        # The filter narrows what is offered, not what was picked (the bug: it hid them).
+        shown = {n for n, row in browser._rows.items() if row[0].layout.display != "none"}
+        assert shown == {"reactor.temperature", "reactor.setpoint", "reactor.heater"} | {
+            "tank.level",
+            "pump.speed",
+        }
+        assert browser.shown == ["reactor.temperature", "reactor.setpoint", "reactor.heater"]
+        # Every control sits above the table: the actions are not below a scrolled list.
+        children = list(browser.children)
+        grid = next(c for c in children if isinstance(c, widgets.GridBox))
+        buttons = [b for c in children[: children.index(grid)] for b in c.children]
+        assert browser.read_button in buttons
+        assert browser.record_button in buttons
+        assert browser.stop_button in buttons
+    finally:
+        browser.close()
+
+
+def test_widget_texts_count_in_the_singular_too(plc):
+    panel = RecorderPanel(plc, ["tank.level"])
+    try:
+        assert panel.status.value == "ready to record 1 tag"
+    finally:
+        panel.close()
+    browser = TagBrowser(plc, live=False, tz="UTC")
+    try:
+        browser.checks["tank.level"].value = True
+        browser.read_button.click()
+        assert re.search(r"read 1 tag at \d\d:\d\d:\d\d UTC$", browser.status.value)
     finally:
         browser.close()
 

@@ -10,6 +10,7 @@ import ipywidgets as widgets
 
 from bifrost.connection import Connection
 from bifrost.exceptions import BifrostError
+from bifrost.jupyter._text import plural
 from bifrost.jupyter.widgets._common import _Ticker, error_html
 from bifrost.jupyter.widgets.live_trend import LiveTrend
 from bifrost.model import Tag
@@ -67,7 +68,7 @@ class RecorderPanel(widgets.VBox):  # type: ignore[misc]
             description="Start", icon="circle", button_style="danger"
         )
         self.stop_button = widgets.Button(description="Stop", icon="stop", disabled=True)
-        self.status = widgets.HTML(value=f"ready to record {len(self.tags)} tags")
+        self.status = widgets.HTML(value=f"ready to record {plural(len(self.tags), 'tag')}")
         self.status.add_class("bifrost-recorder-status")
         self.trend_box = widgets.VBox()
         self.start_button.on_click(lambda _: self.start())
@@ -114,8 +115,9 @@ class RecorderPanel(widgets.VBox):  # type: ignore[misc]
             self.stop_button.disabled = True
         state = "recording" if running else "stopped"
         self.status.value = (
-            f"<b>{state}</b> · {stats.samples:,} samples · {stats.missed_cycles} missed cycles"
-            f" · {stats.gaps} gaps · {stats.reconnects} reconnects"
+            f"<b>{state}</b> · {plural(stats.samples, 'sample')} · "
+            f"{plural(stats.missed_cycles, 'missed cycle')} · {plural(stats.gaps, 'gap')} · "
+            f"{plural(stats.reconnects, 'reconnect')}"
             + (f" · last error: {html.escape(stats.last_error)}" if stats.last_error else "")
         )
 

@@ -15,7 +15,8 @@ import pandas as pd
 from bifrost._html import format_seconds, format_value, recording_html
 from bifrost.connection import Connection
 from bifrost.exceptions import BifrostError, ConfigurationError
-from bifrost.jupyter.widgets._common import error_html
+from bifrost.jupyter._text import plural
+from bifrost.jupyter.widgets._common import error_html, resolve_timezone, timezone_name
 from bifrost.jupyter.widgets.live_trend import LiveTrend
 from bifrost.recording import Recording
 
@@ -120,8 +121,10 @@ class TagBrowser(widgets.VBox):  # type: ignore[misc]
             if self.mode == "tree"
             else "filter: name, address, unit, description"
         )
-        self.search = widgets.Text(placeholder=hint)
+        self.search = widgets.Text(placeholder=hint, layout={"width": "280px"})
         self.search.observe(lambda _: self._filter(), names="value")
+        self.selected_count = widgets.HTML("none selected")
+        self.selected_count.add_class("bifrost-browser-selected")
         self.select_all = widgets.Button(description="Select shown", icon="check-square")
         self.clear = widgets.Button(description="Clear", icon="square")
         self.read_button = widgets.Button(description="Read", icon="download")
@@ -145,12 +148,18 @@ class TagBrowser(widgets.VBox):  # type: ignore[misc]
         self.read_button.on_click(lambda _: self.read())
         self.record_button.on_click(lambda _: self.record())
         self.stop_button.on_click(lambda _: self.stop())
-        toolbar = widgets.HBox(
-            [self.search, self.select_all, self.clear, self.read_button],
-            layout={"flex_flow": "row wrap"},
+        for check in self.checks.values():
+            check.observe(lambda _: self._count_selected(), names="value")
+        # Every control above the table: what to pick, then what to do with it.
+        picking = widgets.HBox(
+            [self.search, self.select_all, self.clear, self.selected_count],
+            layout={"flex_flow": "row wrap", "align_items": "center", "grid_gap": "0 8px"},
         )
-        recorder = widgets.HBox([self.record_button, self.interval, self.stop_button])
-        super().__init__([toolbar, grid, recorder, self.status, self.output])
+        acting = widgets.HBox(
+            [self.read_button, self.record_button, self.interval, self.stop_button],
+            layout={"flex_flow": "row wrap", "align_items": "center"},
+        )
+        super().__init__([picking, acting, grid, self.status, self.output])
         self.add_class("bifrost-tagbrowser")
 
     def _build_grid(self) -> Any:
@@ -186,7 +195,8 @@ class TagBrowser(widgets.VBox):  # type: ignore[misc]
                 grid_template_columns="28px max-content max-content max-content "
                 "max-content minmax(80px, max-content) auto",
                 grid_gap="0px 12px",
-                max_height="420px",
+                # Room for a plant's worth of tags (15 rows and the header) unscrolled.
+                max_height="620px",
                 overflow="auto",
             ),
         )
@@ -200,7 +210,7 @@ class TagBrowser(widgets.VBox):  # type: ignore[misc]
         self._top = self._add_nodes(None, self.frame)
         self._tree = widgets.VBox(
             self._widgets_of(self._top, len(self.frame)),
-            layout=widgets.Layout(max_height="420px", overflow="auto"),
+            layout=widgets.Layout(max_height="620px", overflow="auto"),
         )
         self._tree.add_class("bifrost-tagtree")
         return self._tree
@@ -374,8 +384,10 @@ class TagBrowser(widgets.VBox):  # type: ignore[misc]
         keep: set[int] = set()
         matches = 0
         for node in nodes:
-            if all(w in node.text for w in words):
-                matches += 1
+            matching = all(w in node.text for w in words)
+            matches += matching
+            # A ticked variable stays in sight too: it is part of what Read and Record do.
+            if matching or (node.variable and self.checks[node.name].value):
                 walker: _TreeNode | None = node
                 while walker is not None and id(walker) not in keep:
                     keep.add(id(walker))
@@ -418,7 +430,8 @@ class TagBrowser(widgets.VBox):  # type: ignore[misc]
         if self.mode == "tree":
             self._filter_tree()
             return
-        visible = set(self.shown)
+        # A ticked tag stays in sight while filtering: it is part of what Read and Record do.
+        visible = set(self.shown) | set(self.selected)
         for name, row in self._rows.items():
             display = None if name in visible else "none"
             for cell in row:
@@ -427,6 +440,10 @@ class TagBrowser(widgets.VBox):  # type: ignore[misc]
     def _select(self, value: bool) -> None:
         for name in self.shown:
             self.checks[name].value = value
+
+    def _count_selected(self) -> None:
+        count = len(self.selected)
+        self.selected_count.value = f"<b>{count}</b> selected" if count else "none selected"
 
     def read(self) -> pd.DataFrame | None:
         """Read the selected tags (all shown ones if none is ticked) into the value column."""
@@ -444,8 +461,11 @@ class TagBrowser(widgets.VBox):  # type: ignore[misc]
             text = html.escape(_short(row["value"]))
             colour = "" if good else ' style="color:#cf222e"'
             self._cells[str(name)].value = f"<span{colour}>{text}</span>"
-        stamp = frame["timestamp"].max()
-        self.status.value = f"read {len(frame)} tags at {stamp:%H:%M:%S} UTC"
+        zone = resolve_timezone(self.tz)
+        stamp = frame["timestamp"].max().floor("us").tz_convert(zone).to_pydatetime()
+        self.status.value = (
+            f"read {plural(len(frame), 'tag')} at {stamp:%H:%M:%S} {timezone_name(zone, stamp)}"
+        )
         self.values = frame
         return frame
 
@@ -467,7 +487,7 @@ class TagBrowser(widgets.VBox):  # type: ignore[misc]
         self.record_button.disabled = True
         self.stop_button.disabled = False
         self.status.value = (
-            f'<span class="bifrost-recording">recording {len(names)} tags every '
+            f'<span class="bifrost-recording">recording {plural(len(names), "tag")} every '
             f"{format_seconds(recording.interval_s)}</span>: <code>browser.recording</code>"
         )
         if self._live:
@@ -494,7 +514,9 @@ class TagBrowser(widgets.VBox):  # type: ignore[misc]
         summary = widgets.HTML(recording_html(recording))
         summary.add_class("bifrost-recording-summary")
         self.output.children = [*([self.trend] if self.trend is not None else []), summary]
-        self.status.value = f"recorded {len(recording):,} samples of {len(recording.names)} tags"
+        self.status.value = (
+            f"recorded {plural(len(recording), 'sample')} of {plural(len(recording.names), 'tag')}"
+        )
         return recording
 
     def close(self) -> None:
