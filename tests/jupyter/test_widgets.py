@@ -7,7 +7,6 @@ import re
 import zoneinfo
 
 import ipywidgets as widgets
-
 import numpy as np
 import pytest
 
