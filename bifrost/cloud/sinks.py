@@ -413,8 +413,9 @@ class MqttSink:
         self._unspooled: deque[Row] = deque()
         self._max_unspooled = 100_000
         self._memory_dropped = 0
-        self._intaking = False
-        self._fresh: deque[tuple[int, Row]] = deque()
+        self._handled = 0  # rows taken from the queue and spooled (or held in memory)
+        self._fresh: deque[tuple[int, Row]] = deque()  # just spooled, for live sending
+        self._fresh_lock = threading.Lock()
         self._inflight: dict[int, _Flight] = {}
         self._parts: dict[int, int] = {}
         self._retry: deque[tuple[float, _Flight]] = deque()
@@ -430,7 +431,13 @@ class MqttSink:
         self._stopping = threading.Event()
         self._flush_deadline = 0.0
         self._closed = False
+        # Two threads: the writer spools what arrives (its fsyncs never stall sending),
+        # the sender connects, publishes and handles acknowledgements.
+        self._writer = threading.Thread(
+            target=self._write_loop, name="bifrost-mqtt-spool", daemon=True
+        )
         self._thread = threading.Thread(target=self._run, name="bifrost-mqtt-sink", daemon=True)
+        self._writer.start()
         self._thread.start()
 
     # -- the public surface ------------------------------------------------------------
@@ -512,8 +519,7 @@ class MqttSink:
 
     def _drained(self) -> bool:
         return (
-            self._incoming.empty()
-            and not self._intaking
+            self._handled == self._stats.rows
             and not self._unspooled
             and self.spool.pending == 0
             and not self._inflight
@@ -531,6 +537,7 @@ class MqttSink:
         self._closed = True
         self._stopping.set()
         self._wake.set()
+        self._writer.join()
         self._thread.join()
         if self._ephemeral:
             self.spool.destroy()
@@ -558,7 +565,6 @@ class MqttSink:
             while not self._stopping.is_set():
                 self._wake.wait(0.05)
                 self._wake.clear()
-                self._intake()
                 now = time.monotonic()
                 if now - last_enforce >= 1.0:
                     last_enforce = now
@@ -573,23 +579,30 @@ class MqttSink:
             self._stats.last_error = f"sink thread failed: {exc!r}"
             _log.exception("MQTT sink thread failed")
         finally:
-            self._intake()
             self._end_connection(clean=True)
 
-    def _intake(self) -> None:
-        self._intaking = True
+    def _write_loop(self) -> None:
         try:
-            self._take()
-        finally:
-            self._intaking = False
+            while not self._stopping.is_set():
+                self._take(block=True)
+            self._take(block=False)  # what came in the last moment is spooled too
+        except Exception as exc:  # never die silently: the stats say why
+            self._stats.last_error = f"spool thread failed: {exc!r}"
+            _log.exception("MQTT sink spool thread failed")
 
-    def _take(self) -> None:
+    def _take(self, block: bool) -> None:
         rows: list[Row] = []
         with contextlib.suppress(queue.Empty):
+            if block:
+                rows.append(self._incoming.get(timeout=0.05))
             while True:
                 rows.append(self._incoming.get_nowait())
+        taken = len(rows)
         if self._unspooled:
-            if not rows and time.monotonic() < self._spool_retry_at:
+            if time.monotonic() < self._spool_retry_at:
+                self._unspooled.extend(rows)
+                self._handled += taken
+                self._trim_unspooled()
                 return
             rows = [*self._unspooled, *rows]
             self._unspooled.clear()
@@ -599,11 +612,15 @@ class MqttSink:
             first = self.spool.append([(r.time_ns, encode_row(r)) for r in rows])
         except SpoolError as exc:
             self._spool_failed(exc, rows)
+            self._handled += taken
             return
-        fresh = self._fresh
-        fresh.extend((first + i, row) for i, row in enumerate(rows))
-        while len(fresh) > 2 * self.window:
-            fresh.popleft()
+        with self._fresh_lock:
+            fresh = self._fresh
+            fresh.extend((first + i, row) for i, row in enumerate(rows))
+            while len(fresh) > 4 * self.window:
+                fresh.popleft()
+        self._handled += taken
+        self._wake.set()
 
     def _spool_failed(self, exc: SpoolError, rows: list[Row]) -> None:
         if self._stats.last_error != str(exc):
@@ -611,6 +628,9 @@ class MqttSink:
         self._stats.last_error = str(exc)
         self._spool_retry_at = time.monotonic() + 1.0
         self._unspooled.extend(rows)
+        self._trim_unspooled()
+
+    def _trim_unspooled(self) -> None:
         while len(self._unspooled) > self._max_unspooled:
             self._unspooled.popleft()
             self._memory_dropped += 1
@@ -839,18 +859,18 @@ class MqttSink:
                 self._publish(connection, message, backlog=True)
 
     def _live_rows(self, end: int) -> list[tuple[int, Row]]:
-        fresh = self._fresh
-        while fresh and fresh[0][0] < self._live:
-            fresh.popleft()
         room = self.window - len(self._inflight)
         rows: list[tuple[int, Row]] = []
-        while self._live < end and len(rows) < room:
-            if fresh and fresh[0][0] == self._live:
+        with self._fresh_lock:
+            fresh = self._fresh
+            while fresh and fresh[0][0] < self._live:
+                fresh.popleft()
+            while self._live < end and len(rows) < room and fresh and fresh[0][0] == self._live:
                 seq, row = fresh.popleft()
                 if not self.spool.is_done(seq):
                     rows.append((seq, row))
                 self._live += 1
-                continue
+        while self._live < end and len(rows) < room:
             entries = self.spool.read(self._live, room - len(rows), stop=end)
             if not entries:
                 self._live = end

@@ -182,8 +182,8 @@ class Spool:
 
     Notes
     -----
-    Thread-safe: a sink appends and reads on its own thread while acknowledgements
-    arrive on the MQTT client's thread.
+    Thread-safe, with one appending thread: a sink appends on its writer thread while
+    its sending thread reads, acknowledges and enforces the caps.
     """
 
     def __init__(
@@ -370,12 +370,26 @@ class Spool:
                     if segment not in touched:
                         touched.append(segment)
                     start = stop
-                if self.fsync:
-                    for segment in touched:
-                        self._sync(segment.open_fd())
+                fds = [segment.open_fd() for segment in touched]
             except OSError as exc:
                 self._undo(touched, first)
                 raise SpoolError(_write_failure(self.path, exc, len(records))) from exc
+        # The fsync runs without the lock: acknowledgements and reads go on meanwhile.
+        # The records count (``end``, reads) only once it returned. One thread appends.
+        try:
+            if self.fsync:
+                for fd in fds:
+                    try:
+                        self._sync(fd)
+                    except OSError as exc:
+                        # A cap dropped that (older) segment meanwhile: nothing to sync.
+                        if exc.errno != errno.EBADF:
+                            raise
+        except OSError as exc:
+            with self._lock:
+                self._undo(touched, first)
+            raise SpoolError(_write_failure(self.path, exc, len(records))) from exc
+        with self._lock:
             self._next = first + len(records)
             self._pending += len(records)
             self._dirty = True
