@@ -18,6 +18,10 @@ from bifrost.model import Quality
 __all__ = ["SampleBuffer"]
 
 _CHUNK_BYTES = 2 << 20  # a chunk is ~2 MiB: little over-allocation, few concatenations
+# The first chunk of a default buffer is ~64 KiB and each next one twice the last, up to
+# _CHUNK_BYTES: a hundred slow recordings would otherwise fill 2 MiB each with NaN at start
+# (RSS and ~1 ms of CPU per recording), for rows that may take hours to come.
+_FIRST_CHUNK_BYTES = 64 << 10
 _BYTES_PER_CELL = 9  # float64 value + uint8 quality
 
 
@@ -31,25 +35,34 @@ class SampleBuffer:
     numeric
         Per tag, whether its values are numeric (float64 column) or objects.
     chunk_rows
-        Rows per preallocated chunk (default: about 2 MiB per chunk).
+        Rows per preallocated chunk (default: ~64 KiB for the first, doubling up to
+        about 2 MiB).
     """
 
     def __init__(self, names: list[str], numeric: list[bool], chunk_rows: int | None = None):
+        row_bytes = _BYTES_PER_CELL * max(1, len(names))
         if chunk_rows is None:
-            chunk_rows = max(64, _CHUNK_BYTES // (_BYTES_PER_CELL * max(1, len(names))))
+            chunk_rows = max(64, _CHUNK_BYTES // row_bytes)
+            first = min(chunk_rows, max(64, _FIRST_CHUNK_BYTES // row_bytes))
+        else:
+            first = chunk_rows
         self.names = list(names)
         self.numeric = np.asarray(numeric, dtype=bool)
         self._numeric_index = np.flatnonzero(self.numeric)
         self._object_index = np.flatnonzero(~self.numeric)
         self._chunk_rows = chunk_rows
+        self._next_rows = first  # rows of the next chunk
+        self._size = 0  # rows of the current chunk
         self._chunks: list[tuple[Any, ...]] = []
         self._used: list[int] = []  # rows filled in each chunk
-        self._fill = chunk_rows  # forces a chunk on the first append
+        self._fill = 0  # == self._size: the next append opens a chunk
         self._rows = 0
         self._lock = threading.Lock()  # appends on the loop thread, reads from anywhere
 
     def _new_chunk(self) -> None:
-        n, width = self._chunk_rows, len(self.names)
+        n, width = self._next_rows, len(self.names)
+        self._size = n
+        self._next_rows = min(self._chunk_rows, 2 * n)
         self._chunks.append(
             (
                 np.empty(n, dtype=np.int64),
@@ -73,7 +86,7 @@ class SampleBuffer:
     ) -> None:
         """Append one row: float values of the numeric tags, objects of the others."""
         with self._lock:
-            if self._fill == self._chunk_rows:
+            if self._fill == self._size:
                 self._new_chunk()
             times, numbers, others, qualities = self._chunks[-1]
             row = self._fill
@@ -107,13 +120,13 @@ class SampleBuffer:
             # The block becomes a chunk of its own; the next append opens a new one.
             self._chunks.append(chunk)
             self._used.append(n)
-            self._fill = self._chunk_rows
+            self._fill = self._size
             self._rows += n
 
     def append_gap(self, time_ns: int, quality: Quality) -> None:
         """Append a row where no tag could be sampled, marked with ``quality``."""
         with self._lock:
-            if self._fill == self._chunk_rows:
+            if self._fill == self._size:
                 self._new_chunk()
             times, numbers, others, qualities = self._chunks[-1]
             row = self._fill
