@@ -2,9 +2,9 @@
 
 This module is the bifrost-cli distribution, which installs the ``bifrost`` script. Other
 distributions add subcommands through the ``bifrost.cli`` entry-point group: each entry
-point names a ``typer.Typer`` (added as a command group) or a ``main(argv) -> int``
-function, an argparse tool's, which gets the rest of the command line (``--help``
-included), under the entry point's name::
+point names a ``typer.Typer`` or a ``main(argv) -> int`` function (an argparse tool's),
+which becomes the subcommand of the entry point's name and gets the rest of the command
+line (``--help`` included). It is imported only when its subcommand runs::
 
     [project.entry-points."bifrost.cli"]
     gateway = "bifrost.cloud.gateway:main"
@@ -233,29 +233,33 @@ PLUGIN_GROUP = "bifrost.cli"
 
 
 def add_plugins(target: Any = app) -> None:
-    """Add the subcommands that installed distributions declare under ``bifrost.cli``."""
+    """Add the subcommands that installed distributions declare under ``bifrost.cli``.
+
+    Each is imported when it runs, not here: a plugin may import pandas (the gateway
+    does), and ``bifrost --help`` stays fast.
+    """
     from importlib.metadata import entry_points
 
     for entry_point in entry_points(group=PLUGIN_GROUP):
-        command = entry_point.load()
-        if isinstance(command, typer.Typer):
-            target.add_typer(command, name=entry_point.name)
-        else:
-            _add_main(target, entry_point.name, command)
+        distribution = entry_point.dist.name if entry_point.dist is not None else "a plugin"
+        _add_main(target, entry_point.name, entry_point.load, f"From {distribution}.")
 
 
-def _add_main(target: Any, name: str, main: Any) -> None:
-    """Add ``main(argv) -> int`` as the subcommand ``name``, passing it the rest of the line."""
-    summary = (main.__doc__ or "").strip().splitlines()[:1]
+def _add_main(target: Any, name: str, load: Any, summary: str) -> None:
+    """Add the subcommand ``name``: ``load()`` gives a Typer app or ``main(argv) -> int``."""
 
     @target.command(
         name=name,
-        help=summary[0] if summary else None,
+        help=f"{summary} `bifrost {name} --help` for its options.",
         add_help_option=False,
         context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
     )
     def run(ctx: Context) -> None:
-        raise typer.Exit(main(list(ctx.args)) or 0)
+        command = load()
+        if isinstance(command, typer.Typer):
+            command = typer.main.get_command(command)
+            raise typer.Exit(command.main(list(ctx.args), prog_name=f"bifrost {name}"))
+        raise typer.Exit(command(list(ctx.args)) or 0)
 
 
 def main() -> None:
