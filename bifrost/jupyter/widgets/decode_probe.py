@@ -44,8 +44,9 @@ _SCALES = (1.0, 0.1, 0.01, 0.001)
 _MAX_PROBE = 120  # registers; one Modbus read carries at most 125
 
 
-# A 64-bit integer a float64 cannot hold exactly is two floats or garbage, not a count.
-_INT64_PLAUSIBLE = 2**53
+# A 64-bit count reaches its top register after 2**48 events; decoded garbage (two floats
+# or a float and its neighbour read as one integer) almost always has it set.
+_INT64_PLAUSIBLE = 2**48
 _FLOAT_MIN, _FLOAT_MAX = 1e-4, 1e9  # magnitudes of real measurements, zero apart
 _LIVE_HISTORY = 120  # readings kept in live mode
 
@@ -55,8 +56,8 @@ def plausible(values: npt.NDArray[Any], dtype: DataType) -> npt.NDArray[np.bool_
 
     Floats: finite, zero or a normal number between 1e-4 and 1e9 in magnitude (so never
     a denormal: the usual result of decoding an integer's registers as a float).
-    64-bit integers: below 2**53 (9.0e15) in magnitude, what a float64 holds exactly
-    (two floats read as one integer give 4.6e18-like values). Narrower integers: any.
+    64-bit integers: below 2**48 (2.8e14) in magnitude, so with a zero top register (two
+    floats read as one integer give 4.6e18-like values). Narrower integers: any value.
     """
     if dtype.is_float:
         x = values.astype(np.float64)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import html
 import io
 import threading
 from collections.abc import Sequence
@@ -193,12 +194,6 @@ class LiveTrend(widgets.VBox):  # type: ignore[misc]
             self._figure.savefig(buffer, format="png")
             self.image.value = buffer.getvalue()
             self.redraws += 1
-            labels = self.tick_labels()
-            # The plot is a PNG: the tooltip carries the axis' labels as text (for the
-            # browser test and for screen readers).
-            self.image.tooltip = f"time ({self._time.name()}): " + "  ".join(
-                t.replace("\n", " ") for t in labels
-            )
             state = "live" if self.recording.running else "ended"
             shown = min(len(times), self.points)
             self.title.value = (
@@ -207,7 +202,15 @@ class LiveTrend(widgets.VBox):  # type: ignore[misc]
                 f"every {format_seconds(self.recording.interval_s)}"
                 + (f" · {self._time.span(int(times[0]), int(times[-1]))}" if len(times) else "")
                 + (f" · drawing {shown:,} points per tag" if len(times) > self.points else "")
+                + self._ticks_html()
             )
+
+    def _ticks_html(self) -> str:
+        # The plot is a PNG: the time axis' labels as drawn, as text in the page too (for
+        # the browser test, and for whoever reads the page rather than the picture).
+        labels = "  ".join(t.replace("\n", " ") for t in self.tick_labels())
+        text = html.escape(f"time ({self._time.name()}): {labels}", quote=True)
+        return f'<span class="bifrost-trend-ticks" data-ticks="{text}" hidden></span>'
 
     def tick_labels(self) -> list[str]:
         """The time axis' tick labels inside the view, as last drawn (the date on a 2nd line)."""
