@@ -255,7 +255,7 @@ def test_status_lists_connections_and_their_recordings(shell, plant, monkeypatch
     shell.run("%bifrost stop bg")
 
 
-def test_status_sees_the_notebooks_own_plant_and_connections(shell, plant, monkeypatch):
+def test_status_sees_the_notebooks_own_plant_and_connections(shell, plant, monkeypatch, capsys):
     import bifrost.jupyter.magics.commands as magics_module
 
     shown = []
@@ -270,6 +270,9 @@ def test_status_sees_the_notebooks_own_plant_and_connections(shell, plant, monke
     assert "not running" not in html
     assert "bifrost: 1 connection ·" in html
     assert "<code>mine</code>" in html
+    shell.ns["my_plant"] = plant
+    shell.run("%bifrost sim status")
+    assert capsys.readouterr().out.startswith("my_plant: <Plant")
 
 
 def test_write_hints_say_what_is_read_only(shell, plant):

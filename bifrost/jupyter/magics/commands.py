@@ -460,7 +460,14 @@ class BifrostMagics(Magics):
         if args.action == "status" or (plant is not None and not plant.closed):
             if args.action == "start" and args.connect:
                 self._connect(COMMANDS["connect"].parser.parse_args([args.connect, "sim"]))
-            print(repr(plant) if plant is not None else "the simulated plant is not running")
+            if plant is not None:
+                print(repr(plant))
+                return None
+            others = self._running_plants()
+            print(
+                "; ".join(f"{name}: {p!r}" for name, p in others.items())
+                or "the simulated plant is not running"
+            )
             return None
         from bifrost.sim import Plant
 
