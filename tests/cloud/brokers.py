@@ -103,7 +103,13 @@ class Mosquitto:
         self.process = subprocess.Popen(
             [MOSQUITTO, "-c", str(self.config)], stdout=self.log, stderr=self.log
         )
-        wait_port(self.port)
+        try:
+            wait_port(self.port)
+        except RuntimeError as exc:
+            # Stop what was started (no leaked process or log file) and say why it failed.
+            self.kill()
+            said = (self.folder / "broker.log").read_text(errors="replace")[-2000:]
+            raise RuntimeError(f"{exc}; mosquitto said:\n{said}") from None
         return self
 
     def kill(self) -> None:
