@@ -521,15 +521,18 @@ class AsyncConnection:
                     "address": tag.address,
                     **self._driver.describe(tag),
                     "unit": tag.unit,
+                    # Engineering limits (NaN: none), as TagBrowser shows them.
+                    "min": tag.min,
+                    "max": tag.max,
+                    "step": tag.step,
                     "writable": tag.writable,
                     "description": tag.description,
                 }
             )
         frame = pd.DataFrame.from_records(rows)
         if frame.empty:
-            frame = pd.DataFrame(
-                columns=["name", "address", "dtype", "unit", "writable", "description"]
-            )
+            columns = "name address dtype unit min max step writable description"
+            frame = pd.DataFrame(columns=columns.split())
         return frame.set_index("name")
 
     async def info(self) -> dict[str, Any]:

@@ -163,6 +163,13 @@ class Tag:
         Free text.
     writable
         Whether bifrost may write this tag (the connection must be writable too).
+    min, max
+        Engineering limits, in ``unit`` (None: none). A write outside them is refused
+        before anything is sent (as one that does not fit the tag's type); a value read
+        outside them gets :attr:`Quality.UNCERTAIN`.
+    step
+        Writes must be ``min + k * step`` (``k * step`` without a ``min``), e.g. 0.5 for a
+        setpoint in half degrees; None: any value.
     """
 
     name: str
@@ -172,6 +179,9 @@ class Tag:
     offset: float = 0.0
     description: str = ""
     writable: bool = False
+    min: float | None = None
+    max: float | None = None
+    step: float | None = None
     meta: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
 
     def __post_init__(self) -> None:
@@ -195,6 +205,22 @@ class Tag:
             raise ConfigurationError(
                 f"tag {self.name!r}: offset must be finite, got {value_repr(self.offset)}"
             )
+        for limit in ("min", "max", "step"):
+            number = getattr(self, limit)
+            if number is None:
+                continue
+            if not _finite(number):
+                raise ConfigurationError(
+                    f"tag {self.name!r}: {limit} must be a finite number or None, "
+                    f"got {value_repr(number)}"
+                )
+            object.__setattr__(self, limit, float(number))
+        if self.min is not None and self.max is not None and self.min > self.max:
+            raise ConfigurationError(
+                f"tag {self.name!r}: min {self.min:g} is above max {self.max:g}"
+            )
+        if self.step is not None and self.step <= 0:
+            raise ConfigurationError(f"tag {self.name!r}: step must be > 0, got {self.step:g}")
         writable_types = (bool, int, *_numpy_types("bool_"))
         if isinstance(self.writable, writable_types) and self.writable in (0, 1):
             # Frozen: the plan cache hashes tags, so writable is stored as a real bool.
@@ -209,6 +235,27 @@ class Tag:
     def is_scaled(self) -> bool:
         """Whether a scale or offset applies to the raw value."""
         return self.scale != 1.0 or self.offset != 0.0
+
+    @property
+    def has_limits(self) -> bool:
+        """Whether a ``min``, ``max`` or ``step`` applies to the engineering value."""
+        return self.min is not None or self.max is not None or self.step is not None
+
+    @property
+    def limits_text(self) -> str:
+        """``0 to 150 degC`` (``>= 0``, ``<= 150``; ``, step 0.5``); empty without limits."""
+        unit = f" {self.unit}" if self.unit else ""
+        if self.min is not None and self.max is not None:
+            text = f"{self.min:g} to {self.max:g}{unit}"
+        elif self.min is not None:
+            text = f">= {self.min:g}{unit}"
+        elif self.max is not None:
+            text = f"<= {self.max:g}{unit}"
+        else:
+            text = ""
+        if self.step is not None:
+            text += f"{', ' if text else ''}step {self.step:g}{unit if not text else ''}"
+        return text
 
 
 def _numpy_types(*names: str) -> tuple[type, ...]:

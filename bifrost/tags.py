@@ -29,6 +29,8 @@ TagLike = str | Tag
 """A tag as given by a user: a name from the tag table, a ``Tag``, or a raw address."""
 
 _FIELDS = ("name", "address", "unit", "scale", "offset", "description", "writable")
+# Engineering limits: columns (keys) of their own, written out only by tables that use them.
+_LIMITS = ("min", "max", "step")
 _TRUE = {"1", "true", "yes", "y", "on", "x"}
 _FALSE = {"0", "false", "no", "n", "off", ""}
 
@@ -60,6 +62,13 @@ def _parse_float(text: Any, field: str, where: str, default: float) -> float:
         ) from None
 
 
+def _parse_optional_float(text: Any, field: str, where: str) -> float | None:
+    """A limit: a number, or None when the cell is empty (no limit)."""
+    if text is None or (isinstance(text, str) and not text.strip()):
+        return None
+    return _parse_float(text, field, where, 0.0)
+
+
 def _text_field(record: Mapping[Any, Any], field: str, where: str) -> str:
     # YAML gives numbers (`address: 40001`) and dates as well as strings; lists and
     # mappings are mistakes (and str() of a deep one can recurse or be huge).
@@ -82,7 +91,8 @@ def _tag_from_record(record: Mapping[Any, Any], where: str) -> Tag:
     address = _text_field(record, "address", where).strip()
     if not name or not address:
         raise ConfigurationError(f"{where}: every tag needs a 'name' and an 'address'")
-    meta = {k: v for k, v in record.items() if k not in _FIELDS and v is not None and v != ""}
+    known = (*_FIELDS, *_LIMITS)
+    meta = {k: v for k, v in record.items() if k not in known and v is not None and v != ""}
     try:
         return Tag(
             name=name,
@@ -92,6 +102,9 @@ def _tag_from_record(record: Mapping[Any, Any], where: str) -> Tag:
             offset=_parse_float(record.get("offset"), "offset", where, 0.0),
             description=_text_field(record, "description", where),
             writable=_parse_bool(record.get("writable", False), where),
+            min=_parse_optional_float(record.get("min"), "min", where),
+            max=_parse_optional_float(record.get("max"), "max", where),
+            step=_parse_optional_float(record.get("step"), "step", where),
             meta=meta,
         )
     except ValueError as exc:
@@ -284,6 +297,10 @@ class TagTable(Sequence[Tag]):
         """Tag names in table order."""
         return [t.name for t in self._tags]
 
+    def _ipython_key_completions_(self) -> list[str]:
+        """The names IPython offers after ``table["`` (Tab)."""
+        return self.names
+
     def get(self, name: str) -> Tag | None:
         """The tag called ``name``, or None."""
         return self._by_name.get(name)
@@ -333,6 +350,7 @@ class TagTable(Sequence[Tag]):
                 "offset": t.offset,
                 "description": t.description,
                 "writable": t.writable,
+                **{k: getattr(t, k) for k in _LIMITS if getattr(t, k) is not None},
                 **t.meta,
             }
             for t in self._tags
@@ -350,7 +368,9 @@ class TagTable(Sequence[Tag]):
     def to_csv(self, path: str | os.PathLike[str]) -> None:
         """Write the table as CSV (readable again by :meth:`from_csv`)."""
         records = self.to_records()
-        fields = list(_FIELDS) + sorted({k for r in records for k in r} - set(_FIELDS))
+        used = {k for r in records for k in r}
+        limits = [k for k in _LIMITS if k in used]
+        fields = [*_FIELDS, *limits, *sorted(used - set(_FIELDS) - set(_LIMITS))]
         with open(path, "w", newline="", encoding="utf-8") as handle:
             writer = csv.DictWriter(handle, fieldnames=fields)
             writer.writeheader()
@@ -367,11 +387,23 @@ class TagTable(Sequence[Tag]):
 # A raw address becomes a Tag named after it thousands of times in a cold plan; Tag's
 # own checks (~3 us: numeric types, Unicode, writable) hold by construction for an ASCII
 # string that is not blank, so such Tags are filled in through the slots directly.
-_TAG_FIELDS = ("name", "address", "unit", "scale", "offset", "description", "writable", "meta")
+_TAG_FIELDS = (
+    "name",
+    "address",
+    "unit",
+    "scale",
+    "offset",
+    "description",
+    "writable",
+    "min",
+    "max",
+    "step",
+    "meta",
+)
 _SLOTS = [getattr(Tag, name, None) for name in _TAG_FIELDS]
 _FAST_TAGS = all(type(slot).__name__ == "member_descriptor" for slot in _SLOTS)
 if _FAST_TAGS:
-    (_name, _address, _unit, _scale, _offset, _description, _writable, _meta) = (
+    (_name, _address, _unit, _scale, _offset, _description, _writable, _min, _max, _step, _meta) = (
         slot.__set__  # type: ignore[union-attr]
         for slot in _SLOTS
     )
@@ -389,6 +421,9 @@ def _address_tag(address: str) -> Tag:
     _offset(tag, 0.0)
     _description(tag, "")
     _writable(tag, False)
+    _min(tag, None)
+    _max(tag, None)
+    _step(tag, None)
     _meta(tag, {})
     return tag
 

@@ -15,7 +15,10 @@ values over every protocol:
   refused with :class:`ValueOutOfRange` under ``write(..., exact=True)``. A float32
   counts as exact when its shortest decimal form is the value given (``0.1`` is exact);
 * string tags take ``str`` without NUL characters (a device ends the string there) in
-  the protocol's encoding (Latin-1 for Modbus and S7, UTF-8 for OPC UA).
+  the protocol's encoding (Latin-1 for Modbus and S7, UTF-8 for OPC UA);
+* a tag with engineering limits (``min``, ``max``, ``step``: :class:`~bifrost.Tag`)
+  takes numbers within them only (:func:`check_limits`, in engineering units, before
+  unscaling): a setpoint of 0-150 degC refuses 1e9 though a float32 holds it.
 """
 
 from __future__ import annotations
@@ -32,7 +35,7 @@ import numpy as np
 from bifrost.exceptions import PrecisionWarning, ValueOutOfRange, value_repr
 from bifrost.model import DataType, Tag
 
-__all__ = ["check", "check_raw", "exact_writes", "unscale"]
+__all__ = ["check", "check_limits", "check_raw", "exact_writes", "unscale"]
 
 # A scaled write of 7.5 with scale 0.1 gives 74.99999999999999; this is how far a raw
 # value may sit from the integer it stands for.
@@ -59,13 +62,17 @@ def exact_writes(exact: bool) -> Iterator[None]:
 def unscale(tag: Tag, value: Any) -> Any:
     """The raw value a tag's engineering value stands for (lists element by element).
 
-    Unscaled tags get their value back unchanged, for the protocol's own checks.
+    Unscaled tags get their value back unchanged, for the protocol's own checks. The
+    tag's engineering limits are checked first (:func:`check_limits`).
 
     Raises
     ------
     ValueOutOfRange
-        For a scaled tag given something that is not a number, or nested lists.
+        For a scaled tag given something that is not a number, or nested lists; for a
+        number outside the tag's limits.
     """
+    if tag.has_limits:
+        check_limits(tag, value)
     if not tag.is_scaled:
         return value
     if isinstance(value, np.ndarray):
@@ -89,6 +96,65 @@ def _unscale_one(tag: Tag, value: Any) -> Any:
         raise ValueOutOfRange(
             f"tag {tag.name!r}: {value_repr(value)} is beyond the range of any number type"
         ) from None
+
+
+# A step of 0.1 from 0 puts 0.3 at 2.9999999999999996 steps: this much is still on a step.
+_STEP_TOLERANCE = 1e-9
+
+
+def check_limits(tag: Tag, value: Any) -> None:
+    """Refuse a number outside ``tag``'s ``min``/``max`` or off its ``step`` (engineering units).
+
+    Lists and arrays are checked element by element. What is not a number (a bool, a
+    string) is left to the type check, which knows what the tag takes.
+
+    Raises
+    ------
+    ValueOutOfRange
+        Naming the tag, the value and the range; nothing is sent.
+    """
+    if isinstance(value, np.ndarray):
+        value = value.tolist()
+    for item in value if isinstance(value, list | tuple) else (value,):
+        _check_limit(tag, item)
+
+
+def _check_limit(tag: Tag, value: Any) -> None:
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return
+    try:
+        number = float(value)
+    except OverflowError:  # an int beyond the float range is beyond any limit
+        number = math.inf if value > 0 else -math.inf
+    if math.isnan(number):
+        if tag.min is not None or tag.max is not None:
+            raise ValueOutOfRange(
+                f"tag {tag.name!r}: NaN is outside its range {tag.limits_text}; nothing was written"
+            )
+        return
+    unit = f" {tag.unit}" if tag.unit else ""
+    shown = value_repr(value)
+    if tag.min is not None and number < tag.min:
+        raise ValueOutOfRange(
+            f"tag {tag.name!r}: {shown}{unit} is below its minimum {tag.min:g}{unit} "
+            f"(range {tag.limits_text}); nothing was written"
+        )
+    if tag.max is not None and number > tag.max:
+        raise ValueOutOfRange(
+            f"tag {tag.name!r}: {shown}{unit} is above its maximum {tag.max:g}{unit} "
+            f"(range {tag.limits_text}); nothing was written"
+        )
+    if tag.step is not None:
+        base = tag.min if tag.min is not None else 0.0
+        steps = (number - base) / tag.step
+        if abs(steps - round(steps)) > _STEP_TOLERANCE * max(1.0, abs(steps)):
+            nearest = base + round(steps) * tag.step
+            raise ValueOutOfRange(
+                f"tag {tag.name!r}: {shown}{unit} is not on its step of {tag.step:g}{unit}"
+                f" (from {base:g}); the nearest is {nearest:g}{unit}; nothing was written"
+            )
 
 
 def check(tag: Tag, raw: Any, dtype: DataType, length: int = 0) -> Any:

@@ -43,6 +43,7 @@ from bifrost.tags import TagTable
 
 __all__ = [
     "DEFAULT_AUX",
+    "LIMITS",
     "MODBUS_AUX_START",
     "MODBUS_BIT_SIZE",
     "MODBUS_IR_SIZE",
@@ -119,6 +120,15 @@ _MODBUS = (
 
 _Row = tuple[str, str, str, bool, str, float]
 
+LIMITS: dict[str, tuple[float, float]] = {"reactor.setpoint": (0.0, 150.0)}
+"""Engineering limits (min, max) of the plant's tags, the same over every protocol: the
+plant clips the setpoint to 0-150 degC, and bifrost refuses writes outside it."""
+
+
+def _limit(name: str, which: int) -> float | None:
+    limits = LIMITS.get(name)
+    return None if limits is None else limits[which]
+
 
 def _table(rows: tuple[_Row, ...]) -> TagTable:
     """A tag table from rows of (name, address, unit, writable, description, scale)."""
@@ -130,6 +140,8 @@ def _table(rows: tuple[_Row, ...]) -> TagTable:
             scale=scale,
             description=description,
             writable=writable,
+            min=_limit(name, 0),
+            max=_limit(name, 1),
         )
         for name, address, unit, writable, description, scale in rows
     )
@@ -329,6 +341,8 @@ def opcua_tags() -> TagTable:
             scale=spec.scale,
             description=spec.description,
             writable=spec.writable,
+            min=_limit(spec.name, 0),
+            max=_limit(spec.name, 1),
         )
         for spec in OPCUA_TAGS
     )

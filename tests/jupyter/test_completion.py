@@ -83,6 +83,8 @@ def test_tag_names_complete_inside_python_calls(completing):
     assert complete(completing, 'plc.write({"re') == ["reactor.setpoint"]
     assert complete(completing, 'plc.tags["reactor.s') == ["reactor.setpoint"]
     assert complete(completing, "table['line.e") == ["line.enable"]
+    # IPython's own key completion asks the table too.
+    assert completing.ns["table"]._ipython_key_completions_() == completing.ns["table"].names
 
 
 def test_nothing_is_offered_outside_a_string_or_for_other_objects(completing):

@@ -236,8 +236,9 @@ def test_write_respects_access_level(plc: bf.Connection) -> None:
 def test_write_checks_the_data_type(plc: bf.Connection) -> None:
     with pytest.raises(bf.ValueOutOfRange, match="Float"):
         plc.write({"reactor.setpoint": "hot"})
+    # By NodeId: the tag table's reactor.setpoint has limits (0-150), checked first.
     with pytest.raises(bf.ValueOutOfRange, match=r"32.bit"):  # "32 bits" or "32-bit float"
-        plc.write({"reactor.setpoint": 1e39})
+        plc.write({"ns=2;s=Plant.Reactor.Setpoint": 1e39})
     with pytest.raises(bf.ValueOutOfRange, match="Boolean"):
         plc.write({"line.enable": 2})
     with pytest.raises(bf.ValueOutOfRange, match="scalar"):

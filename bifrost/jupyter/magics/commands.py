@@ -252,7 +252,9 @@ class BifrostMagics(Magics):
         frame = connection.browse(args.path, args.depth) if args.path else connection.browse()
         if args.filter:
             needle = args.filter.lower()
-            text = frame.reset_index().astype(str).agg(" ".join, axis=1).str.lower()
+            # Missing cells (a tag without limits) match nothing, rather than "nan".
+            cells = frame.reset_index().astype(object).fillna("").astype(str)
+            text = cells.agg(" ".join, axis=1).str.lower()
             frame = frame[text.str.contains(needle, regex=False).to_numpy()]
         self._store(args.out, frame)
         return frame

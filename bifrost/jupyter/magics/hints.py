@@ -152,7 +152,10 @@ def hint(
             "`%bifrost connect NAME URL` connects to a device"
         )
     if isinstance(error, ValueOutOfRange):
-        return "nothing was written; give a value that fits the tag's type"
+        return (
+            "nothing was written; give a value that fits the tag's type and range "
+            "(`%bifrost browse NAME` shows the limits)"
+        )
     if isinstance(error, ConnectionError):
         return (
             "is the device (or `%bifrost sim start`) running at that address? "
@@ -200,7 +203,10 @@ def api_hint(
             return _READ_ONLY_TAG
         return "connect with writable=True to write, e.g. bf.connect(url, writable=True)"
     if isinstance(error, ValueOutOfRange):
-        return "nothing was written; give a value that fits the tag's type"
+        return (
+            "nothing was written; give a value that fits the tag's type and range "
+            f"(`{variable}.browse()` shows the limits)"
+        )
     if isinstance(error, TimeoutError):
         return "the device did not answer in time: is it busy, or the address (unit id) wrong?"
     if isinstance(error, ConnectionError):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import html
+import math
 from collections.abc import Iterator
 from typing import Any
 
@@ -163,7 +164,7 @@ class TagBrowser(widgets.VBox):  # type: ignore[misc]
         self.add_class("bifrost-tagbrowser")
 
     def _build_grid(self) -> Any:
-        columns = ["", "name", "address", "dtype", "unit", "value", "description"]
+        columns = ["", "name", "address", "dtype", "unit", "range", "value", "description"]
         header = [widgets.HTML(f"<b>{c}</b>") for c in columns]
         cells: list[Any] = list(header)
         for name, row in self.frame.iterrows():
@@ -177,6 +178,7 @@ class TagBrowser(widgets.VBox):  # type: ignore[misc]
                 widgets.HTML(html.escape(str(row.get("address", "")))),
                 widgets.HTML(html.escape(str(row.get("dtype", "")))),
                 widgets.HTML(html.escape(str(row.get("unit", "") or ""))),
+                widgets.HTML(f"<small>{html.escape(self._range_of(tag))}</small>"),
                 value,
                 widgets.HTML(
                     f"<small>{html.escape(str(row.get('description', '') or ''))}</small>"
@@ -186,20 +188,28 @@ class TagBrowser(widgets.VBox):  # type: ignore[misc]
             self._cells[tag] = value
             self._rows[tag] = row_cells
             self._search_text[tag] = " ".join(
-                str(x) for x in (tag, *row.to_dict().values())
+                # A missing cell (NaN: no limit) is no text "nan" to match.
+                str(x)
+                for x in (tag, *row.to_dict().values())
+                if not (x is None or (isinstance(x, float) and math.isnan(x)))
             ).lower()
             cells.extend(row_cells)
         return widgets.GridBox(
             cells,
             layout=widgets.Layout(
                 grid_template_columns="28px max-content max-content max-content "
-                "max-content minmax(80px, max-content) auto",
+                "max-content max-content minmax(80px, max-content) auto",
                 grid_gap="0px 12px",
                 # Room for a plant's worth of tags (15 rows and the header) unscrolled.
                 max_height="620px",
                 overflow="auto",
             ),
         )
+
+    def _range_of(self, name: str) -> str:
+        """The tag's engineering limits, as the table states them (empty: none)."""
+        tag = self.plc.tags.get(name)
+        return tag.limits_text if tag is not None else ""
 
     # -- tree mode (OPC UA) ------------------------------------------------------------------
     def _build_tree(self) -> Any:
@@ -222,7 +232,10 @@ class TagBrowser(widgets.VBox):  # type: ignore[misc]
             label, node_class = str(row.display_name), str(row.node_class)
             variable = node_class == "Variable"
             name = self._tag_of.get(node_id) or self._tag_of.get(path) or node_id
-            detail = " · ".join(html.escape(str(x)) for x in (row.data_type, row.access_level) if x)
+            limits = self._range_of(name)
+            detail = " · ".join(
+                html.escape(str(x)) for x in (row.data_type, row.access_level, limits) if x
+            )
             text = " ".join(
                 str(x) for x in (name, label, node_id, path, row.data_type, row.description)
             ).lower()
