@@ -65,3 +65,25 @@ def test_format_helpers():
     assert _html.format_value(np.float32(0.1)) == "0.1"
     assert _html.format_value(float("nan")) == "NaN"
     assert _html.format_value(np.bool_(True)) == "True"
+
+
+def test_recording_stats_print_rounded_and_counts_in_the_singular():
+    rec = bf.Recording([Tag("a", "hr:0:float32")], ["float32"], 0.1)
+    rec._timing.lateness.extend([0.0004169710000496707, 0.0012345678])
+    rec.buffer.extend(
+        np.array([1_700_000_000_000_000_000], dtype=np.int64),
+        np.zeros((1, 1)),
+        np.empty((1, 1), dtype=object),
+        np.zeros((1, 1), dtype=np.uint8),
+    )
+    rec._finished.set()
+    text = repr(rec.stats)
+    # The issue: jitter_p50_ms=0.4169710000496707.
+    assert "jitter_p50_ms=0.826," in text
+    assert "jitter_max_ms=1.235," in text
+    assert rec.stats.jitter_max_ms == 1.2345678  # the value itself stays exact
+    assert repr(rec) == "<Recording stopped: 1 tag, 1 sample every 0.1 s>"
+    rec.interrupted = True
+    assert repr(rec).startswith("<Recording interrupted:")
+    assert "interrupted by the user" in rec._repr_html_()
+    assert rec.metadata["interrupted"]  # saved with the recording
