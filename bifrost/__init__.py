@@ -31,8 +31,9 @@ from bifrost.secrets import Secret, secret
 from bifrost.tags import TagTable
 
 if TYPE_CHECKING:
-    from bifrost import aio, analytics, sim
-    from bifrost.connection import Connection, connect
+    from bifrost import aio, analytics, cloud, sim
+    from bifrost._portal import debug
+    from bifrost.connection import Connection, RecordingInterrupted, connect
     from bifrost.recording import Recording, RecordingStats, open_recording
 
     __version__: str
@@ -43,6 +44,23 @@ if TYPE_CHECKING:
 # MissingDependency naming its pip command, and so does `import bifrost.<part>`.
 _extras.install_missing_part_hook()
 _extras.register_accessor_stubs()
+
+
+def _register_ipython_hooks() -> None:
+    # In IPython or a notebook: short errors, tag completion, quiet driver logs. Only
+    # when IPython is already loaded, and not at all with bifrost-core alone (no jupyter).
+    import sys
+
+    if "IPython" not in sys.modules:
+        return
+    try:
+        from bifrost import jupyter
+    except ImportError:
+        return
+    jupyter.register_ipython_hooks()
+
+
+_register_ipython_hooks()
 
 __all__ = [
     "AddressError",
@@ -60,6 +78,7 @@ __all__ = [
     "ProtocolError",
     "Quality",
     "Recording",
+    "RecordingInterrupted",
     "RecordingStats",
     "Secret",
     "Tag",
@@ -72,7 +91,9 @@ __all__ = [
     "__version__",
     "aio",
     "analytics",
+    "cloud",
     "connect",
+    "debug",
     "load_ipython_extension",
     "open_recording",
     "secret",
@@ -92,6 +113,10 @@ def __getattr__(name: str) -> Any:
         import bifrost.analytics
 
         value = bifrost.analytics
+    elif name == "cloud":
+        import bifrost.cloud
+
+        value = bifrost.cloud
     elif name == "aio":
         import bifrost.aio
 
@@ -100,7 +125,11 @@ def __getattr__(name: str) -> Any:
         import bifrost.sim
 
         value = bifrost.sim
-    elif name in ("Connection", "connect"):
+    elif name == "debug":
+        import bifrost._portal
+
+        value = bifrost._portal.debug
+    elif name in ("Connection", "RecordingInterrupted", "connect"):
         import bifrost.connection
 
         value = getattr(bifrost.connection, name)

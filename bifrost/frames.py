@@ -17,6 +17,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
+from bifrost import _extras
 from bifrost.model import Quality, Tag
 from bifrost.results import ReadResult
 
@@ -265,3 +266,8 @@ def quality_frame(
         {name: quality_categorical(quality[:, j]) for j, name in enumerate(names)},
         index=utc_index(times_ns),
     )
+
+
+# pandas is imported now: give its objects the lazy `.bifrost` accessor, whatever order
+# bifrost's parts were imported in.
+_extras.register_accessor_stubs()

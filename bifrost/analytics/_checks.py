@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from bifrost.exceptions import ConfigurationError
+
 __all__ = ["check_alpha", "check_count", "check_window"]
 
 
@@ -30,7 +32,7 @@ def check_window(window: object) -> int:
         If `window` is not an integer (``bool`` excluded) or is smaller than 1.
     """
     if isinstance(window, bool) or not isinstance(window, int | np.integer) or window < 1:
-        raise ValueError(f"window must be a positive integer, got {window!r}")
+        raise ConfigurationError(f"window must be a positive integer, got {window!r}")
     return int(window)
 
 
@@ -54,7 +56,7 @@ def check_alpha(alpha: float) -> float:
     """
     value = float(alpha)
     if not 0.0 < value <= 1.0:
-        raise ValueError(f"alpha must be in the interval (0, 1], got {alpha!r}")
+        raise ConfigurationError(f"alpha must be in the interval (0, 1], got {alpha!r}")
     return value
 
 
@@ -79,5 +81,5 @@ def check_count(value: int, what: str) -> int:
         If `value` is negative.
     """
     if value < 0:
-        raise ValueError(f"{what} must be a non-negative integer, got {value}")
+        raise ConfigurationError(f"{what} must be a non-negative integer, got {value}")
     return int(value)

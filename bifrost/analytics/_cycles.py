@@ -11,6 +11,7 @@ from numpy.typing import NDArray
 
 from bifrost.analytics._backend import kernels
 from bifrost.analytics._inputs import is_dataarray, is_series, one_d, pandas
+from bifrost.exceptions import ConfigurationError
 
 __all__ = ["cycle_starts", "cycles"]
 
@@ -67,7 +68,7 @@ def cycles(x: Any, trigger: Any, threshold: float = 0.5, length: int | None = No
     values = one_d(x, "cycles")
     edges = cycle_starts(trigger, threshold)
     if one_d(trigger, "cycles").size != values.size:
-        raise ValueError("trigger and x must have the same length")
+        raise ConfigurationError("trigger and x must have the same length")
     starts = edges[:-1]
     end = int(edges[-1]) if edges.size else 0
     longest = int(np.diff(edges).max()) if edges.size > 1 else 0

@@ -11,6 +11,7 @@ from numpy.typing import NDArray
 from bifrost.analytics._backend import kernels
 from bifrost.analytics._frames import as_float, time_dim
 from bifrost.analytics._inputs import is_dataarray, is_series, one_d, pandas
+from bifrost.exceptions import ConfigurationError
 
 __all__ = ["downsample"]
 
@@ -85,7 +86,7 @@ def downsample(
     if is_dataarray(x):
         dim = time_dim(x)
         if x.ndim != 1:
-            raise ValueError(f"downsample takes one-dimensional data, got dims {x.dims}")
+            raise ConfigurationError(f"downsample takes one-dimensional data, got dims {x.dims}")
         positions = _positions(x[dim].values) if dim in x.coords else None
         index = impl.downsample(as_float(x.values), n_out, method, positions, minmax_ratio)
         return x.isel({dim: index})

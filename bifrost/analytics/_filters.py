@@ -10,6 +10,7 @@ from numpy.typing import NDArray
 
 from bifrost.analytics._backend import kernels
 from bifrost.analytics._frames import apply
+from bifrost.exceptions import ConfigurationError
 
 __all__ = ["butter", "butter_filter", "sos_filter"]
 
@@ -44,7 +45,7 @@ def butter(order: int, cutoff: float | Sequence[float], fs: float, btype: str = 
     """
     cutoffs = [float(c) for c in np.atleast_1d(np.asarray(cutoff, dtype=np.float64))]
     if isinstance(order, bool) or not isinstance(order, int | np.integer):
-        raise ValueError(f"order must be an integer, got {order!r}")
+        raise ConfigurationError(f"order must be an integer, got {order!r}")
     return kernels().butter(int(order), cutoffs, float(fs), btype)
 
 

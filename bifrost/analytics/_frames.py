@@ -15,6 +15,8 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from bifrost.exceptions import ConfigurationError
+
 __all__ = ["Kernel", "RowsKernel", "apply", "as_float", "time_dim"]
 
 Kernel = Callable[[NDArray[np.float64]], NDArray[np.float64]]
@@ -63,7 +65,7 @@ def time_dim(x: Any) -> Any:
     """
     dims = tuple(x.dims)
     if not dims:
-        raise ValueError("expected an object with at least one dimension, got a scalar")
+        raise ConfigurationError("expected an object with at least one dimension, got a scalar")
     return "time" if "time" in dims else dims[-1]
 
 
@@ -114,7 +116,7 @@ def along_axis(
     """
     array = np.asarray(values, dtype=np.float64)
     if array.ndim == 0:
-        raise ValueError("expected an array with at least one dimension, got a scalar")
+        raise ConfigurationError("expected an array with at least one dimension, got a scalar")
     if array.ndim == 1:
         return kernel(np.ascontiguousarray(array))
     moved = np.moveaxis(array, axis, -1)

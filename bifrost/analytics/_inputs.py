@@ -13,6 +13,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from bifrost.analytics._frames import as_float
+from bifrost.exceptions import ConfigurationError
 
 __all__ = ["is_dataarray", "is_dataset", "is_frame", "is_series", "one_d", "pandas"]
 
@@ -74,5 +75,5 @@ def one_d(x: object, what: str) -> NDArray[np.float64]:
         x = x.values  # type: ignore[attr-defined]
     array = as_float(x)
     if array.ndim != 1:
-        raise ValueError(f"{what} takes one-dimensional data, got shape {array.shape}")
+        raise ConfigurationError(f"{what} takes one-dimensional data, got shape {array.shape}")
     return array

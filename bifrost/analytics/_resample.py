@@ -12,6 +12,7 @@ from numpy.typing import NDArray
 from bifrost.analytics._backend import kernels
 from bifrost.analytics._frames import as_float, time_dim
 from bifrost.analytics._inputs import is_dataarray, is_dataset, is_frame, is_series
+from bifrost.exceptions import ConfigurationError
 
 __all__ = ["STATISTICS", "resample"]
 
@@ -30,11 +31,11 @@ def _step_ns(rule: object) -> int:
         try:
             step = int(pd.Timedelta(rule).as_unit("ns").value)  # type: ignore[arg-type]
         except (ValueError, TypeError) as exc:
-            raise ValueError(
+            raise ConfigurationError(
                 f"rule must be a fixed duration such as '1s' or '100ms', got {rule!r}"
             ) from exc
     if step <= 0:
-        raise ValueError(f"rule must be a positive duration, got {rule!r}")
+        raise ConfigurationError(f"rule must be a positive duration, got {rule!r}")
     return step
 
 
@@ -43,7 +44,7 @@ def _statistics(how: str | Sequence[str]) -> tuple[list[str], bool]:
     names = [how] if isinstance(how, str) else list(how)
     unknown = [h for h in names if h not in STATISTICS]
     if unknown or not names:
-        raise ValueError(f"how must name statistics among {STATISTICS}, got {how!r}")
+        raise ConfigurationError(f"how must name statistics among {STATISTICS}, got {how!r}")
     return names, single
 
 
@@ -113,7 +114,7 @@ def resample(
     if is_series(data) or is_frame(data):
         index = data.index
         if not isinstance(index, pd.DatetimeIndex):
-            raise ValueError("resample needs a DatetimeIndex on pandas data")
+            raise ConfigurationError("resample needs a DatetimeIndex on pandas data")
         # Work in the index's own tick (pandas 3 defaults to microseconds) so the times
         # are used without a conversion copy; fall back to ns for a step finer than it.
         tick = int(pd.Timedelta(1, unit=index.unit).as_unit("ns").value)
@@ -199,7 +200,7 @@ def resample(
             flat[:, ~np.asarray(valid, dtype=bool)] = np.nan
         times = coord.as_unit("ns").asi8
         if times.size == 0:
-            raise ValueError("resample needs at least one sample")
+            raise ConfigurationError("resample needs at least one sample")
         origin = pd.Timestamp(coord.min()).normalize().as_unit("ns").value
         start, n_bins = _grid(int(times.min()), int(times.max()), origin, step)
         stats = [_bin(times, np.ascontiguousarray(r), start, step, n_bins) for r in flat]
@@ -222,7 +223,7 @@ def resample(
         out_da.attrs = copy.deepcopy(data.attrs)
         return out_da.transpose(*[d for d in data.dims], ...)
     if time is None:
-        raise ValueError("resample needs `time` for NumPy data")
+        raise ConfigurationError("resample needs `time` for NumPy data")
     time_array = np.asarray(time)
     is_datetime = np.issubdtype(time_array.dtype, np.datetime64)
     times = (
@@ -232,7 +233,7 @@ def resample(
     )
     values = as_float(data)
     if values.shape != times.shape:
-        raise ValueError(f"time has shape {times.shape} but data has shape {values.shape}")
+        raise ConfigurationError(f"time has shape {times.shape} but data has shape {values.shape}")
     if valid is not None:
         values = np.where(np.asarray(valid, dtype=bool), values, np.nan)
     if times.size == 0:

@@ -13,6 +13,7 @@ from numpy.typing import NDArray
 from bifrost.analytics._backend import kernels
 from bifrost.analytics._checks import check_alpha, check_window
 from bifrost.analytics._frames import apply
+from bifrost.exceptions import ConfigurationError
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -147,9 +148,11 @@ def _resolve_alpha(alpha: float | None, span: float | None) -> float:
     if alpha is None and span is not None:
         value = float(span)
         if not value >= 1.0:
-            raise ValueError(f"span must be at least 1, got {span!r}")
+            raise ConfigurationError(f"span must be at least 1, got {span!r}")
         return 2.0 / (value + 1.0)
-    raise ValueError(f"pass exactly one of alpha or span, got alpha={alpha!r}, span={span!r}")
+    raise ConfigurationError(
+        f"pass exactly one of alpha or span, got alpha={alpha!r}, span={span!r}"
+    )
 
 
 def ewma(x: Data, alpha: float | None = None, span: float | None = None) -> Data:

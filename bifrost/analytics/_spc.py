@@ -11,6 +11,7 @@ import numpy as np
 
 from bifrost.analytics._backend import kernels
 from bifrost.analytics._inputs import is_dataarray, is_frame, is_series, one_d, pandas
+from bifrost.exceptions import ConfigurationError
 
 __all__ = [
     "NELSON",
@@ -95,7 +96,7 @@ def control_chart(
         For an unknown rule set, or a sigma that is not positive (e.g. constant data).
     """
     if rules not in ("nelson", "western_electric"):
-        raise ValueError(f"rules must be 'nelson' or 'western_electric', got {rules!r}")
+        raise ConfigurationError(f"rules must be 'nelson' or 'western_electric', got {rules!r}")
     values = one_d(x, "control_chart")
     impl = kernels()
     est_center, est_sigma = impl.individuals_limits(values)
@@ -213,9 +214,9 @@ def cusum(
     t = est_center if target is None else float(target)
     s = est_sigma if sigma is None else float(sigma)
     if not (math.isfinite(s) and s > 0):
-        raise ValueError(f"sigma must be positive and finite, got {s}")
+        raise ConfigurationError(f"sigma must be positive and finite, got {s}")
     if not (h >= 0 and k >= 0):
-        raise ValueError(f"k and h must be non-negative, got k={k}, h={h}")
+        raise ConfigurationError(f"k and h must be non-negative, got k={k}, h={h}")
     upper, lower = impl.cusum(values, t, k * s)
     result = {
         "upper": upper,

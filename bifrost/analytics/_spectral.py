@@ -11,6 +11,7 @@ from numpy.typing import NDArray
 from bifrost.analytics._backend import kernels
 from bifrost.analytics._frames import time_dim
 from bifrost.analytics._inputs import is_dataarray, is_frame, is_series, pandas
+from bifrost.exceptions import ConfigurationError
 
 __all__ = ["welch"]
 
@@ -51,7 +52,7 @@ def welch(x: Any, fs: float, nperseg: int = 4096, noverlap: int | None = None) -
 
     def sizes(n: int) -> tuple[int, int]:
         if n == 0:
-            raise ValueError("welch needs at least one sample")
+            raise ConfigurationError("welch needs at least one sample")
         seg = min(int(nperseg), n)
         overlap = seg // 2 if noverlap is None else int(noverlap)
         return seg, overlap
@@ -96,7 +97,7 @@ def welch(x: Any, fs: float, nperseg: int = 4096, noverlap: int | None = None) -
         )
     array = np.asarray(x, dtype=np.float64)
     if array.ndim == 0:
-        raise ValueError("expected an array with at least one dimension, got a scalar")
+        raise ConfigurationError("expected an array with at least one dimension, got a scalar")
     sizes(array.shape[-1])
     flat = array.reshape(-1, array.shape[-1])
     psd = np.stack([spectrum(np.ascontiguousarray(r)) for r in flat])
