@@ -6,8 +6,9 @@ goes wrong as its own errors; the libraries underneath should not add lines of t
 :func:`quiet_driver_logs` sets the level of each driver library's logger that nobody
 has set (a level the user set is kept: that is "asked"):
 
-- ``pymodbus`` and ``snap7`` at WARNING, so their INFO chatter stays out even when the
-  user turns logging on for their own code;
+- ``pymodbus`` and ``snap7`` at CRITICAL, as their drivers set them when imported
+  (whichever comes first): they log every refused item and dropped connection as a
+  warning, which bifrost turns into exceptions and quality codes;
 - ``asyncua.server`` at CRITICAL: in a notebook it is the simulated plant's server,
   whose service faults (``BadNoSubscription`` after a subscription was cancelled) are
   answers to bifrost's client, which reports them itself.
@@ -22,8 +23,8 @@ import logging
 __all__ = ["DRIVER_LOG_LEVELS", "quiet_driver_logs"]
 
 DRIVER_LOG_LEVELS = {
-    "pymodbus": logging.WARNING,
-    "snap7": logging.WARNING,
+    "pymodbus": logging.CRITICAL,
+    "snap7": logging.CRITICAL,
     "asyncua.server": logging.CRITICAL,
 }
 """The level given to each logger that has none of its own."""
