@@ -206,14 +206,17 @@ def test_a_handler_installed_before_keeps_its_exceptions(ipython, capsys):
         seen.append(value)
         return ["theirs"]
 
+    from bifrost.jupyter.errors import unregister_error_display
+
+    # `import bifrost` inside IPython (this test session) registered bifrost's display
+    # already: start from a shell without it, where another package's handler came first.
+    unregister_error_display(ipython)
     ipython.set_custom_exc((Theirs,), handler)
     try:
         assert register_ipython_hooks(ipython)
         ipython.user_ns["Theirs"] = Theirs
         ipython.run_cell("raise Theirs()", store_history=False)
         assert len(seen) == 1
-        from bifrost.jupyter.errors import unregister_error_display
-
         unregister_error_display(ipython)
         assert ipython.custom_exceptions == (Theirs,)
     finally:
