@@ -979,22 +979,6 @@ def _describe(exc: BaseException) -> str:
     return str(exc) or type(exc).__name__
 
 
-def _is_number(dtype: str) -> bool:
-    return dtype in {
-        "bool",
-        "int8",
-        "uint8",
-        "int16",
-        "uint16",
-        "int32",
-        "uint32",
-        "int64",
-        "uint64",
-        "float32",
-        "float64",
-    }
-
-
 def _dtype_of(value: Any) -> str:
     if isinstance(value, bool):
         return "bool"
