@@ -52,9 +52,12 @@ class Reported:
 
         A change of quality counts too; the tags found are remembered as delivered.
         """
-        floats, objects = current.as_float(), current.values()
-        if self._floats is None or self._objects is None or self._quality is None:
-            self._floats, self._objects = floats.copy(), objects.copy()
+        floats = current.as_float()
+        # Python objects only for the rows floats cannot hold (strings, bad values): a
+        # poll of numeric tags builds none.
+        objects = current.values() if np.isnan(floats).any() else None
+        if self._floats is None or self._quality is None:
+            self._floats, self._objects = floats.copy(), objects
             self._quality = current.quality.copy()
             return np.ones(len(current.tags), dtype=bool)
         old = self._floats
@@ -64,10 +67,13 @@ class Reported:
         mask: npt.NDArray[np.bool_] = moved | nan_flip | (self._quality != current.quality)
         # Non-numeric values (strings) compare as objects.
         other = np.isnan(old) & np.isnan(floats)
-        if other.any():
+        if other.any() and objects is not None and self._objects is not None:
             mask[other] |= self._objects[other] != objects[other]
         self._floats[mask] = floats[mask]
-        self._objects[mask] = objects[mask]
+        if objects is not None:
+            if self._objects is None:
+                self._objects = np.full(len(current.tags), None, dtype=object)
+            self._objects[mask] = objects[mask]
         self._quality[mask] = current.quality[mask]
         return mask
 
