@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+import os
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs
 
 from bifrost.exceptions import ConfigurationError, value_repr
 
-__all__ = ["convert", "flag", "query"]
+__all__ = ["convert", "explain_errors", "flag", "load_yaml", "query"]
 
 
 def query(query_string: str) -> dict[str, str]:
@@ -49,7 +51,69 @@ def convert(
             )
         try:
             values[key] = converters[key](value)
+        except ConfigurationError:  # a converter's own message names the option and range
+            raise
         except (TypeError, ValueError, OverflowError):  # OverflowError: int(inf), float(10**400)
             shown = "<hidden>" if any(word in key for word in hidden) else value_repr(value)
             raise ConfigurationError(f"{protocol} option {key}={shown} is invalid") from None
     return values
+
+
+def load_yaml(path: str | os.PathLike[str], what: str) -> tuple[Any, dict[tuple[Any, ...], int]]:
+    """A YAML file's data and the line of each key path in it, for messages.
+
+    Raises
+    ------
+    ConfigurationError
+        If the file cannot be read or is not YAML, naming the file.
+    """
+    import yaml
+
+    where = os.fspath(path)
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigurationError(f"cannot read the {what} {where}: {exc}") from None
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigurationError(f"{where}: not valid YAML: {exc}") from None
+    lines: dict[tuple[Any, ...], int] = {}
+    if node is not None:
+        _lines(node, (), lines)
+    return data, lines
+
+
+def _lines(node: Any, path: tuple[Any, ...], out: dict[tuple[Any, ...], int]) -> None:
+    import yaml
+
+    out[path] = node.start_mark.line + 1
+    if isinstance(node, yaml.MappingNode):
+        for key, value in node.value:
+            child = (*path, key.value)
+            _lines(value, child, out)
+            out[child] = key.start_mark.line + 1
+    elif isinstance(node, yaml.SequenceNode):
+        for i, item in enumerate(node.value):
+            _lines(item, (*path, i), out)
+
+
+def explain_errors(
+    errors: Sequence[Mapping[str, Any]], where: str, lines: Mapping[tuple[Any, ...], int]
+) -> list[str]:
+    """One ``line N: key.path: message`` per pydantic error, duplicates dropped."""
+    problems = []
+    for error in errors:
+        loc = tuple(error["loc"])
+        # pydantic adds the union member tried ("str", "list[...]"): keep the real keys.
+        keys = [k for k in loc if isinstance(k, int) or "[" not in str(k)]
+        line = 0
+        for end in range(len(keys), -1, -1):
+            if tuple(keys[:end]) in lines:
+                line = lines[tuple(keys[:end])]
+                break
+        key = ".".join(str(k) for k in keys) or "(top level)"
+        at = f"line {line}: " if line else ""
+        problems.append(f"{at}{key}: {error['msg']}")
+    return list(dict.fromkeys(problems))

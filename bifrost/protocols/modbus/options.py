@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -9,10 +10,24 @@ from urllib.parse import urlsplit
 from bifrost.exceptions import ConfigurationError
 from bifrost.protocols.options import convert, flag, query
 
-__all__ = ["ModbusOptions", "check_unit"]
+__all__ = [
+    "MAX_BITS",
+    "MAX_BUSY_RETRIES",
+    "MAX_PAUSE_S",
+    "MAX_REGISTERS",
+    "ModbusOptions",
+    "check_unit",
+    "pause_seconds",
+]
 
 PARITIES = {"N", "E", "O", "M", "S"}
 MAX_PIPELINE = 64
+# The protocol's limits per read request (registers for FC 3/4, bits for FC 1/2).
+MAX_REGISTERS = 125
+MAX_BITS = 2000
+MAX_PAUSE_S = 60.0
+MAX_BUSY_RETRIES = 20
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d*)?|\.\d+)\s*(ms|s)?\s*$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,9 +47,18 @@ class ModbusOptions:
     max_gap_bits: int = 128
     allow_any_unit: bool = False
     busy_retries: int = 2  # times a request answered "busy" (exception 6) is sent again
+    busy_backoff: float = 0.05  # seconds before the first retry; doubles with each
     # Requests of one read in flight at once on a TCP connection (1: one at a time).
     # Opt-in: many devices and gateways answer only one request at a time correctly.
     pipeline: int = 1
+    # Workarounds for devices that break the rules (see bifrost.protocols.modbus.quirks).
+    max_registers_per_request: int = MAX_REGISTERS
+    max_bits_per_request: int = MAX_BITS
+    one_request_per_tag: bool = False
+    pause_between_requests: float = 0.0  # seconds from one reply to the next request
+    pause_after_connect: float = 0.0  # seconds between opening and the first request
+    close_after_each_cycle: bool = False  # a new connection (or port opening) per read
+    quirks: str | None = None  # the quirks file the options came from, for info()
 
     @property
     def endpoint(self) -> str:
@@ -50,6 +74,20 @@ class ModbusOptions:
         parts = urlsplit(url)
         settings: dict[str, Any] = {**query(parts.query), **kwargs}
         values: dict[str, Any] = {}
+        source = settings.pop("quirks", None)
+        if source is not None:
+            from bifrost.protocols.modbus import quirks
+
+            loaded = quirks.load(source)
+            # Explicit options (keywords, the URL's query) win over the file's.
+            settings = {**loaded.options(), **settings}
+            if not isinstance(source, quirks.Quirks | dict):
+                values["quirks"] = str(source)
+        gap = settings.pop("merge_gap", None)
+        if gap is not None:
+            # One knob for both tables; max_gap_registers/max_gap_bits still win.
+            settings.setdefault("max_gap_registers", gap)
+            settings.setdefault("max_gap_bits", gap)
         try:
             if parts.scheme in ("modbus", "modbus+tcp"):
                 values["host"] = parts.hostname or "127.0.0.1"
@@ -76,9 +114,16 @@ class ModbusOptions:
             "parity": lambda v: str(v).upper(),
             "allow_any_unit": flag,
             "busy_retries": int,
+            "busy_backoff": lambda v: pause_seconds(v, "busy_backoff"),
             "pipeline": int,
+            "max_registers_per_request": int,
+            "max_bits_per_request": int,
+            "one_request_per_tag": flag,
+            "pause_between_requests": lambda v: pause_seconds(v, "pause_between_requests"),
+            "pause_after_connect": lambda v: pause_seconds(v, "pause_after_connect"),
+            "close_after_each_cycle": flag,
         }
-        values.update(convert(settings, converters, "Modbus"))
+        values.update(convert(settings, converters, "Modbus", extra_known=("merge_gap", "quirks")))
         options = cls(**values)
         options.validate()
         return options
@@ -94,8 +139,11 @@ class ModbusOptions:
             raise ConfigurationError(f"port {self.port} is outside 1-65535")
         if self.max_gap_registers < 0 or self.max_gap_bits < 0:
             raise ConfigurationError("max_gap_registers and max_gap_bits must be >= 0")
-        if self.busy_retries < 0:
-            raise ConfigurationError(f"busy_retries must be >= 0, got {self.busy_retries}")
+        _check_range("busy_retries", self.busy_retries, 0, MAX_BUSY_RETRIES)
+        _check_range("max_registers_per_request", self.max_registers_per_request, 1, MAX_REGISTERS)
+        _check_range("max_bits_per_request", self.max_bits_per_request, 1, MAX_BITS)
+        for name in ("pause_between_requests", "pause_after_connect", "busy_backoff"):
+            pause_seconds(getattr(self, name), name)
         if isinstance(self.pipeline, bool) or not 1 <= self.pipeline <= MAX_PIPELINE:
             raise ConfigurationError(
                 f"pipeline must be 1-{MAX_PIPELINE} requests in flight, got {self.pipeline!r}"
@@ -104,6 +152,42 @@ class ModbusOptions:
             raise ConfigurationError(
                 "pipeline= is for Modbus TCP; a serial line carries one request at a time"
             )
+        if self.pipeline > 1 and self.pause_between_requests:
+            raise ConfigurationError(
+                "pause_between_requests needs one request at a time; drop pipeline= or the pause"
+            )
+
+    @property
+    def paced(self) -> bool:
+        """Whether reads need the slow path: pauses or a new connection per cycle."""
+        return bool(
+            self.pause_between_requests or self.pause_after_connect or self.close_after_each_cycle
+        )
+
+
+def pause_seconds(value: Any, name: str) -> float:
+    """Seconds from a number or ``"20ms"``/``"1.5s"``; 0 means no pause; at most MAX_PAUSE_S."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        result = float(value)
+    else:
+        match = _DURATION.match(value) if isinstance(value, str) else None
+        if match is None:
+            raise ConfigurationError(
+                f"{name}={value!r} is not a duration; use seconds or e.g. '20ms', '1.5s' "
+                f"(accepted range 0-{MAX_PAUSE_S:g} s)"
+            )
+        number, unit = match.groups()
+        result = float(number) / (1000.0 if unit == "ms" else 1.0)
+    if not 0 <= result <= MAX_PAUSE_S:
+        raise ConfigurationError(
+            f"{name}={value!r} is outside the accepted range 0-{MAX_PAUSE_S:g} s"
+        )
+    return result
+
+
+def _check_range(name: str, value: Any, low: int, high: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise ConfigurationError(f"{name}={value!r} is outside the accepted range {low}-{high}")
 
 
 def check_unit(unit: int, allow_any: bool) -> None:

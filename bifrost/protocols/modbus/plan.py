@@ -20,7 +20,7 @@ from bifrost.planning import Span, coalesce_arrays
 from bifrost.protocols.base import parse_tag_address
 from bifrost.protocols.modbus import codec
 from bifrost.protocols.modbus.address import ModbusAddress, parse_modbus_address
-from bifrost.protocols.modbus.options import ModbusOptions, check_unit
+from bifrost.protocols.modbus.options import MAX_BITS, MAX_REGISTERS, ModbusOptions, check_unit
 from bifrost.protocols.modbus.pdu import Request, read_request
 
 __all__ = [
@@ -38,8 +38,6 @@ __all__ = [
     "span_unit_table",
 ]
 
-MAX_REGISTERS = 125
-MAX_BITS = 2000
 READ_FUNCTIONS = {
     "co": "read_coils",
     "di": "read_discrete_inputs",
