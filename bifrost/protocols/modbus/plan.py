@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from itertools import pairwise
 from typing import Any, cast
 
 import numpy as np
@@ -133,16 +134,61 @@ def compile_read(tags: Sequence[Tag], options: ModbusOptions) -> ReadPlan:
     tag_bits = is_bit_key[key_arr] if n else np.zeros(0, dtype=np.bool_)
     spans: list[Span] = []
     for bits, limit, gap in (
-        (False, MAX_REGISTERS, options.max_gap_registers),
-        (True, MAX_BITS, options.max_gap_bits),
+        (False, options.max_registers_per_request, options.max_gap_registers),
+        (True, options.max_bits_per_request, options.max_gap_bits),
     ):
         indices = np.flatnonzero(tag_bits == bits)
-        merged = coalesce_arrays(
-            key_arr[indices], offset_arr[indices], end_arr[indices], limit, gap
-        )
+        keys_, starts, stops = key_arr[indices], offset_arr[indices], end_arr[indices]
+        if limit < (MAX_BITS if bits else MAX_REGISTERS):
+            _check_fits(tags, indices, stops - starts, limit, bits)
+        if options.one_request_per_tag:
+            merged = _one_per_tag(keys_, starts, stops)
+        else:
+            merged = coalesce_arrays(keys_, starts, stops, limit, gap)
         for key, start, count, members in merged:
             spans.append(Span(key_names[key], start, count, tuple(indices[members].tolist())))
     return _layout(tuple(tags), parsed, spans, offset_arr, np.array(bucket_of, np.intp), buckets)
+
+
+def _check_fits(
+    tags: Sequence[Tag],
+    indices: npt.NDArray[np.intp],
+    sizes: npt.NDArray[np.intp],
+    limit: int,
+    bits: bool,
+) -> None:
+    # A device's smaller limit can make a single tag too big for any request.
+    too_big = np.flatnonzero(sizes > limit)
+    if len(too_big):
+        tag = tags[int(indices[too_big[0]])]
+        unit, option = (
+            ("bits", "max_bits_per_request") if bits else ("registers", "max_registers_per_request")
+        )
+        raise ConfigurationError(
+            f"tag {tag.name!r} ({tag.address}) needs {int(sizes[too_big[0]])} {unit}, more "
+            f"than {option}={limit} allows in one request; raise the option or shorten the tag"
+        )
+
+
+def _one_per_tag(
+    keys: npt.NDArray[np.intp], starts: npt.NDArray[np.intp], ends: npt.NDArray[np.intp]
+) -> list[tuple[int, int, int, npt.NDArray[np.intp]]]:
+    """A request per tag, for devices that refuse reads spanning several variables.
+
+    Tags at exactly the same address share their request: the device sees the same read.
+    """
+    if len(keys) == 0:
+        return []
+    order = np.lexsort((ends, starts, keys))
+    triples = np.stack([keys[order], starts[order], ends[order]], axis=1)
+    new = np.ones(len(order), dtype=np.bool_)
+    new[1:] = np.any(triples[1:] != triples[:-1], axis=1)
+    firsts = np.flatnonzero(new)
+    bounds = [*firsts.tolist(), len(order)]
+    return [
+        (int(triples[a, 0]), int(triples[a, 1]), int(triples[a, 2] - triples[a, 1]), order[a:b])
+        for a, b in pairwise(bounds)
+    ]
 
 
 def _layout(
