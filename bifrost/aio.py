@@ -31,7 +31,7 @@ from bifrost.exceptions import (
 )
 from bifrost.frames import ReadLayout, read_frame
 from bifrost.model import Tag
-from bifrost.protocols.base import Driver
+from bifrost.protocols.base import Driver, TimestampKind
 from bifrost.protocols.registry import driver_for_url
 from bifrost.recording import (
     Recording,
@@ -224,7 +224,11 @@ class AsyncConnection:
 
     # -- the public verbs -----------------------------------------------------------------
     async def read(
-        self, tags: TagLike | Sequence[TagLike], *, errors: Errors = "raise"
+        self,
+        tags: TagLike | Sequence[TagLike],
+        *,
+        errors: Errors = "raise",
+        timestamp: TimestampKind = "source",
     ) -> pd.DataFrame:
         """Read tags in one planned batch.
 
@@ -235,24 +239,33 @@ class AsyncConnection:
         errors
             ``"raise"`` raises :class:`bifrost.ProtocolError` if the device refused any
             part of the batch; ``"quality"`` returns those rows with bad quality.
+        timestamp
+            What the ``timestamp`` column holds: ``"source"`` (the device's own time
+            where the protocol has one, else when the reply arrived), ``"server"``
+            (OPC UA's server timestamps) or ``"received"`` (when the reply arrived).
+            :meth:`read_result` keeps every kind the protocol has.
 
         Returns
         -------
         pandas.DataFrame
             Indexed by tag name; columns value, quality, timestamp (UTC), unit, address.
         """
-        result, layout = await self._read_columns(tags, errors)
+        result, layout = await self._read_columns(tags, errors, timestamp)
         return read_frame(result, layout)
 
     async def _read_columns(
-        self, tags: TagLike | Sequence[TagLike], errors: Errors
+        self, tags: TagLike | Sequence[TagLike], errors: Errors, timestamp: TimestampKind = "source"
     ) -> tuple[ReadResult, ReadLayout]:
         # The sync facade builds the DataFrame on the caller's thread from these
         # columns: pandas work stays where its caches are warm, off the loop thread.
         if errors not in ("raise", "quality"):
             raise ConfigurationError(f"errors must be 'raise' or 'quality', got {errors!r}")
+        if timestamp != "source":
+            self._check_timestamp(timestamp)
         compiled = self._compile(tags)
         result = compiled.scaling.apply(await self._driver.execute_read(compiled.plan))
+        if timestamp != "source":
+            result = self._driver.restamp(result, timestamp)
         if errors == "raise" and result.errors:
             first = result.errors[0]
             if len(result.errors) > 1:
@@ -268,7 +281,9 @@ class AsyncConnection:
             raise result.errors[0]
         return result.values()[0]
 
-    async def write(self, values: Mapping[TagLike, Any], *, exact: bool = False) -> None:
+    async def write(
+        self, values: Mapping[TagLike, Any], *, exact: bool = False, dry_run: bool = False
+    ) -> pd.DataFrame | None:
         """Write values; every value is checked before anything is sent.
 
         Parameters
@@ -279,13 +294,24 @@ class AsyncConnection:
             Refuse a float the tag's type would round (``16777217`` in a float32) with
             :class:`ValueOutOfRange`; by default it is written rounded, with a
             :class:`bifrost.PrecisionWarning`.
+        dry_run
+            Check and encode everything, send nothing, and return the requests a write
+            would send (a DataFrame, one row each). A dry run works on a read-only
+            connection too: it shows what ``writable=True`` would write. Checks made by
+            the device itself (OPC UA data types) are not part of it.
+
+        Returns
+        -------
+        DataFrame or None
+            The requests of a dry run; None after a real write.
 
         Raises
         ------
         ArgumentTypeError
             ``values`` is not a mapping, or a key is not a name, a Tag or an address.
         WriteNotAllowed
-            The connection was not opened with ``writable=True`` or a tag is read-only.
+            The connection was not opened with ``writable=True`` (except in a dry run) or
+            a tag is read-only.
         ValueOutOfRange
             A value does not fit its tag's type.
         """
@@ -296,7 +322,9 @@ class AsyncConnection:
             )
         if not isinstance(exact, bool):
             raise ArgumentTypeError(f"exact must be True or False, got {value_repr(exact)}")
-        if not self._writable:
+        if not isinstance(dry_run, bool):
+            raise ArgumentTypeError(f"dry_run must be True or False, got {value_repr(dry_run)}")
+        if not self._writable and not dry_run:
             raise WriteNotAllowed(
                 f"the connection to {self._url} is read-only; open it with writable=True to write"
             )
@@ -315,7 +343,10 @@ class AsyncConnection:
             items.append((tag, unscale(tag, value)))
         with exact_writes(exact):
             plan = self._driver.compile_write(items)
+            if dry_run:
+                return pd.DataFrame.from_records(_write_requests(plan))
             await self._driver.execute_write(plan)
+        return None
 
     async def record(
         self,
@@ -539,10 +570,195 @@ class AsyncConnection:
         """Device identification (vendor, model, firmware where the protocol has them)."""
         return await self._driver.info()
 
+    def _check_timestamp(self, timestamp: Any) -> None:
+        if timestamp not in ("source", "server", "received"):
+            raise ConfigurationError(
+                f"timestamp must be 'source', 'server' or 'received', got {value_repr(timestamp)}"
+            )
+        if timestamp not in self._driver.timestamps:
+            raise ConfigurationError(
+                f"timestamp={timestamp!r}: {self.protocol} replies carry no {timestamp} "
+                f"timestamp (OPC UA's do); use one of {', '.join(self._driver.timestamps)}"
+            )
+
+    # -- OPC UA services (other protocols refuse them before any I/O) ---------------------
+    async def read_history(
+        self,
+        tags: TagLike | Sequence[TagLike],
+        start: Any,
+        end: Any = None,
+        *,
+        max_values: int | None = None,
+        aggregate: str | None = None,
+        interval: Span | None = None,
+        errors: Errors = "raise",
+    ) -> pd.DataFrame:
+        """The values the server stored for ``tags`` between ``start`` and ``end``.
+
+        Raw values (HistoryRead with ReadRawModifiedDetails), or with ``aggregate``
+        (``"average"``, ``"minimum"``, ``"maximum"``, ``"count"``, ``"start"``, ``"end"``,
+        ...) one processed value per ``interval`` (ReadProcessedDetails). Continuation
+        points are followed to the end.
+
+        Parameters
+        ----------
+        tags
+            Names, Tags or addresses of historized variables.
+        start, end
+            UTC times (anything ``pandas.Timestamp`` takes; naive times are UTC); ``end``
+            defaults to now.
+        max_values
+            Raw reads: at most this many values per tag in all (None: every value).
+        aggregate, interval
+            Processed reads: the aggregate and the length of each interval.
+        errors
+            ``"raise"``: a tag the server keeps no history of raises
+            :class:`bifrost.ProtocolError` naming it; ``"quality"``: it gets one row
+            with bad quality at ``start`` instead.
+
+        Returns
+        -------
+        pandas.DataFrame
+            UTC ``DatetimeIndex`` ``time`` (the values' source timestamps); columns
+            tag, value, quality; sorted by time then tag. ``df.pivot(columns="tag",
+            values="value")`` gives one column per tag.
+        """
+        from bifrost.frames import history_frame
+
+        if errors not in ("raise", "quality"):
+            raise ConfigurationError(f"errors must be 'raise' or 'quality', got {errors!r}")
+        start_ns = _utc_ns(start, "start")
+        end_ns = wall_ns() if end is None else _utc_ns(end, "end")
+        if end_ns <= start_ns:
+            raise ConfigurationError(f"end ({end!r}) must be after start ({start!r})")
+        if max_values is not None and (
+            isinstance(max_values, bool) or not isinstance(max_values, int) or max_values < 1
+        ):
+            raise ConfigurationError(f"max_values must be an integer >= 1, got {max_values!r}")
+        if (aggregate is None) != (interval is None):
+            raise ConfigurationError(
+                "a processed history read needs both aggregate= and interval= "
+                f"(got aggregate={aggregate!r}, interval={interval!r})"
+            )
+        interval_s = None if interval is None else seconds(interval, "interval")
+        compiled = self._compile(tags)
+        result = await self._driver.read_history(
+            compiled.plan,
+            start_ns,
+            end_ns,
+            max_values=max_values,
+            aggregate=aggregate,
+            interval_s=interval_s,
+        )
+        if errors == "raise" and result.errors:
+            raise result.errors[0]
+        if aggregate is None or str(aggregate).lower() != "count":
+            result = compiled.scaling.apply(result)
+        return history_frame(result)
+
+    async def subscribe_events(
+        self, source: str, callback: Callable[[pd.DataFrame], Any]
+    ) -> Subscription:
+        """Call ``callback`` with a DataFrame of the events (alarms) ``source`` emits.
+
+        The frame has one row per event: time, source, severity, message, event_type,
+        condition, active, acked, confirmed, retain, event_id (see
+        :meth:`record_events`). The callback runs on bifrost's event-loop thread: keep
+        it short. End with ``subscription.cancel()``.
+        """
+        from bifrost.frames import events_frame
+
+        if not isinstance(source, str):
+            raise ArgumentTypeError(
+                f"source is a browse path or NodeId string, got {value_repr(source)}"
+            )
+        if not callable(callback):
+            raise ArgumentTypeError(f"callback must be callable, got {value_repr(callback)}")
+        subscription = Subscription([source], 0.0)
+
+        def on_events(rows: list[dict[str, Any]]) -> None:
+            subscription._deliver(lambda frame: callback(frame), events_frame(rows))
+
+        handle = await self._driver.subscribe_events(source, on_events)
+        subscription._attach(handle)
+        self._subscriptions = [s for s in self._subscriptions if s.active]
+        self._subscriptions.append(subscription)
+        return subscription
+
+    async def record_events(self, source: str, *, duration: Span = "10s") -> pd.DataFrame:
+        """Collect the events ``source`` emits for ``duration``; one row per event.
+
+        Columns: time (UTC, the event's Time), source (SourceName), severity (1-1000),
+        message, event_type, condition (ConditionName), active, acked, confirmed,
+        retain (the condition's states, None for plain events) and event_id (bytes, for
+        :meth:`acknowledge`). Conditions already active are reported first
+        (ConditionRefresh).
+        """
+        from bifrost.frames import events_frame
+
+        duration_s = seconds(duration, "duration")
+        if not isinstance(source, str):
+            raise ArgumentTypeError(
+                f"source is a browse path or NodeId string, got {value_repr(source)}"
+            )
+        rows: list[dict[str, Any]] = []
+        handle = await self._driver.subscribe_events(source, rows.extend)
+        try:
+            await asyncio.sleep(duration_s)
+        finally:
+            await handle.close()
+        return events_frame(rows)
+
+    async def acknowledge(self, event_id: bytes, comment: str = "") -> None:
+        """Acknowledge the alarm that sent the event ``event_id`` (needs ``writable=True``).
+
+        ``event_id`` is a value of the ``event_id`` column of :meth:`record_events`.
+        """
+        if not isinstance(event_id, bytes | bytearray) or not event_id:
+            raise ArgumentTypeError(
+                f"event_id is the bytes of an event's event_id column, got {value_repr(event_id)}"
+            )
+        if not isinstance(comment, str):
+            raise ArgumentTypeError(f"comment must be a string, got {value_repr(comment)}")
+        if not self._writable:
+            raise WriteNotAllowed(
+                f"the connection to {self._url} is read-only; open it with writable=True "
+                "to acknowledge alarms"
+            )
+        await self._driver.acknowledge(bytes(event_id), comment)
+
+    async def call(self, object_path: str, method: str, *args: Any) -> Any:
+        """Call ``method`` of the object at ``object_path`` (OPC UA), e.g. ``"2:Reset"``.
+
+        The arguments are checked against the method's InputArguments (count and
+        type) before the call is sent. Returns None, the one output argument, or a
+        tuple of them.
+        """
+        for what, value in (("object_path", object_path), ("method", method)):
+            if not isinstance(value, str) or not value:
+                raise ArgumentTypeError(
+                    f"{what} is a browse path or NodeId string, got {value_repr(value)}"
+                )
+        return await self._driver.call(object_path, method, args)
+
     def __repr__(self) -> str:
         state = "connected" if self.connected else ("closed" if self._closed else "not connected")
         mode = ", writable" if self._writable else ""
         return f"<AsyncConnection {self._url} {state}{mode}, {len(self._tags)} tags>"
+
+
+def _utc_ns(value: Any, what: str) -> int:
+    # Times for history reads: anything pandas.Timestamp takes; naive means UTC.
+    if isinstance(value, bool) or value is None:
+        raise ConfigurationError(f"{what} must be a time, got {value_repr(value)}")
+    try:
+        stamp = pd.Timestamp(value)
+    except (TypeError, ValueError) as exc:
+        raise ConfigurationError(f"{what} is not a time: {value_repr(value)} ({exc})") from None
+    if stamp is pd.NaT:
+        raise ConfigurationError(f"{what} must be a time, got {value_repr(value)}")
+    stamp = stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
+    return int(stamp.value)
 
 
 def _tag_items(tags: Any) -> list[Any]:
@@ -636,3 +852,19 @@ def connect(
 ) -> AsyncConnection:
     """Create an :class:`AsyncConnection`; use ``async with`` or ``await`` to open it."""
     return AsyncConnection(url, tags=tags, writable=writable, timeout=timeout, **options)
+
+
+def _write_requests(plan: Iterable[Any]) -> list[dict[str, Any]]:
+    """One row per encoded write of a driver's plan (each a dataclass with a ``tag``)."""
+    import dataclasses
+
+    rows = []
+    for write in plan:
+        fields = {f.name: getattr(write, f.name) for f in dataclasses.fields(write)}
+        tag = fields.pop("tag")
+        row: dict[str, Any] = {"tag": tag.name, "address": str(fields.pop("address", tag.address))}
+        for name, value in fields.items():
+            # Bytes on the wire read best as hex, the way protocol analysers show them.
+            row[name] = value.hex(" ") if isinstance(value, bytes | bytearray) else value
+        rows.append(row)
+    return rows

@@ -19,9 +19,10 @@ from bifrost.aio import AsyncConnection, Errors, RecordMode, TagSource, _record_
 from bifrost.exceptions import TimeoutError as BifrostTimeoutError
 from bifrost.frames import read_frame
 from bifrost.model import Tag
+from bifrost.protocols.base import TimestampKind
 from bifrost.recording import Recording
 from bifrost.recording.recorder import RowSink
-from bifrost.recording.timing import Span
+from bifrost.recording.timing import Span, seconds
 from bifrost.results import ReadResult
 from bifrost.subscriptions import Subscription
 from bifrost.tags import TagLike, TagTable
@@ -54,11 +55,12 @@ class Connection:
         self._call_timeout = call_timeout if call_timeout is not None else max(30.0, 10 * timeout)
         self._holds_portal = False
 
-    def _call(self, coro: Coroutine[Any, Any, T]) -> T:
+    def _call(self, coro: Coroutine[Any, Any, T], extra: float = 0.0) -> T:
+        # extra: seconds the call waits on purpose (record_events' duration).
         if not self._holds_portal:
             coro.close()
             raise_closed(self._async.url)
-        return portal.call(coro, self._call_timeout)
+        return portal.call(coro, self._call_timeout + extra)
 
     def _hop(self, coro: Coroutine[Any, Any, T]) -> T:
         # Reads: the same contract as _call (cancelled on timeout or Ctrl-C, unwound
@@ -166,9 +168,15 @@ class Connection:
         return self._hop(self._async.read_result(tags))
 
     @user_facing
-    def read(self, tags: TagLike | Sequence[TagLike], *, errors: Errors = "raise") -> pd.DataFrame:
+    def read(
+        self,
+        tags: TagLike | Sequence[TagLike],
+        *,
+        errors: Errors = "raise",
+        timestamp: TimestampKind = "source",
+    ) -> pd.DataFrame:
         """Read tags in one planned batch; see :meth:`AsyncConnection.read`."""
-        result, layout = self._hop(self._async._read_columns(tags, errors))
+        result, layout = self._hop(self._async._read_columns(tags, errors, timestamp))
         return read_frame(result, layout)
 
     @user_facing
@@ -177,9 +185,14 @@ class Connection:
         return self._hop(self._async.read_value(tag))
 
     @user_facing
-    def write(self, values: Mapping[TagLike, Any], *, exact: bool = False) -> None:
-        """Write values after checking all of them; see :meth:`AsyncConnection.write`."""
-        self._call(self._async.write(values, exact=exact))
+    def write(
+        self, values: Mapping[TagLike, Any], *, exact: bool = False, dry_run: bool = False
+    ) -> pd.DataFrame | None:
+        """Write values after checking all of them; see :meth:`AsyncConnection.write`.
+
+        ``dry_run=True`` sends nothing and returns the requests a write would send.
+        """
+        return self._call(self._async.write(values, exact=exact, dry_run=dry_run))
 
     @user_facing
     def record(
@@ -260,6 +273,52 @@ class Connection:
     def info(self) -> dict[str, Any]:
         """Device identification."""
         return self._call(self._async.info())
+
+    @user_facing
+    def read_history(
+        self,
+        tags: TagLike | Sequence[TagLike],
+        start: Any,
+        end: Any = None,
+        *,
+        max_values: int | None = None,
+        aggregate: str | None = None,
+        interval: Span | None = None,
+        errors: Errors = "raise",
+    ) -> pd.DataFrame:
+        """Stored values of tags (OPC UA HistoryRead); see :meth:`AsyncConnection.read_history`."""
+        return self._call(
+            self._async.read_history(
+                tags,
+                start,
+                end,
+                max_values=max_values,
+                aggregate=aggregate,
+                interval=interval,
+                errors=errors,
+            )
+        )
+
+    @user_facing
+    def subscribe_events(self, source: str, callback: Callable[[pd.DataFrame], Any]) -> Subscription:
+        """Deliver a node's events to ``callback``; see :meth:`AsyncConnection.subscribe_events`."""
+        return self._call(self._async.subscribe_events(source, callback))
+
+    @user_facing
+    def record_events(self, source: str, *, duration: Span = "10s") -> pd.DataFrame:
+        """Collect a node's events for ``duration``; see :meth:`AsyncConnection.record_events`."""
+        wait = seconds(duration, "duration")
+        return self._call(self._async.record_events(source, duration=duration), extra=wait)
+
+    @user_facing
+    def acknowledge(self, event_id: bytes, comment: str = "") -> None:
+        """Acknowledge an alarm (writable connections); see :meth:`AsyncConnection.acknowledge`."""
+        self._call(self._async.acknowledge(event_id, comment))
+
+    @user_facing
+    def call(self, object_path: str, method: str, *args: Any) -> Any:
+        """Call an OPC UA method, arguments checked first; see :meth:`AsyncConnection.call`."""
+        return self._call(self._async.call(object_path, method, *args))
 
     def __repr__(self) -> str:
         return repr(self._async).replace("AsyncConnection", "Connection", 1)

@@ -203,6 +203,26 @@ def test_writes_are_checked_before_anything_is_stored(
     assert memory_device.count("write") == before  # nothing reached the device
 
 
+def test_a_dry_run_checks_and_shows_the_writes_and_sends_nothing(
+    memory_device: MemoryDevice, memory_plc: bf.Connection
+):
+    before = memory_device.count("write")
+    requests = memory_plc.write({"tank.level": 3, "batch.count": 7.0}, dry_run=True)
+    assert requests is not None
+    assert list(requests["tag"]) == ["tank.level", "batch.count"]
+    assert list(requests["value"]) == [3.0, 7]
+    # Checked like a real write: a bad value fails the dry run too.
+    with pytest.raises(bf.ValueOutOfRange, match=r"batch\.count"):
+        memory_plc.write({"batch.count": 2**31}, dry_run=True)
+    # A read-only connection shows what it would write, and still sends nothing.
+    with bf.connect(memory_device.url, tags=memory_plc.tags) as plc:
+        shown = plc.write({"tank.level": 4.0}, dry_run=True)
+        assert shown is not None
+        assert shown["value"].tolist() == [4.0]
+    assert memory_device["tank.level"] == 2.5
+    assert memory_device.count("write") == before
+
+
 def test_a_read_only_connection_refuses_writes(memory_device: MemoryDevice):
     with (
         bf.connect(memory_device.url) as plc,
