@@ -1,0 +1,217 @@
+"""The dashboard's panels: the tag list with search, the live values and the trend."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.containers import Vertical
+from textual.message import Message
+from textual.widgets import DataTable, Input
+from textual_plot import HiResMode, PlotWidget
+
+from bifrost.cli.dash.live import LiveValues, format_cell, quality_style
+
+__all__ = ["TagEntry", "TagList", "TrendChart", "ValuesTable"]
+
+# Distinct on dark and light themes; a tag keeps its colour while it stays selected.
+_COLOURS = ("cyan", "magenta", "yellow", "green", "bright_blue", "red", "white", "bright_magenta")
+
+
+@dataclass(frozen=True, slots=True)
+class TagEntry:
+    """One row of the tag list."""
+
+    name: str
+    address: str
+    unit: str = ""
+    writable: bool = False
+    description: str = ""
+
+    @property
+    def text(self) -> str:
+        """What the search matches, lower case."""
+        return f"{self.name} {self.address} {self.unit} {self.description}".lower()
+
+
+class TagList(Vertical):
+    """A search field over a table of tags; space (or Enter) selects and deselects a tag."""
+
+    DEFAULT_CSS = """
+    TagList { width: 2fr; min-width: 30; }
+    TagList DataTable { height: 1fr; }
+    """
+
+    class Toggled(Message):
+        """A tag was selected or deselected."""
+
+        def __init__(self, name: str) -> None:
+            super().__init__()
+            self.name = name
+
+    def __init__(
+        self, entries: Sequence[TagEntry], selected: Sequence[str], *, id: str | None = None
+    ) -> None:
+        super().__init__(id=id)
+        self.entries = list(entries)
+        self.selected: list[str] = list(selected)
+        self.shown: list[TagEntry] = list(entries)
+
+    def compose(self) -> ComposeResult:
+        """The search field over the table."""
+        yield Input(placeholder="search tags ( / )", id="search")
+        table: DataTable[str | Text] = DataTable(id="tags", cursor_type="row", zebra_stripes=True)
+        table.border_title = "tags"
+        yield table
+
+    def on_mount(self) -> None:
+        """Fill the table."""
+        table = self.table
+        table.add_column("", key="mark", width=1)
+        table.add_column("tag", key="name")
+        table.add_column("address", key="address")
+        table.add_column("unit", key="unit")
+        self.filter("")
+
+    @property
+    def table(self) -> DataTable[str | Text]:
+        """The table of (matching) tags."""
+        return self.query_one("#tags", DataTable)
+
+    def filter(self, query: str) -> None:
+        """Show the tags whose name, address, unit or description contain every word."""
+        words = query.lower().split()
+        self.shown = [e for e in self.entries if all(w in e.text for w in words)]
+        table = self.table
+        table.clear()
+        for entry in self.shown:
+            table.add_row(
+                self._mark(entry.name),
+                entry.name + (" ✎" if entry.writable else ""),
+                entry.address,
+                entry.unit,
+                key=entry.name,
+            )
+        table.border_subtitle = f"{len(self.shown)} of {len(self.entries)}"
+
+    def _mark(self, name: str) -> Text:
+        return Text("●", style="bold green") if name in self.selected else Text("·", style="dim")
+
+    def on_input_changed(self, event: Input.Changed) -> None:
+        """Narrow the table as the user types."""
+        event.stop()
+        self.filter(event.value)
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        """Enter in the search field goes to the table."""
+        event.stop()
+        self.table.focus()
+
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        """Enter on a row toggles it, like space."""
+        event.stop()
+        if event.row_key.value is not None:
+            self.toggle(event.row_key.value)
+
+    def highlighted(self) -> str | None:
+        """The tag under the cursor."""
+        table = self.table
+        if not self.shown or table.cursor_row >= len(self.shown):
+            return None
+        return self.shown[table.cursor_row].name
+
+    def toggle(self, name: str) -> None:
+        """Select or deselect ``name``."""
+        if name in self.selected:
+            self.selected.remove(name)
+        else:
+            self.selected.append(name)
+        if any(e.name == name for e in self.shown):
+            self.table.update_cell(name, "mark", self._mark(name))
+        self.post_message(self.Toggled(name))
+
+
+class ValuesTable(DataTable[str | Text]):
+    """The selected tags' last values, quality coloured (green good, yellow uncertain, red bad)."""
+
+    DEFAULT_CSS = "ValuesTable { height: 1fr; }"
+
+    def on_mount(self) -> None:
+        """Add the columns."""
+        self.cursor_type = "row"
+        self.border_title = "live values"
+        for label, key in (
+            ("tag", "name"),
+            ("value", "value"),
+            ("unit", "unit"),
+            ("quality", "quality"),
+            ("age", "age"),
+        ):
+            self.add_column(label, key=key)
+
+    def show(self, names: Sequence[str], live: LiveValues, units: dict[str, str]) -> None:
+        """Redraw the rows of ``names`` from ``live`` (rows keep their order and cursor)."""
+        wanted = list(names)
+        if [str(key.value) for key in self.rows] != wanted:
+            row = self.cursor_row
+            self.clear()
+            for name in wanted:
+                self.add_row(name, "", units.get(name, ""), "", "", key=name)
+            if wanted:
+                self.move_cursor(row=min(row, len(wanted) - 1))
+        now = time.time_ns()
+        for name in wanted:
+            reading = live.latest.get(name)
+            if reading is None:
+                cells = (Text("…", style="dim"), Text("waiting", style="dim"), Text(""))
+            else:
+                style = quality_style(reading.quality)
+                cells = (
+                    Text(format_cell(reading.value), style=style),
+                    Text(reading.quality.name.lower(), style=style),
+                    Text(f"{reading.age_s(now):.1f} s"),
+                )
+            for key, cell in zip(("value", "quality", "age"), cells, strict=True):
+                self.update_cell(name, key, cell, update_width=True)
+
+    def highlighted(self) -> str | None:
+        """The tag under the cursor."""
+        if not self.row_count:
+            return None
+        return str(self.coordinate_to_cell_key(self.cursor_coordinate).row_key.value)
+
+
+class TrendChart(PlotWidget):
+    """A braille line chart of the selected numeric tags over the last minutes.
+
+    textual-plot's PlotWidget draws it: a maintained native Textual widget with axes,
+    ticks and a legend (a Sparkline has neither axes nor more than one series).
+    """
+
+    DEFAULT_CSS = "TrendChart { height: 2fr; border: round $primary; }"
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id, allow_pan_and_zoom=False)
+        self.border_title = "trend"
+
+    def on_mount(self) -> None:
+        """Label the time axis."""
+        self.set_xlabel("seconds")
+        self.show_legend()
+
+    def show(self, names: Sequence[str], live: LiveValues) -> None:
+        """Redraw the trend of every numeric tag among ``names``."""
+        self.clear()
+        now = time.time_ns()
+        drawn = 0
+        for name in names:
+            if not live.numeric(name):
+                continue
+            seconds, values = live.trend(name, now)
+            colour = _COLOURS[drawn % len(_COLOURS)]
+            self.plot(seconds, values, line_style=colour, hires_mode=HiResMode.BRAILLE, label=name)
+            drawn += 1
+        self.border_subtitle = "" if drawn else "select numeric tags to draw their trend"
