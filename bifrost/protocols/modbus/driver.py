@@ -37,7 +37,13 @@ from bifrost.planning import Span
 from bifrost.protocols.base import Driver, ReadResult
 from bifrost.protocols.modbus import codec
 from bifrost.protocols.modbus.address import ModbusAddress
-from bifrost.protocols.modbus.client import SerialClient
+from bifrost.protocols.modbus.client import (
+    LineSettings,
+    SerialClient,
+    SerialLine,
+    attach_line,
+    release_line,
+)
 from bifrost.protocols.modbus.options import ModbusOptions
 from bifrost.protocols.modbus.pdu import (
     BUSY,
@@ -75,8 +81,6 @@ EXCEPTION_NAMES = {
     10: "GATEWAY PATH UNAVAILABLE",
     11: "GATEWAY TARGET DEVICE FAILED TO RESPOND",
 }
-# The first pause before asking a busy device again; it doubles with each retry.
-BUSY_BACKOFF_S = 0.05
 # How long a pipelined request may stay unanswered once the device has answered another
 # of its burst: this many times that one's round trip, at least STRAGGLER_MIN_S.
 STRAGGLER_FACTOR = 20
@@ -143,20 +147,18 @@ class ModbusDriver(Driver):
         self.pipeline = PipelineStats(options.pipeline, options.pipeline)
         self._proven = False  # the device answered a whole pipelined burst
         self._tcp: TcpTransport | None = None
-        self._serial: SerialClient | None = None
-        self._worker: BlockingWorker | None = None
+        # RTU: the serial line, shared with every connection to another unit on it,
+        # held from connect() to close().
+        self._line: SerialLine | None = None
+        self._last_reply = 0.0  # TCP, for pause_between_requests
         if options.serial_port:
             self.library = pymodbus
-            port = options.serial_port
-            self._worker = BlockingWorker(f"bifrost-modbus-{options.endpoint}")
-            self._serial = SerialClient(
-                lambda: self._make_serial_client(port), options.endpoint, options.timeout
-            )
         else:
             self.library = f"{pymodbus} (identification); Modbus TCP framing by bifrost"
             self._tcp = TcpTransport(
                 options.host, options.port, options.timeout, self._transaction_ids
             )
+            self._tcp.settle = options.pause_after_connect
             if options.pipeline > 1:
                 self._tcp.straggler = self._straggler_grace
 
@@ -170,8 +172,27 @@ class ModbusDriver(Driver):
         """Whether the transport is up."""
         if self._tcp is not None:
             return self._tcp.connected
-        assert self._serial is not None
-        return self._serial.connected
+        return self._line is not None and self._line.client.connected
+
+    def _attach(self) -> SerialLine:
+        line = self._line
+        if line is None:
+            o = self.options
+            assert o.serial_port is not None
+            port = o.serial_port
+            settings = LineSettings(port, o.baudrate, o.parity, o.stopbits, o.bytesize)
+            line = self._line = attach_line(
+                settings, lambda: self._make_serial_client(port), o.timeout, o.pause_after_connect
+            )
+        return line
+
+    @property
+    def _worker(self) -> BlockingWorker:
+        return self._attach().worker
+
+    @property
+    def _serial(self) -> SerialClient:
+        return self._attach().client
 
     # -- transport ------------------------------------------------------------------------
     def _make_serial_client(self, port: str) -> Any:
@@ -198,8 +219,6 @@ class ModbusDriver(Driver):
         if self._tcp is not None:
             await self._tcp.connect()
             return
-        assert self._worker is not None
-        assert self._serial is not None
         serial = self._serial
         await self._worker.run(lambda abandon: serial.connect())
 
@@ -208,22 +227,36 @@ class ModbusDriver(Driver):
         if self._tcp is not None:
             self._tcp.disconnect()
             return
-        assert self._worker is not None
-        assert self._serial is not None
-        await self._worker.shutdown(self._serial.disconnect, self.options.timeout)
+        line, self._line = self._line, None
+        if line is not None:
+            await release_line(line, self.options.timeout)
 
     async def _ask(self, request: Request) -> Reply:
         # A busy device is asked again after a pause that doubles, and only while the
         # next try still fits in the request's one timeout: busy never stretches it.
         assert self._tcp is not None
-        timeout = self.options.timeout
-        deadline = time.monotonic() + timeout
+        if self.options.pause_between_requests:
+            return await self._ask_paced(request)
+        deadline = time.monotonic() + self.options.timeout
         reply = await self._tcp.exchange(request)
         return await self._busy_retries(request, reply, deadline)
 
+    async def _ask_paced(self, request: Request) -> Reply:
+        # For devices that need quiet time between one reply and the next request.
+        assert self._tcp is not None
+        wait = self._last_reply + self.options.pause_between_requests - time.monotonic()
+        if wait > 0:
+            await asyncio.sleep(wait)
+        try:
+            deadline = time.monotonic() + self.options.timeout
+            reply = await self._tcp.exchange(request)
+            return await self._busy_retries(request, reply, deadline)
+        finally:
+            self._last_reply = time.monotonic()
+
     async def _busy_retries(self, request: Request, reply: Reply, deadline: float) -> Reply:
         assert self._tcp is not None
-        delay = BUSY_BACKOFF_S
+        delay = self.options.busy_backoff
         retries = self.options.busy_retries
         while reply.exception == BUSY and retries > 0 and time.monotonic() + delay < deadline:
             retries -= 1
@@ -234,13 +267,20 @@ class ModbusDriver(Driver):
 
     def _exchange_blocking(self, abandon: threading.Event, request: Request) -> Reply:
         # RTU on the worker thread: the same busy rule, with blocking pauses.
-        assert self._serial is not None
-        deadline = time.monotonic() + self.options.timeout
-        delay = BUSY_BACKOFF_S
-        retries = self.options.busy_retries
+        serial = self._serial
+        options = self.options
+        deadline = time.monotonic() + options.timeout
+        delay = options.busy_backoff
+        retries = options.busy_retries
         while True:
             BlockingWorker.check(abandon)
-            reply = self._serial.exchange(request, deadline)
+            if options.pause_between_requests:
+                # The line's last reply, whichever unit gave it: the quiet time is the line's.
+                wait = serial.last_reply + options.pause_between_requests - time.monotonic()
+                if wait > 0:
+                    time.sleep(wait)
+                deadline = time.monotonic() + options.timeout
+            reply = serial.exchange(request, deadline, options.timeout)
             if reply.exception != BUSY or retries == 0 or time.monotonic() + delay >= deadline:
                 return reply
             retries -= 1
@@ -301,17 +341,20 @@ class ModbusDriver(Driver):
     async def execute_read(self, plan: ReadPlan) -> ReadResult:
         """Send the planned requests and decode every tag's value."""
         if self._tcp is None:
-            assert self._worker is not None
             return await self._worker.run(self._read_blocking, plan)
         async with self._lock:
-            return await self._read_tcp(plan)
+            if not self.options.close_after_each_cycle:
+                return await self._read_tcp(plan)
+            try:
+                return await self._read_tcp(plan)
+            finally:
+                self._tcp.disconnect()
 
     async def execute_read_at(self, plan: ReadPlan, due: float) -> ReadResult:
         """Like :meth:`execute_read`, the first request going out at monotonic ``due``."""
         if self._tcp is None:
             # Waited on the worker thread, so no thread hand-over sits between the due
             # time and the request.
-            assert self._worker is not None
             return await self._worker.run(self._read_blocking_at, plan, due)
         delay = due - time.monotonic()
         if delay > 0:
@@ -473,8 +516,12 @@ class ModbusDriver(Driver):
     def _read_blocking(self, abandon: threading.Event, plan: ReadPlan) -> ReadResult:
         started = time.monotonic()
         replies = self._new_replies(plan)
-        for span, base, request in zip(plan.spans, plan.span_base, plan.requests, strict=True):
-            self._fill_blocking(abandon, plan, _Job(span, base, request), replies)
+        try:
+            for span, base, request in zip(plan.spans, plan.span_base, plan.requests, strict=True):
+                self._fill_blocking(abandon, plan, _Job(span, base, request), replies)
+        finally:
+            if self.options.close_after_each_cycle:
+                self._serial.disconnect()
         return self._result(plan, replies, started)
 
     def _fill_blocking(
@@ -514,7 +561,6 @@ class ModbusDriver(Driver):
     async def execute_write(self, plan: list[ModbusWrite]) -> None:
         """Send the writes in order; stop at the first refusal."""
         if self._tcp is None:
-            assert self._worker is not None
             await self._worker.run(self._write_blocking, plan)
             return
         async with self._lock:
@@ -590,8 +636,6 @@ class ModbusDriver(Driver):
         if self._tcp is not None:
             async with self._lock:
                 return await self._tcp.identify(self.options.unit)
-        assert self._worker is not None
-        assert self._serial is not None
         serial, unit, timeout = self._serial, self.options.unit, self.options.timeout
         return await self._worker.run(
             lambda abandon: serial.identify(unit, time.monotonic() + timeout)

@@ -74,6 +74,7 @@ class TcpTransport:
         self._ids = ids
         self._stream: MbapStream | None = None
         self.straggler: Callable[[float], float] | None = None
+        self.settle = 0.0  # seconds between opening and the first request (a slow device)
         # Counters of the connections closed so far (the open one's are added on read).
         self._stale = 0
         self._duplicates = 0
@@ -130,6 +131,9 @@ class TcpTransport:
                 f"could not connect to the Modbus device at {self.endpoint}: {exc}"
             ) from None
         self._stream = stream
+        if self.settle:
+            # The driver's lock keeps other requests off the connection meanwhile.
+            await asyncio.sleep(self.settle)
         return stream
 
     async def start(self, requests: list[Request], timeout: float | None = None) -> list[Pending]:
