@@ -80,6 +80,7 @@ class SinkConfig(BaseModel):
     max_spool_age: float | None = None
     group: str = "bifrost"
     node: str | None = None
+    primary_host: str | None = None
 
     @field_validator("max_spool_age", mode="before")
     @classmethod
@@ -349,6 +350,7 @@ class Gateway:
                 max_spool_age=sink.max_spool_age,
                 group=sink.group,
                 node=sink.node,
+                primary_host=sink.primary_host,
             )
         for name, device in self.config.devices.items():
             targets = device.sinks if device.sinks is not None else list(self.sinks)

@@ -69,7 +69,11 @@ class Row:
 
 @dataclass(slots=True)
 class Message:
-    """One MQTT message to send, and the spooled rows (seqs) it carries."""
+    """One MQTT message to send, and the spooled rows (seqs) it carries.
+
+    A message without a topic is not sent: its rows are done as they are (Sparkplug
+    rows of a device already dead, which its DDEATH stood for).
+    """
 
     topic: str
     payload: bytes
@@ -83,7 +87,8 @@ class Encoder:
     The sink calls :meth:`will` before each connect, :meth:`hello` once connected,
     :meth:`messages` for rows (in order, right before sending them), :meth:`command` for
     each message on :meth:`subscriptions`, and :meth:`goodbye` before a clean
-    disconnect.
+    disconnect. :meth:`held` can keep a connected session from starting (Sparkplug's
+    wait for the primary host), :meth:`wants_reconnect` end it.
     """
 
     def will(self) -> tuple[str, bytes] | None:
@@ -105,6 +110,18 @@ class Encoder:
     def command(self, topic: str, payload: bytes) -> list[Message]:
         """Messages to send in answer to a command."""
         return []
+
+    def held(self) -> str:
+        """Why this connection's session may not start yet ("" when it may).
+
+        While held, the sink is connected and subscribed but sends no births and no
+        data: rows stay in the spool and go out as backlog once the session starts.
+        """
+        return ""
+
+    def wants_reconnect(self) -> bool:
+        """True once a command asked for the session to end (with its death) and restart."""
+        return False
 
     def messages(self, rows: Sequence[tuple[int, Row]], historical: bool) -> list[Message]:
         """The messages carrying ``(seq, row)`` pairs."""

@@ -267,6 +267,8 @@ class _Connection:
     ended: threading.Event = field(default_factory=threading.Event)
     refused: str = ""
     deadline: float = 0.0
+    subscribed: bool = False
+    held: bool = False  # the session had to wait (for Sparkplug's primary host)
     started: bool = False
 
 
@@ -310,6 +312,9 @@ class MqttSink:
         ``"5"`` (MQTT 5, default: refusals have reason codes) or ``"3.1.1"``.
     group, node
         Sparkplug group id and edge node id (default node: ``bifrost-<hostname>``).
+    primary_host
+        Sparkplug host application id: births and data wait until its STATE says it is
+        online, and the node dies and waits again when it goes offline (None: no wait).
     tls_insecure
         Do not verify the broker's certificate (warns). Never the default.
     window, backlog_window
@@ -338,6 +343,7 @@ class MqttSink:
         protocol: Literal["5", "3.1.1"] = "5",
         group: str = "bifrost",
         node: str | None = None,
+        primary_host: str | None = None,
         tls_insecure: bool = False,
         window: int = 200,
         backlog_window: int = 100,
@@ -402,7 +408,7 @@ class MqttSink:
             from bifrost.cloud.sparkplug import SparkplugEncoder
 
             self._encoder = SparkplugEncoder(
-                folder, group, node or f"bifrost-{os.uname().nodename}"
+                folder, group, node or f"bifrost-{os.uname().nodename}", primary_host
             )
         else:
             self._encoder = JsonEncoder(topic)
@@ -805,12 +811,11 @@ class MqttSink:
         # (the broker was away). Rows spooled while this sink made its very first
         # connection are only a moment late: they go out live.
         self._back = self.spool.head
-        if stats.connects == 1:
+        # Rows spooled while a session waited are late too: backlog, marked historical.
+        if stats.connects == 1 and not connection.held:
             self._back_end = self._live = self._startup_end
         else:
             self._back_end = self._live = self.spool.end
-        for topic in self._encoder.subscriptions():
-            connection.client.subscribe(topic, qos=1)
         for message in self._encoder.hello():
             self._publish(connection, message, backlog=False)
 
@@ -822,14 +827,29 @@ class MqttSink:
                 if current is None or source is not current:
                     continue
                 for message in self._encoder.command(topic, payload):
-                    self._publish(current, message, backlog=False)
+                    if current.started:
+                        self._publish(current, message, backlog=False)
+                if self._encoder.wants_reconnect():
+                    _log.info("the session was asked to end: reconnecting")
+                    self._end_connection(clean=current.started)
+                    self._next_attempt = time.monotonic()
+                    return
 
     # -- publishing ----------------------------------------------------------------------
     def _pump(self) -> None:
         connection = self._connection
         if connection is None:
             return
+        if not connection.subscribed:
+            connection.subscribed = True
+            for topic in self._encoder.subscriptions():
+                connection.client.subscribe(topic, qos=1)
         if not connection.started:
+            reason = self._encoder.held()
+            if reason:
+                connection.held = True
+                self._stats.last_error = reason
+                return
             connection.started = True
             self._connected_now(connection)
         self._send_retries(connection)
@@ -880,6 +900,10 @@ class MqttSink:
         return rows
 
     def _publish(self, connection: _Connection, message: Message, backlog: bool) -> None:
+        if not message.topic:
+            for seq in message.seqs:
+                self._part_done(seq, 1)
+            return
         info = connection.client.publish(message.topic, message.payload, qos=self.qos)
         self._stats.published += 1
         if not message.seqs:

@@ -12,7 +12,16 @@ Sparkplug device. Per connection:
 3. rows go out as DDATA, metrics by alias only; a device seen for the first time, or
    with a tag its birth did not have, is (re)born first. Rows waiting together (a
    burst, or the spool's backlog) share a DDATA; replayed ones carry ``is_historical``;
-4. an NCMD ``Node Control/Rebirth`` = true makes it publish NBIRTH and the DBIRTHs again.
+4. an NCMD ``Node Control/Rebirth`` = true makes it publish NBIRTH and the DBIRTHs again;
+5. a row whose every value is bad because the device could not be reached (comm lost,
+   timeout) is a DDEATH for that device; its next row with a value is born again first.
+
+With a ``primary_host`` (Sparkplug 3.0), a connection subscribes to
+``spBv1.0/STATE/<host>`` and sends nothing until the host's retained STATE says
+``{"online": true}``; rows spooled meanwhile go out afterwards, as history. When the
+host goes offline, the node sends its NDEATH, disconnects and waits again. A STATE older
+than the last one seen (its ``timestamp``) is ignored; Sparkplug 2.2's plain
+``ONLINE``/``OFFLINE`` payloads on ``STATE/<host>`` are understood too.
 
 ``seq`` counts every message of the node from 0 to 255 and wraps. Quality: a bad value
 is ``is_null``; a value that is not good has the property ``Quality`` (OPC DA codes: 0
@@ -54,10 +63,21 @@ class SparkplugEncoder(Encoder):
         Where ``sparkplug.json`` (bdSeq, devices, aliases) is kept: the sink's spool.
     group, node
         Group id and edge node id.
+    primary_host
+        Host application id whose STATE must be online before births (None: never wait).
     """
 
-    def __init__(self, folder: str | os.PathLike[str], group: str, node: str) -> None:
-        for what, text in (("group", group), ("node", node)):
+    def __init__(
+        self,
+        folder: str | os.PathLike[str],
+        group: str,
+        node: str,
+        primary_host: str | None = None,
+    ) -> None:
+        checked = [("group", group), ("node", node)]
+        if primary_host is not None:
+            checked.append(("primary host", primary_host))
+        for what, text in checked:
             if not text or any(c in text for c in "/+#"):
                 from bifrost.exceptions import ConfigurationError
 
@@ -71,6 +91,10 @@ class SparkplugEncoder(Encoder):
         self.seq = 0
         self.aliases: dict[str, int] = {}
         self.devices: dict[str, _Device] = {}
+        self.primary_host = primary_host
+        self._host_online = primary_host is None
+        self._host_stamp = -1
+        self._reconnect = False
         self._load()
 
     # -- state ----------------------------------------------------------------------------
@@ -123,6 +147,9 @@ class SparkplugEncoder(Encoder):
     # -- session --------------------------------------------------------------------------
     def will(self) -> tuple[str, bytes]:
         """NDEATH with the next bdSeq (persisted before the connection is made)."""
+        # A new connection knows nothing of the host until its retained STATE arrives.
+        self._host_online = self.primary_host is None
+        self._reconnect = False
         self.bdseq = (self.bdseq + 1) % 256
         self._save()
         return self.topic("NDEATH"), self._death()
@@ -142,8 +169,21 @@ class SparkplugEncoder(Encoder):
         return self.topic("NDEATH"), self._death()
 
     def subscriptions(self) -> list[str]:
-        """The node's NCMD topic."""
-        return [self.topic("NCMD")]
+        """The node's NCMD topic, and the primary host's STATE topics."""
+        topics = [self.topic("NCMD")]
+        if self.primary_host is not None:
+            topics += [f"{codec.NAMESPACE}/STATE/{self.primary_host}", f"STATE/{self.primary_host}"]
+        return topics
+
+    def held(self) -> str:
+        """Why births wait: the primary host has not said it is online."""
+        if self._host_online:
+            return ""
+        return f"waiting for the Sparkplug primary host {self.primary_host!r} to be online"
+
+    def wants_reconnect(self) -> bool:
+        """True once the primary host went offline: die, reconnect, wait for it again."""
+        return self._reconnect
 
     def hello(self) -> list[Message]:
         """NBIRTH (seq 0) and a DBIRTH per known device."""
@@ -167,7 +207,10 @@ class SparkplugEncoder(Encoder):
         return out
 
     def command(self, topic: str, payload: bytes) -> list[Message]:
-        """Answer ``Node Control/Rebirth`` = true with new births."""
+        """Answer ``Node Control/Rebirth`` = true with new births; follow the host's STATE."""
+        if self.primary_host is not None and topic.endswith(f"STATE/{self.primary_host}"):
+            self._host_state(topic, payload)
+            return []
         if topic != self.topic("NCMD"):
             return []
         try:
@@ -178,6 +221,28 @@ class SparkplugEncoder(Encoder):
             if metric.name == _REBIRTH and metric.boolean_value:
                 return self.hello()
         return []
+
+    def _host_state(self, topic: str, payload: bytes) -> None:
+        if topic.startswith(f"{codec.NAMESPACE}/"):
+            try:
+                state = json.loads(payload)
+                online = state["online"] is True
+                stamp = int(state.get("timestamp", 0))
+            except (ValueError, TypeError, KeyError):
+                return  # not a STATE message: neither online nor offline
+            if stamp < self._host_stamp:
+                return  # an older STATE delivered late
+            self._host_stamp = stamp
+        else:
+            text = payload.strip().upper()
+            if text not in (b"ONLINE", b"OFFLINE"):
+                return
+            online = text == b"ONLINE"
+        if online:
+            self._host_online = True
+        elif self._host_online:
+            self._host_online = False
+            self._reconnect = True
 
     def _birth(self, name: str, device: _Device, historical: bool) -> Message:
         payload = codec.new_payload()
@@ -224,6 +289,33 @@ class SparkplugEncoder(Encoder):
         return out
 
     def _data(self, rows: Sequence[tuple[int, Row]], historical: bool) -> list[Message]:
+        out: list[Message] = []
+        i = 0
+        while i < len(rows):
+            dead = _unreachable(rows[i][1])
+            j = i + 1
+            while j < len(rows) and _unreachable(rows[j][1]) == dead:
+                j += 1
+            if dead:
+                out.append(self._device_death(rows[i:j], historical))
+            else:
+                out.extend(self._alive(rows[i:j], historical))
+            i = j
+        return out
+
+    def _device_death(self, rows: Sequence[tuple[int, Row]], historical: bool) -> Message:
+        name = rows[0][1].device
+        device = self.devices.get(name)
+        seqs = tuple(seq for seq, _ in rows)
+        if device is None or not device.born:
+            return Message("", b"", seqs, historical)  # dead already, or never born
+        device.born = False
+        payload = codec.new_payload()
+        payload.timestamp = rows[0][1].time_ns // 1_000_000
+        payload.seq = self._next_seq()
+        return Message(self.topic("DDEATH", name), payload.SerializeToString(), seqs, historical)
+
+    def _alive(self, rows: Sequence[tuple[int, Row]], historical: bool) -> list[Message]:
         out: list[Message] = []
         name = rows[0][1].device
         device = self.devices.get(name)
@@ -278,6 +370,14 @@ def _fill(metric: Any, kind: codec.SpbType, value: Any, quality: int) -> None:
         item = metric.properties.values.add()
         item.type = codec.SpbType.INT32
         item.int_value = codec.sparkplug_quality(quality)
+
+
+_UNREACHABLE = frozenset((int(Quality.BAD_COMM_LOST), int(Quality.BAD_TIMEOUT)))
+
+
+def _unreachable(row: Row) -> bool:
+    """Every value of the row is missing because its device could not be reached."""
+    return bool(row.quality) and all(q in _UNREACHABLE for q in row.quality)
 
 
 def _level(text: str) -> str:

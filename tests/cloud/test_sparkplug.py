@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -209,3 +210,76 @@ def test_descriptor_module_matches_the_proto() -> None:
         check=False,
     )
     assert result.returncode == 0, "run python -m bifrost.cloud.sparkplug_codec --regenerate"
+
+
+def _unreachable_row(device: str, names: tuple[str, ...]) -> bf.cloud.payloads.Row:
+    return bf.cloud.payloads.Row(
+        device,
+        time.time_ns(),
+        names,
+        ("float64",) * len(names),
+        [None] * len(names),
+        [int(bf.Quality.BAD_COMM_LOST)] * len(names),
+    )
+
+
+def test_unreachable_device_dies_once_and_is_born_again(
+    tmp_path: Path, broker: Mosquitto, subscriber_factory: Any
+) -> None:
+    subscriber = subscriber_factory(broker.port, f"{NS}/#")
+    with _sink(broker, tmp_path / "spool") as sink:
+        sink.send({"x": 1.0, "y": 2.0}, device="d")
+        assert sink.flush(10)
+        for _ in range(3):  # one death stands for all three rows
+            sink.put(_unreachable_row("d", ("x", "y")))
+            assert sink.flush(10)
+        sink.send({"x": 3.0, "y": 4.0}, device="d")
+        assert sink.flush(10)
+        assert wait_for(lambda: len(subscriber.messages) >= 6, 10)
+        assert sink.stats.acknowledged == 5  # the rows the death stood for are done too
+    messages = _decoded(subscriber)
+    assert _kinds(messages) == ["NBIRTH", "DBIRTH", "DDATA", "DDEATH", "DBIRTH", "DDATA", "NDEATH"]
+    assert messages[3][0] == f"{NS}/DDEATH/N/d"
+    assert [p.seq for _, p in messages[:-1]] == [0, 1, 2, 3, 4, 5]
+    reborn = {m.name: m.value for m in messages[4][1].metrics}
+    assert reborn == {"x": 3.0, "y": 4.0}  # born with the values it came back with
+
+
+def _state(subscriber: Any, online: bool, stamp: int) -> None:
+    body = json.dumps({"online": online, "timestamp": stamp}).encode()
+    subscriber.client.publish("spBv1.0/STATE/scada", body, qos=1, retain=True).wait_for_publish(5)
+
+
+def test_births_wait_for_the_primary_host_and_follow_its_state(
+    tmp_path: Path, broker: Mosquitto, subscriber_factory: Any
+) -> None:
+    subscriber = subscriber_factory(broker.port, f"{NS}/#")
+    host = subscriber_factory(broker.port, "nothing/here", client_id="scada")
+    with _sink(broker, tmp_path / "spool", primary_host="scada") as sink:
+        sink.send({"x": 1.0}, device="d")
+        assert wait_for(lambda: "primary host 'scada'" in sink.stats.last_error, 10)
+        time.sleep(0.5)
+        assert subscriber.messages == []  # connected, but not a single birth or value
+        _state(host, True, 1000)
+        assert wait_for(lambda: sink.stats.acknowledged == 1, 10)
+        assert wait_for(lambda: len(subscriber.messages) >= 3, 10)
+        first = _decoded(subscriber)
+        assert _kinds(first) == ["NBIRTH", "DBIRTH", "DDATA"]
+        assert all(m.is_historical for m in first[2][1].metrics)  # it waited: history
+        _state(host, False, 2000)  # the host goes away: the node dies and waits
+        assert wait_for(lambda: _kinds(_decoded(subscriber))[-1:] == ["NDEATH"], 10)
+        _state(host, True, 1500)  # older than the last STATE: ignored
+        sink.send({"x": 2.0}, device="d")
+        time.sleep(1.0)
+        assert _kinds(_decoded(subscriber)) == ["NBIRTH", "DBIRTH", "DDATA", "NDEATH"]
+        _state(host, True, 3000)
+        assert wait_for(lambda: sink.stats.acknowledged == 2, 10)
+        assert wait_for(lambda: _kinds(_decoded(subscriber)).count("DDATA") == 2, 10)
+    messages = _decoded(subscriber)
+    assert _kinds(messages)[:7] == [
+        "NBIRTH", "DBIRTH", "DDATA", "NDEATH", "NBIRTH", "DBIRTH", "DDATA"
+    ]  # fmt: skip
+    bdseqs = [m.value for _, p in messages for m in p.metrics if m.name == "bdSeq"]
+    assert bdseqs[0] == bdseqs[1] != bdseqs[2]  # the first session's birth and death; a new one
+    second = {m.value for m in messages[6][1].metrics}
+    assert second == {2.0}
