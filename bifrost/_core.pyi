@@ -70,6 +70,17 @@ def window_features(
 ) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]]:
     """RMS, peak, crest factor and kurtosis of whole non-overlapping windows."""
 
+def segment_features(
+    x: NDArray[np.float64],
+    t: NDArray[np.float64],
+    offsets: NDArray[np.int64],
+    fs: float,
+    block: int,
+    bands: NDArray[np.float64],
+) -> NDArray[np.float64]:
+    """Moments (count, mean, std, min, max, rms, peak, crest, skewness, kurtosis, slope)
+    and band energies of the segments ``x[offsets[j]:offsets[j + 1]]``, one row each."""
+
 def individuals_limits(x: NDArray[np.float64]) -> tuple[float, float]:
     """Centre line and sigma (mean moving range / d2) of an individuals chart."""
 

@@ -65,6 +65,8 @@ class Kernels(Protocol):
     def welch() -> None: ...
     @_signature_of(_core.window_features)
     def window_features() -> None: ...
+    @_signature_of(_core.segment_features)
+    def segment_features() -> None: ...
     @_signature_of(_core.individuals_limits)
     def individuals_limits() -> None: ...
     @_signature_of(_core.nelson_rules)
@@ -103,6 +105,7 @@ _twin_of(_core.sosfilt)(_filters.sosfilt)
 _twin_of(_core.sosfiltfilt)(_filters.sosfiltfilt)
 _twin_of(_core.welch)(_spectral.welch)
 _twin_of(_core.window_features)(_features.window_features)
+_twin_of(_core.segment_features)(_features.segment_features)
 _twin_of(_core.individuals_limits)(_spc.individuals_limits)
 _twin_of(_core.nelson_rules)(_spc.nelson_rules)
 _twin_of(_core.capability)(_spc.capability)

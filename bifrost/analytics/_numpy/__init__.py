@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from bifrost.analytics._numpy._cycles import rising_edges, stack_cycles
 from bifrost.analytics._numpy._downsample import downsample
-from bifrost.analytics._numpy._features import window_features
+from bifrost.analytics._numpy._features import segment_features, window_features
 from bifrost.analytics._numpy._filters import butter, sosfilt, sosfiltfilt
 from bifrost.analytics._numpy._resample import bin_regular
 from bifrost.analytics._numpy._rolling import (
@@ -39,6 +39,7 @@ __all__ = [
     "rolling_mean",
     "rolling_min",
     "rolling_std",
+    "segment_features",
     "sosfilt",
     "sosfiltfilt",
     "stack_cycles",

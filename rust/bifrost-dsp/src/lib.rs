@@ -34,7 +34,8 @@
 //! [`butter`] designs Butterworth filters as second-order sections that
 //! [`sosfilt_rows`] and [`sosfiltfilt_rows`] apply to many channels in parallel;
 //! [`welch`] estimates power spectral densities and [`window_features`] computes
-//! vibration features; [`nelson_rules`], [`capability`], [`cusum`], [`rising_edges`]
+//! vibration features of whole windows, [`segment_features`] moments and band energies
+//! of arbitrary segments (time windows, machine cycles); [`nelson_rules`], [`capability`], [`cusum`], [`rising_edges`]
 //! and [`stack_cycles`] serve process analysis.
 //!
 //! # Exponentially weighted mean
@@ -47,6 +48,7 @@ mod downsample;
 mod error;
 mod ewma;
 mod extrema;
+mod features;
 mod filter;
 mod resample;
 mod rolling;
@@ -56,6 +58,7 @@ mod spectral;
 pub use error::DspError;
 pub use ewma::{ewma, ewma_into};
 pub use extrema::{rolling_max, rolling_max_into, rolling_min, rolling_min_into};
+pub use features::{Bands, MOMENT_FEATURES, segment_features};
 pub use rolling::{rolling_mean, rolling_mean_into, rolling_std, rolling_std_into};
 
 pub use downsample::{lttb, m4, minmax, minmaxlttb};

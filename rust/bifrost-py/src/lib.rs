@@ -6,7 +6,7 @@
 
 use std::borrow::Cow;
 
-use bifrost_dsp::{BandType, DspError, Section};
+use bifrost_dsp::{BandType, Bands, DspError, Section};
 use numpy::ndarray::Array2;
 use numpy::{IntoPyArray, PyArray1, PyArray2, PyArrayMethods, PyReadonlyArray1, PyReadonlyArray2};
 use pyo3::exceptions::PyValueError;
@@ -364,6 +364,49 @@ fn window_features<'py>(
     ))
 }
 
+/// Moment features and band energies of the segments `x[offsets[j]:offsets[j + 1]]`,
+/// one row each; `block = 0` computes no spectrum (then `bands` must have no rows).
+#[pyfunction]
+fn segment_features<'py>(
+    py: Python<'py>,
+    x: PyReadonlyArray1<'py, f64>,
+    t: PyReadonlyArray1<'py, f64>,
+    offsets: PyReadonlyArray1<'py, i64>,
+    fs: f64,
+    block: i64,
+    bands: PyReadonlyArray2<'py, f64>,
+) -> PyResult<Bound<'py, PyArray2<f64>>> {
+    let offsets: Vec<usize> = samples(&offsets)
+        .iter()
+        .map(|&o| count_from(o, "segment offset"))
+        .collect::<PyResult<_>>()?;
+    let block = count_from(block, "block")?;
+    let edges = bands.as_array();
+    if edges.ncols() != 2 {
+        return Err(PyValueError::new_err(format!(
+            "bands must have shape (n_bands, 2), got {:?}",
+            edges.shape()
+        )));
+    }
+    let edges: Vec<(f64, f64)> = edges.rows().into_iter().map(|r| (r[0], r[1])).collect();
+    let spectrum = match (block, edges.is_empty()) {
+        (0, true) => None,
+        (0, false) => {
+            return Err(PyValueError::new_err(
+                "band energies need a spectrum block of at least 2 samples, got block=0",
+            ));
+        }
+        _ => Some(Bands { fs, block, edges }),
+    };
+    let (x, t) = (samples(&x), samples(&t));
+    let rows = offsets.len().saturating_sub(1);
+    let width = bifrost_dsp::MOMENT_FEATURES.len() + spectrum.as_ref().map_or(0, |b| b.edges.len());
+    let out = py
+        .detach(|| bifrost_dsp::segment_features(&x, &t, &offsets, spectrum.as_ref()))
+        .map_err(value_error)?;
+    to_2d(py, out, rows, width)
+}
+
 /// Centre line and sigma (mean moving range / d2) of an individuals chart.
 #[pyfunction]
 fn individuals_limits(py: Python<'_>, x: PyReadonlyArray1<'_, f64>) -> (f64, f64) {
@@ -482,6 +525,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(sosfiltfilt, m)?)?;
     m.add_function(wrap_pyfunction!(welch, m)?)?;
     m.add_function(wrap_pyfunction!(window_features, m)?)?;
+    m.add_function(wrap_pyfunction!(segment_features, m)?)?;
     m.add_function(wrap_pyfunction!(individuals_limits, m)?)?;
     m.add_function(wrap_pyfunction!(nelson_rules, m)?)?;
     m.add_function(wrap_pyfunction!(capability, m)?)?;
