@@ -36,9 +36,13 @@ def _device(unit: int) -> SimDevice:
 class ModbusTestServer:
     """Start with :meth:`start`; stop with :meth:`stop` (also a context manager)."""
 
-    def __init__(self, serial_port: str | None = None, port: int = 0) -> None:
+    def __init__(
+        self, serial_port: str | None = None, port: int = 0, units: Sequence[int] = (1, 2)
+    ) -> None:
         self.serial_port = serial_port
         self.port = port
+        self.units = tuple(units)  # other unit ids get no answer at all
+        self.connections = 0  # TCP connections accepted
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
         self._server: Any = None
@@ -49,6 +53,10 @@ class ModbusTestServer:
             self.requests += 1
         return pdu
 
+    def _connected(self, connect: bool) -> None:
+        if connect:
+            self.connections += 1
+
     def _run(self, coro: Any) -> Any:
         return asyncio.run_coroutine_threadsafe(coro, self._loop).result(10)
 
@@ -56,14 +64,18 @@ class ModbusTestServer:
         self._thread.start()
 
         async def start() -> None:
-            devices = [_device(1), _device(2)]
+            devices = [_device(unit) for unit in self.units]
+            traces: dict[str, Any] = {"trace_pdu": self._trace, "ignore_missing_devices": True}
             if self.serial_port:
                 self._server = ModbusSerialServer(
-                    devices, port=self.serial_port, baudrate=19200, trace_pdu=self._trace
+                    devices, port=self.serial_port, baudrate=19200, **traces
                 )
             else:
                 self._server = ModbusTcpServer(
-                    devices, address=("127.0.0.1", self.port), trace_pdu=self._trace
+                    devices,
+                    address=("127.0.0.1", self.port),
+                    trace_connect=self._connected,
+                    **traces,
                 )
             await self._server.serve_forever(background=True)
             if not self.serial_port:

@@ -18,20 +18,28 @@ interleave with another's.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import threading
 import time
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 import numpy.typing as npt
 
 from bifrost import values
 from bifrost.clock import wall_ns
-from bifrost.exceptions import BifrostError, ProtocolError, TimeoutError, WriteNotAllowed
+from bifrost.exceptions import (
+    BifrostError,
+    ConfigurationError,
+    ConnectionError,
+    ProtocolError,
+    TimeoutError,
+    WriteNotAllowed,
+)
 from bifrost.model import DataType, Quality, Tag
 from bifrost.planning import Span
 from bifrost.protocols.base import Driver, ReadResult
@@ -44,7 +52,7 @@ from bifrost.protocols.modbus.client import (
     attach_line,
     release_line,
 )
-from bifrost.protocols.modbus.options import ModbusOptions
+from bifrost.protocols.modbus.options import ModbusOptions, check_unit
 from bifrost.protocols.modbus.pdu import (
     BUSY,
     Reply,
@@ -67,6 +75,9 @@ from bifrost.protocols.modbus.plan import (
 from bifrost.protocols.modbus.transport import TcpTransport, TransactionIds
 from bifrost.protocols.modbus.wire import Dropped, Pending, Resend
 from bifrost.protocols.worker import BlockingWorker
+
+if TYPE_CHECKING:
+    from bifrost.protocols.modbus.scan import ScanResult
 
 __all__ = ["EXCEPTION_NAMES", "ModbusDriver"]
 
@@ -611,6 +622,8 @@ class ModbusDriver(Driver):
             "endpoint": self.endpoint,
             "unit": self.options.unit,
         }
+        if self.options.quirks:
+            result["quirks"] = self.options.quirks
         if self._tcp is not None:
             stats = self.pipeline
             result["pipeline"] = {
@@ -640,6 +653,78 @@ class ModbusDriver(Driver):
         return await self._worker.run(
             lambda abandon: serial.identify(unit, time.monotonic() + timeout)
         )
+
+    # -- scanning -------------------------------------------------------------------------
+    async def scan(
+        self,
+        table: str | Sequence[str] = "hr",
+        start: int = 0,
+        stop: int = 65535,
+        unit: int | None = None,
+        *,
+        resolution: int = 64,
+        pipeline: int = 8,
+        timeout: float | None = None,
+    ) -> ScanResult:
+        """Readable ranges, largest batch and pipelining of one unit; reads only.
+
+        See :mod:`bifrost.protocols.modbus.scan`. ``stop`` is the last address scanned;
+        ``timeout`` bounds each read (devices silent on refusals cost it per refusal).
+        """
+        from bifrost.protocols.modbus import scan
+
+        tables = scan.check_scan_arguments(table, start, stop, resolution, pipeline)
+        unit = self.options.unit if unit is None else unit
+        check_unit(unit, self.options.allow_any_unit)
+        wait = self.options.timeout if timeout is None else timeout
+        if isinstance(wait, bool) or not isinstance(wait, int | float) or not wait > 0:
+            raise ConfigurationError(f"scan: timeout={timeout!r} must be a positive number")
+        run = functools.partial(
+            scan.scan_device, self.endpoint, unit, tables, start, stop, resolution=resolution
+        )
+        if self._tcp is None:
+            worker, serial = self._worker, self._serial
+
+            async def ask_serial(request: Request) -> Reply:
+                deadline = time.monotonic() + wait
+                return await worker.run(lambda abandon: serial.exchange(request, deadline, wait))
+
+            return await run(ask=ask_serial, burst=None, pipeline=0)
+        tcp = self._tcp
+
+        async def ask(request: Request) -> Reply:
+            reply = await tcp.exchange(request, wait)
+            return await self._busy_retries(request, reply, time.monotonic() + wait)
+
+        async def burst(requests: list[Request]) -> list[Reply | BaseException]:
+            return await _burst(tcp, requests, wait)
+
+        async with self._lock:
+            return await run(ask=ask, burst=burst, pipeline=pipeline)
+
+
+async def _burst(
+    tcp: TcpTransport, requests: list[Request], timeout: float
+) -> list[Reply | BaseException]:
+    # All of them in flight at once; each one's reply, or what went wrong with it.
+    duplicates = tcp.duplicates
+    pendings = await tcp.start(requests, timeout)
+    outcomes: list[Reply | BaseException] = []
+    for pending in pendings:
+        try:
+            outcomes.append(await tcp.reply(pending))
+        except (ProtocolError, ConnectionError) as exc:
+            outcomes.append(exc)
+        except Dropped:
+            outcomes.append(ProtocolError("unanswered while later requests were answered"))
+        except Resend:
+            outcomes.append(ProtocolError("the connection was reset over another reply"))
+    await asyncio.sleep(0)  # a duplicate sent right after the last reply
+    if tcp.duplicates > duplicates:
+        outcomes[-1] = ProtocolError("the device answered a request of the burst twice")
+    if any(isinstance(o, BaseException) for o in outcomes):
+        tcp.disconnect()
+    return outcomes
 
 
 def _write_request(write: ModbusWrite) -> Request:
