@@ -677,7 +677,7 @@ class AsyncConnection:
         subscription = Subscription([source], 0.0)
 
         def on_events(rows: list[dict[str, Any]]) -> None:
-            subscription._deliver(lambda frame: callback(frame), events_frame(rows))
+            subscription._deliver(callback, events_frame(rows))
 
         handle = await self._driver.subscribe_events(source, on_events)
         subscription._attach(handle)

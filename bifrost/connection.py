@@ -286,7 +286,7 @@ class Connection:
         interval: Span | None = None,
         errors: Errors = "raise",
     ) -> pd.DataFrame:
-        """Stored values of tags (OPC UA HistoryRead); see :meth:`AsyncConnection.read_history`."""
+        """Stored values (OPC UA HistoryRead); see :meth:`AsyncConnection.read_history`."""
         return self._call(
             self._async.read_history(
                 tags,
@@ -300,7 +300,9 @@ class Connection:
         )
 
     @user_facing
-    def subscribe_events(self, source: str, callback: Callable[[pd.DataFrame], Any]) -> Subscription:
+    def subscribe_events(
+        self, source: str, callback: Callable[[pd.DataFrame], Any]
+    ) -> Subscription:
         """Deliver a node's events to ``callback``; see :meth:`AsyncConnection.subscribe_events`."""
         return self._call(self._async.subscribe_events(source, callback))
 

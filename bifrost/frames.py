@@ -22,8 +22,11 @@ from bifrost.model import Quality, Tag
 from bifrost.results import ReadResult
 
 __all__ = [
+    "EVENT_COLUMNS",
     "QUALITY_CATEGORIES",
     "ReadLayout",
+    "events_frame",
+    "history_frame",
     "long_frame",
     "quality_categorical",
     "quality_frame",
@@ -188,6 +191,50 @@ def read_frame(result: ReadResult, layout: ReadLayout) -> pd.DataFrame:
         (layout.addresses.copy(), place[4]),
     ]
     frame: pd.DataFrame = _from_blocks(blocks, index=layout.index, columns=_READ_COLUMNS)
+    return frame
+
+
+def history_frame(result: ReadResult) -> pd.DataFrame:
+    """Stored values (a history read): UTC index ``time``; tag, value, quality per row.
+
+    ``result`` has one row per value, ``result.tags[k]`` the tag of row ``k``; rows are
+    sorted by time, then by the tags' order in the request.
+    """
+    order = np.lexsort((np.asarray(result.indices), result.timestamp_ns))
+    frame = pd.DataFrame(
+        {
+            "tag": pd.array([t.name for t in result.tags], dtype="str"),
+            "value": result.values(),
+            "quality": quality_categorical(result.quality),
+        },
+        index=utc_index(result.timestamp_ns),
+    )
+    return frame.iloc[order]
+
+
+EVENT_COLUMNS = [
+    "time",
+    "source",
+    "severity",
+    "message",
+    "event_type",
+    "condition",
+    "active",
+    "acked",
+    "confirmed",
+    "retain",
+    "event_id",
+]
+
+
+def events_frame(rows: Sequence[dict[str, Any]]) -> pd.DataFrame:
+    """Events (alarms) as one row each; columns :data:`EVENT_COLUMNS`, ``time`` in UTC."""
+    frame = pd.DataFrame.from_records(list(rows), columns=EVENT_COLUMNS)
+    times = [row.get("time_ns") for row in rows]
+    frame["time"] = utc_index(np.asarray([t or 0 for t in times], dtype=np.int64), name=None)
+    frame["severity"] = frame["severity"].astype("Int64")
+    for state in ("active", "acked", "confirmed", "retain"):
+        frame[state] = frame[state].astype("boolean")
     return frame
 
 

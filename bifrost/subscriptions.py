@@ -222,6 +222,12 @@ class Subscription:
                 next_due = start + cycle * self.interval_s
             await asyncio.sleep(max(0.0, next_due - loop.time()))
 
+    def _attach(self, handle: NativeSubscription) -> None:
+        """Make this the handle of a driver's own subscription (events) already running."""
+        self._loop = asyncio.get_running_loop()
+        self._handle = handle
+        self.native = True
+
     async def _close(self) -> None:
         if self._resubscriber is not None:
             self._resubscriber.cancel()

@@ -6,16 +6,18 @@ import abc
 import asyncio
 import time
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any, ClassVar, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, Protocol, TypeVar
 
-from bifrost.exceptions import AddressError
+from bifrost.exceptions import AddressError, ConfigurationError
 from bifrost.model import Tag
 from bifrost.results import ReadResult
 
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["Driver", "NativeSubscription", "ReadResult", "parse_tag_address"]
+__all__ = ["Driver", "NativeSubscription", "ReadResult", "TimestampKind", "parse_tag_address"]
+
+TimestampKind = Literal["source", "server", "received"]
 
 A = TypeVar("A")
 
@@ -47,6 +49,8 @@ class Driver(abc.ABC):
     """
 
     protocol: ClassVar[str]
+    timestamps: ClassVar[tuple[str, ...]] = ("source", "received")
+    """The kinds of timestamp this protocol's reads can be indexed by (``read(timestamp=)``)."""
     library: str = ""
     """The protocol library and its version, for recordings' metadata."""
 
@@ -140,3 +144,46 @@ class Driver(abc.ABC):
         has no native subscriptions; the connection then polls.
         """
         return None
+
+    # -- services only some protocols have (OPC UA); the defaults refuse, before any I/O --
+    def unsupported(self, service: str) -> ConfigurationError:
+        """The error for a service this protocol does not have (nothing is sent)."""
+        return ConfigurationError(
+            f"{service} is an OPC UA service; this is a {self.protocol} connection to "
+            f"{self.endpoint} (connect to an opc.tcp:// URL)"
+        )
+
+    def restamp(self, result: ReadResult, timestamp: TimestampKind) -> ReadResult:
+        """``result`` with the timestamps of kind ``timestamp`` as its ``timestamp_ns``.
+
+        Drivers stamp reads when the reply arrives, which is also the source time of a
+        device without a clock of its own (the kinds it has: :attr:`timestamps`).
+        """
+        return result
+
+    async def read_history(
+        self,
+        plan: Any,
+        start_ns: int,
+        end_ns: int,
+        *,
+        max_values: int | None,
+        aggregate: str | None,
+        interval_s: float | None,
+    ) -> Any:
+        """The stored history of a read plan's tags between two UTC times (ns)."""
+        raise self.unsupported("read_history (HistoryRead)")
+
+    async def subscribe_events(
+        self, source: str, on_events: Callable[[list[dict[str, Any]]], None]
+    ) -> NativeSubscription:
+        """Deliver the events (alarms) a node emits, as dicts, to ``on_events``."""
+        raise self.unsupported("subscribe_events (event monitored items)")
+
+    async def acknowledge(self, event_id: bytes, comment: str) -> None:
+        """Acknowledge the condition that sent event ``event_id``."""
+        raise self.unsupported("acknowledge (Alarms & Conditions)")
+
+    async def call(self, object_path: str, method: str, args: Sequence[Any]) -> Any:
+        """Call a method of an object, its arguments checked before anything is sent."""
+        raise self.unsupported("call (method calls)")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
+from bifrost.protocols.opcua.limits import batched
 from bifrost.protocols.opcua.nodes import TYPE_NAMES, plain, read_value_id
 
 MAX_BROWSE_NODES = 50_000  # a browse never walks more than this many nodes
@@ -24,8 +25,20 @@ NODE_CLASSES = {
 _Call = Callable[[str, Any], Awaitable[Any]]
 
 
-async def browse_level(ua: Any, call: _Call, client: Any, nodes: Sequence[Any]) -> list[list[Any]]:
-    """The references of each node, continuation points followed (bounded)."""
+async def browse_level(
+    ua: Any, call: _Call, client: Any, nodes: Sequence[Any], limit: int | None = None
+) -> list[list[Any]]:
+    """The references of each node, continuation points followed (bounded).
+
+    One Browse call per ``limit`` nodes (the server's MaxNodesPerBrowse).
+    """
+    out: list[list[Any]] = []
+    for part in batched(nodes, limit):
+        out.extend(await _browse(ua, call, client, part))
+    return out
+
+
+async def _browse(ua: Any, call: _Call, client: Any, nodes: Sequence[Any]) -> list[list[Any]]:
     params = ua.BrowseParameters()
     params.View = ua.ViewDescription()
     params.RequestedMaxReferencesPerNode = 0
@@ -57,9 +70,17 @@ async def browse_level(ua: Any, call: _Call, client: Any, nodes: Sequence[Any]) 
 
 
 async def node_details(
-    ua: Any, call: _Call, client: Any, node_ids: Sequence[Any], references: Sequence[Any]
+    ua: Any,
+    call: _Call,
+    client: Any,
+    node_ids: Sequence[Any],
+    references: Sequence[Any],
+    limit: int | None = None,
 ) -> list[dict[str, Any]]:
-    """Class, data type, value rank and access of each found node, in one Read call."""
+    """Class, data type, value rank and access of each found node.
+
+    One Read call per ``limit`` attributes (the server's MaxNodesPerRead).
+    """
     if not node_ids:
         return []
     ids = list(node_ids)
@@ -73,7 +94,11 @@ async def node_details(
     for node_id in ids:
         for attribute in attributes:
             params.NodesToRead.append(read_value_id(ua, node_id, attribute))
-    values = await call("reading node details", client.uaclient.read(params))
+    values: list[Any] = []
+    for part in batched(params.NodesToRead, limit):
+        batch = ua.ReadParameters()
+        batch.NodesToRead = list(part)
+        values.extend(await call("reading node details", client.uaclient.read(batch)))
     details = []
     for i, ref in enumerate(references):
         description, dt, rank, access = (plain(values[4 * i + j]) for j in range(4))

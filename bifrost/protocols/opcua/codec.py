@@ -49,10 +49,12 @@ class OpcUaReadResult(ReadResult):
     """A :class:`ReadResult` that also keeps the servers' timestamps.
 
     ``timestamp_ns`` holds the source timestamps (or the server's, where the source gave
-    none); ``server_timestamp_ns`` the server timestamps (0 where none was sent).
+    none); ``server_timestamp_ns`` the server timestamps (0 where none was sent);
+    ``received_ns`` when the reply was decoded (ns since the epoch).
     """
 
     server_timestamp_ns: npt.NDArray[np.int64] | None = None
+    received_ns: int = 0
 
 
 def _datetime_ns(value: Any) -> int:
@@ -158,6 +160,7 @@ def decode(
         errors,
         None if reading else np.asarray(tag_of_row, dtype=np.intp),
         server,
+        now,
     )
 
 

@@ -5,9 +5,10 @@ from __future__ import annotations
 import asyncio
 import builtins
 import contextlib
+import dataclasses
 import math
 from collections.abc import Callable, Sequence
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from types import ModuleType
 from typing import Any, ClassVar
 
@@ -25,7 +26,7 @@ from bifrost.exceptions import (
     WriteNotAllowed,
 )
 from bifrost.model import Quality, Tag
-from bifrost.protocols.base import Driver, ReadResult
+from bifrost.protocols.base import Driver, ReadResult, TimestampKind
 from bifrost.protocols.opcua.address import (
     BrowsePath,
     NodeIdAddress,
@@ -47,9 +48,10 @@ from bifrost.protocols.opcua.codec import (
     plain_value,
     to_variant,
 )
+from bifrost.protocols.opcua.history import history_details, read_node_history
+from bifrost.protocols.opcua.limits import OperationLimits, batched, read_limits
 from bifrost.protocols.opcua.nodes import (
     BUILD_INFO,
-    MAX_NODES_PER_READ,
     NAMESPACE_ARRAY,
     SERVER_STATE,
     TYPE_NAMES,
@@ -90,6 +92,7 @@ class OpcUaDriver(Driver):
     """OPC UA client driver (asyncua)."""
 
     protocol: ClassVar[str] = "opcua"
+    timestamps: ClassVar[tuple[str, ...]] = ("source", "server", "received")
 
     def __init__(self, options: OpcUaOptions) -> None:
         self.options = options
@@ -101,7 +104,7 @@ class OpcUaDriver(Driver):
         self._generation = 0
         self._paths: dict[BrowsePath, Any] = {}  # browse path -> NodeId or bad status code
         self._meta: dict[Any, NodeMeta] = {}
-        self._max_per_read: int | None = options.max_nodes_per_read
+        self._limits = OperationLimits(read=options.max_nodes_per_read)
         self._server_fingerprint: str | None = None
         self._subscriptions: list[OpcUaSubscription] = []
         # Sessions being closed in the background after a failure: a call that timed out
@@ -228,19 +231,19 @@ class OpcUaDriver(Driver):
         self._generation += 1
         self._paths.clear()
         self._meta.clear()
-        if self.options.max_nodes_per_read is None:
-            self._max_per_read = await self._read_limit()
+        self._limits = await read_limits(
+            self._module(), self._raw_read, self.options.max_nodes_per_read
+        )
 
-    async def _read_limit(self) -> int | None:
-        ua = self._module()
-        try:
-            params = ua.ReadParameters()
-            params.NodesToRead = [read_value_id(ua, ua.NodeId(MAX_NODES_PER_READ, 0))]
-            (value,) = await self._client.uaclient.read(params)
-            limit = value.Value.Value if value.Value is not None else None
-        except Exception:  # an optional node; servers without it have no stated limit
-            return None
-        return int(limit) if isinstance(limit, int) and limit > 0 else None
+    async def _raw_read(self, params: Any) -> Any:
+        # For optional nodes: a failure is the caller's to judge, the session stays.
+        async with asyncio.timeout(self.options.timeout):
+            return await self._client.uaclient.read(params)
+
+    @property
+    def limits(self) -> OperationLimits:
+        """The server's OperationLimits, as read when the session opened."""
+        return self._limits
 
     async def _set_security(self, client: Any, endpoint: Any) -> None:
         ua = self._module()
@@ -378,11 +381,10 @@ class OpcUaDriver(Driver):
             positions.append(i)
         plan.positions = np.asarray(positions, dtype=np.intp)
         ids = [read_value_id(ua, plan.node_ids[i]) for i in positions]
-        size = self._max_per_read or len(ids) or 1
         plan.batches = []
-        for start in range(0, len(ids), size):
+        for part in batched(ids, self._limits.read):
             params = ua.ReadParameters()
-            params.NodesToRead = ids[start : start + size]
+            params.NodesToRead = list(part)
             params.TimestampsToReturn = ua.TimestampsToReturn.Both
             plan.batches.append(params)
         plan.generation = self._generation
@@ -405,9 +407,14 @@ class OpcUaDriver(Driver):
             request.RelativePath.Elements = elements
             requests.append(request)
         client = await self._ensure_connected()
-        results = await self._call(
-            "translating browse paths", client.uaclient.translate_browsepaths_to_nodeids(requests)
-        )
+        results: list[Any] = []
+        for part in batched(requests, self._limits.translate):
+            results.extend(
+                await self._call(
+                    "translating browse paths",
+                    client.uaclient.translate_browsepaths_to_nodeids(list(part)),
+                )
+            )
         for path, result in zip(paths, results, strict=True):
             code = result.StatusCode.value if result.StatusCode is not None else 0
             if code >> 30 >= 2 or not result.Targets:
@@ -421,7 +428,7 @@ class OpcUaDriver(Driver):
         paths = sum(1 for node in plan.node_ids if node is None)
         if paths and plan.generation != self._generation:
             rows.append({"request": "TranslateBrowsePathsToNodeIds", "nodes": paths})
-        limit = self._max_per_read or len(plan.tags) or 1
+        limit = self._limits.read or len(plan.tags) or 1
         for start in range(0, len(plan.tags), limit):
             rows.append({"request": "Read", "nodes": min(limit, len(plan.tags) - start)})
         return rows
@@ -435,6 +442,101 @@ class OpcUaDriver(Driver):
         for params in plan.batches:
             values.extend(await self._call("reading", client.uaclient.read(params)))
         return decode(plan, plan.positions, values, self.endpoint, reading=True)
+
+    def restamp(self, result: ReadResult, timestamp: TimestampKind) -> ReadResult:
+        """The result with server or received timestamps as ``timestamp_ns``.
+
+        A value the server sent without a server timestamp gets NaT, not another time.
+        """
+        if not isinstance(result, OpcUaReadResult) or timestamp == "source":
+            return result
+        if timestamp == "server" and result.server_timestamp_ns is not None:
+            stamps = result.server_timestamp_ns.copy()
+            stamps[stamps == 0] = _NAT
+        else:
+            stamps = np.full(len(result.tags), result.received_ns, dtype=np.int64)
+        return dataclasses.replace(result, timestamp_ns=stamps)
+
+    # -- history ---------------------------------------------------------------------------
+    async def read_history(
+        self,
+        plan: ReadPlan,
+        start_ns: int,
+        end_ns: int,
+        *,
+        max_values: int | None,
+        aggregate: str | None,
+        interval_s: float | None,
+    ) -> OpcUaReadResult:
+        """HistoryRead of the plan's nodes: one row per value (``indices``: the tag)."""
+        ua = self._module()
+        per_request = self.options.history_values_per_request
+        if max_values is not None:
+            per_request = min(per_request, max_values)
+        details = history_details(
+            ua,
+            start_ns,
+            end_ns,
+            per_request=per_request,
+            aggregate=aggregate,
+            interval_s=interval_s,
+        )
+        client = await self._ensure_connected()
+        if plan.generation != self._generation:
+            await self._resolve(plan)
+        failed: dict[int, tuple[int, str]] = {
+            p: (code, f"browse path {plan.addresses[p]} does not exist")
+            for p, code in plan.unresolved
+        }
+        positions = [int(p) for p in plan.positions]
+        await self._metadata([plan.node_ids[p] for p in positions])
+        asked = []
+        for p in positions:
+            if self._meta[plan.node_ids[p]].access & _HISTORY_READ:
+                asked.append(p)
+            else:
+                failed[p] = (
+                    ua.StatusCodes.BadHistoryOperationUnsupported,
+                    f"the server keeps no history of {plan.node_ids[p].to_string()} "
+                    "(its AccessLevel has no HistoryRead)",
+                )
+        answers = await read_node_history(
+            ua,
+            self._call,
+            client,
+            [plan.node_ids[p] for p in asked],
+            details,
+            max_values=max_values,
+            limit=self._limits.history_read_data,
+        )
+        rows: list[int] = []
+        values: list[Any] = []
+        for p, answer in zip(asked, answers, strict=True):
+            if answer.status:
+                failed[p] = (answer.status, f"the server answered {status_name(answer.status)}")
+                continue
+            if aggregate is None and not _within(answer.values, start_ns, end_ns):
+                failed[p] = (0x80000000, "the server answered values outside the requested span")
+                continue
+            rows.extend([p] * len(answer.values))
+            values.extend(answer.values)
+        start = datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=start_ns // 1000)
+        errors = []
+        for p, (code, why) in sorted(failed.items()):
+            rows.append(p)
+            values.append(ua.DataValue(StatusCode=ua.StatusCode(code), SourceTimestamp=start))
+            errors.append(
+                ProtocolError(
+                    f"no history for tag {plan.tags[p].name!r} from the OPC UA server at "
+                    f"{self.endpoint}: {why}",
+                    code=code,
+                    tags=[plan.tags[p].name],
+                )
+            )
+        where = np.asarray(rows, dtype=np.intp)
+        result = decode(plan, where, values, self.endpoint, reading=False, indices=where)
+        result.errors = errors
+        return result
 
     # -- writing --------------------------------------------------------------------------
     def compile_write(self, items: Sequence[tuple[Tag, Any]]) -> list[OpcUaWrite]:
@@ -461,12 +563,13 @@ class OpcUaDriver(Driver):
             ua.AttributeIds.AccessLevel,
             ua.AttributeIds.UserAccessLevel,
         )
-        params = ua.ReadParameters()
-        params.NodesToRead = [
-            read_value_id(ua, node_id, attribute) for node_id in missing for attribute in attributes
-        ]
+        ids = [read_value_id(ua, node, attribute) for node in missing for attribute in attributes]
         client = await self._ensure_connected()
-        values = await self._call("reading data types", client.uaclient.read(params))
+        values: list[Any] = []
+        for part in batched(ids, self._limits.read):
+            params = ua.ReadParameters()
+            params.NodesToRead = list(part)
+            values.extend(await self._call("reading data types", client.uaclient.read(params)))
         for i, node_id in enumerate(missing):
             dt, rank, access, user_access = (
                 plain(values[4 * i + j]) for j in range(len(attributes))
@@ -507,7 +610,7 @@ class OpcUaDriver(Driver):
             else:
                 node_ids.append(self._node_id(write.address))
         await self._metadata(node_ids)
-        params = ua.WriteParameters()
+        items = []
         for write, node_id in zip(plan, node_ids, strict=True):
             meta = self._meta[node_id]
             name = f"tag {write.tag.name!r} ({write.tag.address})"
@@ -523,8 +626,12 @@ class OpcUaDriver(Driver):
             item.NodeId = node_id
             item.AttributeId = ua.AttributeIds.Value
             item.Value = ua.DataValue(variant)
-            params.NodesToWrite.append(item)
-        results = await self._call("writing", client.uaclient.write(params))
+            items.append(item)
+        results: list[Any] = []
+        for part in batched(items, self._limits.write):
+            params = ua.WriteParameters()
+            params.NodesToWrite = list(part)
+            results.extend(await self._call("writing", client.uaclient.write(params)))
         for write, status in zip(plan, results, strict=True):
             code = status.value
             if code >> 30 < 2:
@@ -572,7 +679,9 @@ class OpcUaDriver(Driver):
         for level in range(1, depth + 1):
             if not frontier or len(rows) >= MAX_BROWSE_NODES:
                 break
-            children = await browse_level(ua, self._call, client, [node for node, _ in frontier])
+            children = await browse_level(
+                ua, self._call, client, [node for node, _ in frontier], self._limits.browse
+            )
             found: list[tuple[Any, str, Any]] = []
             for (_, parent_path), references in zip(frontier, children, strict=True):
                 for ref in references:
@@ -581,7 +690,12 @@ class OpcUaDriver(Driver):
                     element = f"{name.NamespaceIndex}:{escaped}" if name.NamespaceIndex else escaped
                     found.append((ref, f"{parent_path}/{element}", local_node_id(ua, ref.NodeId)))
             details = await node_details(
-                ua, self._call, client, [f[2] for f in found], [f[0] for f in found]
+                ua,
+                self._call,
+                client,
+                [f[2] for f in found],
+                [f[0] for f in found],
+                self._limits.read,
             )
             frontier = []
             for (ref, child_path, node_id), detail in zip(found, details, strict=True):
@@ -632,7 +746,8 @@ class OpcUaDriver(Driver):
         result["security_mode"] = self.options.security_mode
         result["user"] = self.options.user
         result["server_certificate_sha256"] = self._server_fingerprint
-        result["max_nodes_per_read"] = self._max_per_read
+        result["max_nodes_per_read"] = self._limits.read
+        result["operation_limits"] = self._limits.as_dict()
         return result
 
     # -- subscriptions --------------------------------------------------------------------
@@ -693,14 +808,18 @@ class OpcUaDriver(Driver):
                 parameters.Filter = data_filter
             request.RequestedParameters = parameters
             requests.append(request)
-        create = ua.CreateMonitoredItemsParameters()
-        create.SubscriptionId = subscription.subscription_id
-        create.ItemsToCreate = requests
-        create.TimestampsToReturn = ua.TimestampsToReturn.Both
+        results: list[Any] = []
         try:
-            results = await self._call(
-                "creating monitored items", client.uaclient.create_monitored_items(create)
-            )
+            for part in batched(requests, self._limits.monitored_items):
+                create = ua.CreateMonitoredItemsParameters()
+                create.SubscriptionId = subscription.subscription_id
+                create.ItemsToCreate = list(part)
+                create.TimestampsToReturn = ua.TimestampsToReturn.Both
+                results.extend(
+                    await self._call(
+                        "creating monitored items", client.uaclient.create_monitored_items(create)
+                    )
+                )
         except BifrostError:
             await subscription.close()
             raise
@@ -727,6 +846,24 @@ class OpcUaDriver(Driver):
 
 
 _NO_ANSWER = 0x800A0000  # BadTimeout
+_HISTORY_READ = 0x04  # AccessLevel bit
+_NAT = np.iinfo(np.int64).min  # NaT as datetime64[ns]
+
+
+def _within(values: Sequence[Any], start_ns: int, end_ns: int) -> bool:
+    # Raw values must lie in the span asked for (DateTime has 100 ns ticks, asyncua µs).
+    for dv in values:
+        stamp = dv.SourceTimestamp or dv.ServerTimestamp
+        if stamp is None:
+            return False
+        delta = stamp - _UNIX_EPOCH
+        ns = (delta.days * 86_400 + delta.seconds) * 1_000_000_000 + delta.microseconds * 1000
+        if not start_ns - 1000 <= ns <= end_ns + 1000:
+            return False
+    return True
+
+
+_UNIX_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _CONNECTION_CLOSED = 0x80AE0000  # BadConnectionClosed
 
 

@@ -53,6 +53,7 @@ class OpcUaOptions:
     trust_server: bool | str = False
     max_nodes_per_read: int | None = None
     session_timeout: float = 600.0
+    history_values_per_request: int = 1000
 
     @property
     def endpoint(self) -> str:
@@ -105,6 +106,7 @@ class OpcUaOptions:
             ),
             "max_nodes_per_read": int,
             "session_timeout": float,
+            "history_values_per_request": int,
         }
         security = settings.pop("security", None)
         values.update(_options.convert(settings, converters, "OPC UA", extra_known=("security",)))
@@ -121,6 +123,8 @@ class OpcUaOptions:
             raise ConfigurationError(f"port {self.port} is outside 1-65535")
         if self.max_nodes_per_read is not None and self.max_nodes_per_read < 1:
             raise ConfigurationError("max_nodes_per_read must be at least 1")
+        if self.history_values_per_request < 1:
+            raise ConfigurationError("history_values_per_request must be at least 1")
         if self.password is not None and not self.user:
             raise ConfigurationError("a password needs a user name (user=...)")
         if self.secure:

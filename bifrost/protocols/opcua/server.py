@@ -56,6 +56,7 @@ from asyncua.server.user_managers import UserManager
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
 from bifrost.exceptions import ConfigurationError
+from bifrost.protocols.opcua.server_history import PlantHistory, datetime_ns
 from bifrost.secrets import Secret
 from bifrost.sim.tagmap import OPCUA_AUX_FOLDER, OPCUA_NAMESPACE, OPCUA_TAGS, OpcUaTagSpec
 
@@ -197,6 +198,9 @@ class OpcUaBinding:
             for spec in OPCUA_TAGS
         ]
         self._aux_vars: list[Any] = []
+        # Scalar numbers and bools are historized (HistoryRead); strings and arrays not.
+        self._historized = [var for var in self._vars if _historized(var)]
+        self.history: PlantHistory | None = None
         self._aux_ids = [ua.NodeId(f"Plant.Aux.{i:04d}", 2) for i in range(aux)]
         self._aux_steps = max(1, round(float(aux_period) / float(dt)))
         self._aux_tick = -1
@@ -245,13 +249,20 @@ class OpcUaBinding:
         """Write a snapshot into the address space (on the server's loop, in one go)."""
         now = datetime.now(UTC)
         changed: list[tuple[Any, ua.DataValue]] = []
+        history = self.history
+        now_ns = datetime_ns(now)
+        if history is not None and history.due(now_ns):
+            history.sample(
+                now_ns,
+                [
+                    float(_to_variant_value(_served(snapshot, var.spec), var.vtype))
+                    for var in self._historized
+                ],
+            )
         for var in self._vars:
             if var.attribute is None:
                 continue
-            raw = snapshot[var.spec.name]
-            if var.spec.scale != 1.0:  # served raw, as over Modbus (e.g. heater 0-1000)
-                raw = raw / var.spec.scale
-            value = _to_variant_value(raw, var.vtype)
+            value = _to_variant_value(_served(snapshot, var.spec), var.vtype)
             dv = ua.DataValue(
                 ua.Variant(value, var.vtype), SourceTimestamp=now, ServerTimestamp=now
             )
@@ -345,6 +356,13 @@ class OpcUaBinding:
             users = _Users(self.security.user, self.security.password)
         server = Server(user_manager=users)
         self._server = server
+        # asyncua's HistoryRead service, over the plant's own store (server_history).
+        self.history = PlantHistory(
+            server.iserver,
+            [var.node_id for var in self._historized],
+            [var.vtype for var in self._historized],
+        )
+        server.iserver.history_manager = self.history
         await server.init()
         server.set_endpoint(f"opc.tcp://{host}:{port}/bifrost/")
         server.set_server_name("bifrost simulated plant")
@@ -489,6 +507,17 @@ def _flag_overflow(subscription: Any) -> None:
     subscription._enqueue_event = enqueue  # per instance: other servers are untouched
 
 
+def _historized(var: _Var) -> bool:
+    return not var.spec.length and var.vtype is not ua.VariantType.String
+
+
+def _served(snapshot: Mapping[str, Any], spec: OpcUaTagSpec) -> Any:
+    raw = snapshot[spec.name]
+    if spec.scale != 1.0:  # served raw, as over Modbus (e.g. heater 0-1000)
+        raw = raw / spec.scale
+    return raw
+
+
 def _to_variant_value(value: Any, vtype: ua.VariantType) -> Any:
     if vtype is ua.VariantType.Boolean:
         return bool(value)
@@ -557,11 +586,13 @@ def _variable_item(var: _Var, parent: ua.NodeId) -> ua.AddNodesItem:
     access = ua.AccessLevel.CurrentRead.mask
     if spec.writable:
         access |= ua.AccessLevel.CurrentWrite.mask
+    if _historized(var):
+        access |= ua.AccessLevel.HistoryRead.mask
     attrs.AccessLevel = access
     attrs.UserAccessLevel = access
     attrs.WriteMask = 0
     attrs.UserWriteMask = 0
-    attrs.Historizing = False
+    attrs.Historizing = _historized(var)
     item.NodeAttributes = attrs
     return item
 
