@@ -1,0 +1,115 @@
+"""RTU multi-drop: several unit ids on one serial line (a socat pty pair, a pymodbus server).
+
+The server answers units 1 and 2; unit 3 is on the line but never answers.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from modbus_server import ModbusTestServer
+
+import bifrost as bf
+
+pytestmark = pytest.mark.rtu
+SILENT = 3
+
+
+class LineServer(ModbusTestServer):
+    """Units 1 and 2 answer; a request to unit 3 is received, counted and left unanswered."""
+
+    def _trace(self, sending: bool, pdu: Any) -> Any:
+        if not sending and pdu.dev_id == SILENT:
+            self.requests += 1
+            return None  # pymodbus handles no request it was given none for
+        return super()._trace(sending, pdu)
+
+
+@pytest.fixture(scope="module")
+def line(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[ModbusTestServer, str]]:
+    socat = shutil.which("socat")
+    if socat is None:
+        pytest.fail("socat is needed for the RTU tests (apt-get install socat; .ci/run does)")
+    folder = tmp_path_factory.mktemp("line")
+    a, b = folder / "slaves", folder / "master"
+    process = subprocess.Popen(
+        [socat, f"pty,raw,echo=0,link={a}", f"pty,raw,echo=0,link={b}"],
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        for _ in range(100):
+            if a.exists() and b.exists():
+                break
+            time.sleep(0.02)
+        else:
+            pytest.fail("socat did not create the pty pair")
+        with LineServer(serial_port=str(a)) as server:
+            server.set("hr", 0, [11, 12], unit=1)
+            server.set("hr", 0, [21, 22], unit=2)
+            yield server, f"modbus+rtu://{b}"
+    finally:
+        process.terminate()
+        process.wait(5)
+
+
+def test_units_on_one_line_share_the_port(line):
+    _, url = line
+    # pymodbus opens a serial port exclusively: a second opening would fail to connect.
+    with bf.connect(url, unit=1, timeout=1.0) as one, bf.connect(url, unit=2, timeout=1.0) as two:
+        assert one.read(["hr:0", "hr:1"])["value"].tolist() == [11, 12]
+        assert two.read(["hr:0", "hr:1"])["value"].tolist() == [21, 22]
+        assert one.read_value("hr:1") == 12
+
+
+def test_a_silent_unit_times_out_without_closing_the_line_for_the_others(line):
+    server, url = line
+    with (
+        bf.connect(url, unit=1, timeout=1.0) as one,
+        bf.connect(url, unit=2, timeout=1.0) as two,
+        bf.connect(url, unit=3, timeout=0.3) as silent,
+    ):
+        assert one.read_value("hr:0") == 11
+        before = server.requests
+        with pytest.raises(bf.TimeoutError, match="unit 3 on the Modbus line"):
+            silent.read("hr:0")
+        assert server.requests == before + 1  # it was asked, and only once
+        assert one.connected
+        assert two.connected
+        assert two.read_value("hr:0") == 21
+        assert one.read_value("hr:0") == 11
+
+
+def test_connections_to_units_on_one_line_never_interleave(line):
+    _, url = line
+    errors: list[BaseException] = []
+    values: dict[int, set[tuple[int, ...]]] = {1: set(), 2: set()}
+
+    def poll(unit: int) -> None:
+        try:
+            with bf.connect(url, unit=unit, timeout=1.0) as plc:
+                for _ in range(15):
+                    values[unit].add(tuple(plc.read(["hr:0", "hr:1"])["value"].tolist()))
+        except BaseException as exc:  # reported below, in the test's thread
+            errors.append(exc)
+
+    threads = [threading.Thread(target=poll, args=(unit,)) for unit in (1, 2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert not errors
+    assert values == {1: {(11, 12)}, 2: {(21, 22)}}
+
+
+def test_one_line_has_one_speed(line):
+    _, url = line
+    with bf.connect(url, unit=1, timeout=1.0) as one:
+        one.read("hr:0")
+        with pytest.raises(bf.ConfigurationError, match=r"in use at 19200 8N1 .* not 9600 8N1"):
+            bf.connect(url, unit=2, baudrate=9600, timeout=1.0)
