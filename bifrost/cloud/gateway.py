@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import logging
 import os
+import queue
 import signal
 import sys
 import threading
@@ -109,6 +110,8 @@ class DeviceConfig(BaseModel):
     mode: Literal["poll", "subscribe"] = "poll"
     sinks: list[str] | None = None
     timeout: float = Field(default=3.0, gt=0)
+    # Sparkplug DCMDs write to the device only when this says so.
+    writable: bool = False
     options: dict[str, Any] = Field(default_factory=dict)
 
     @field_validator("interval", mode="before")
@@ -243,6 +246,7 @@ class _Device(threading.Thread):
         self.error = ""
         self._stop_event = threading.Event()
         self._recording: Any = None
+        self._writes: queue.SimpleQueue[dict[str, Any]] = queue.SimpleQueue()
 
     def run(self) -> None:
         from bifrost.connection import connect
@@ -253,7 +257,11 @@ class _Device(threading.Thread):
         while not self._stop_event.is_set():
             try:
                 with connect(
-                    config.url, tags=tags, timeout=config.timeout, **config.options
+                    config.url,
+                    tags=tags,
+                    timeout=config.timeout,
+                    writable=config.writable,
+                    **config.options,
                 ) as plc:
                     backoff.succeeded()
                     self.error = ""
@@ -278,11 +286,36 @@ class _Device(threading.Thread):
             self._recording = recording
             self.state = "recording"
             # Rotate: a fresh recording every rotate_interval keeps memory bounded.
-            self._stop_event.wait(self.gateway.config.rotate_interval)
+            rotate_at = time.monotonic() + self.gateway.config.rotate_interval
+            while not self._stop_event.is_set() and time.monotonic() < rotate_at:
+                self._write_waiting(plc, min(0.2, max(0.0, rotate_at - time.monotonic())))
             recording.stop()
             recording.wait(30)
             self.rows += len(recording)
             self._recording = None
+
+    def write(self, values: dict[str, Any]) -> None:
+        """Queue a write (a Sparkplug DCMD) for this device's thread."""
+        self._writes.put(values)
+
+    def _write_waiting(self, plc: Any, timeout: float) -> None:
+        try:
+            values = self._writes.get(timeout=timeout)
+        except queue.Empty:
+            return
+        if not self.config.writable:
+            _log.warning(
+                "device %s: a write of %s refused: the gateway config does not make it "
+                "writable (writable: true)",
+                self.device,
+                sorted(values),
+            )
+            return
+        try:
+            plc.write(values)
+            _log.info("device %s: wrote %s", self.device, values)
+        except BifrostError as exc:
+            _log.warning("device %s: write of %s failed: %s", self.device, sorted(values), exc)
 
     @property
     def recorded(self) -> int:
@@ -351,12 +384,20 @@ class Gateway:
                 group=sink.group,
                 node=sink.node,
                 primary_host=sink.primary_host,
+                on_write=self._write,
             )
         for name, device in self.config.devices.items():
             targets = device.sinks if device.sinks is not None else list(self.sinks)
             thread = _Device(self, name, device, [_Named(self.sinks[s], name) for s in targets])
             self.devices[name] = thread
             thread.start()
+
+    def _write(self, device: str, values: dict[str, Any]) -> None:
+        thread = self.devices.get(device)
+        if thread is None:
+            _log.warning("a write for unknown device %r ignored", device)
+            return
+        thread.write(values)
 
     def _path(self, text: str) -> Path:
         path = Path(text).expanduser()

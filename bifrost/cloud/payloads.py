@@ -123,6 +123,10 @@ class Encoder:
         """True once a command asked for the session to end (with its death) and restart."""
         return False
 
+    def take_writes(self) -> list[tuple[str, dict[str, Any]]]:
+        """Writes that commands asked for since the last call: ``(device, {tag: value})``."""
+        return []
+
     def messages(self, rows: Sequence[tuple[int, Row]], historical: bool) -> list[Message]:
         """The messages carrying ``(seq, row)`` pairs."""
         raise NotImplementedError

@@ -315,6 +315,9 @@ class MqttSink:
     primary_host
         Sparkplug host application id: births and data wait until its STATE says it is
         online, and the node dies and waits again when it goes offline (None: no wait).
+    on_write
+        Called as ``on_write(device, {tag: value})`` for a Sparkplug DCMD, on the sink's
+        thread (hand the write over; do not block). None: DCMDs are logged and ignored.
     tls_insecure
         Do not verify the broker's certificate (warns). Never the default.
     window, backlog_window
@@ -344,6 +347,7 @@ class MqttSink:
         group: str = "bifrost",
         node: str | None = None,
         primary_host: str | None = None,
+        on_write: Callable[[str, dict[str, Any]], None] | None = None,
         tls_insecure: bool = False,
         window: int = 200,
         backlog_window: int = 100,
@@ -388,6 +392,7 @@ class MqttSink:
             f"bifrost-{os.uname().nodename}-{os.getpid()}-{next(_SINK_NUMBERS)}"
         )
         self.device = device
+        self.on_write = on_write
         self.protocol = protocol
         self.window = max(1, window)
         self.backlog_window = max(1, min(backlog_window, self.window))
@@ -829,11 +834,26 @@ class MqttSink:
                 for message in self._encoder.command(topic, payload):
                     if current.started:
                         self._publish(current, message, backlog=False)
+                self._hand_over_writes()
                 if self._encoder.wants_reconnect():
                     _log.info("the session was asked to end: reconnecting")
                     self._end_connection(clean=current.started)
                     self._next_attempt = time.monotonic()
                     return
+
+    def _hand_over_writes(self) -> None:
+        for device, values in self._encoder.take_writes():
+            if self.on_write is None:
+                _log.warning(
+                    "a command to write %s on %r ignored: this sink takes no writes",
+                    sorted(values),
+                    device,
+                )
+                continue
+            try:
+                self.on_write(device, values)
+            except Exception:  # a writer's failure must not stop publishing
+                _log.exception("writing %s on %r failed", sorted(values), device)
 
     # -- publishing ----------------------------------------------------------------------
     def _pump(self) -> None:

@@ -14,7 +14,10 @@ Sparkplug device. Per connection:
    burst, or the spool's backlog) share a DDATA; replayed ones carry ``is_historical``;
 4. an NCMD ``Node Control/Rebirth`` = true makes it publish NBIRTH and the DBIRTHs again;
 5. a row whose every value is bad because the device could not be reached (comm lost,
-   timeout) is a DDEATH for that device; its next row with a value is born again first.
+   timeout) is a DDEATH for that device; its next row with a value is born again first;
+6. a DCMD to a device sets metrics of its birth (by name or alias): the writes go to the
+   sink's ``on_write`` (the gateway writes them to a device configured ``writable``).
+   A metric the device was not born with, or a null, is ignored with a warning.
 
 With a ``primary_host`` (Sparkplug 3.0), a connection subscribes to
 ``spBv1.0/STATE/<host>`` and sends nothing until the host's retained STATE says
@@ -31,6 +34,7 @@ bad, 64 uncertain; good values carry none, 192 is implied).
 from __future__ import annotations
 
 import json
+import logging
 import os
 import time
 from collections.abc import Sequence
@@ -43,6 +47,7 @@ from bifrost.model import Quality
 
 __all__ = ["SparkplugEncoder"]
 
+_log = logging.getLogger("bifrost.cloud")
 _REBIRTH = "Node Control/Rebirth"
 _BATCH = 64  # rows per historical DDATA
 
@@ -95,6 +100,7 @@ class SparkplugEncoder(Encoder):
         self._host_online = primary_host is None
         self._host_stamp = -1
         self._reconnect = False
+        self._writes: list[tuple[str, dict[str, Any]]] = []
         self._load()
 
     # -- state ----------------------------------------------------------------------------
@@ -170,7 +176,7 @@ class SparkplugEncoder(Encoder):
 
     def subscriptions(self) -> list[str]:
         """The node's NCMD topic, and the primary host's STATE topics."""
-        topics = [self.topic("NCMD")]
+        topics = [self.topic("NCMD"), f"{self.topic('DCMD')}/+"]
         if self.primary_host is not None:
             topics += [f"{codec.NAMESPACE}/STATE/{self.primary_host}", f"STATE/{self.primary_host}"]
         return topics
@@ -184,6 +190,11 @@ class SparkplugEncoder(Encoder):
     def wants_reconnect(self) -> bool:
         """True once the primary host went offline: die, reconnect, wait for it again."""
         return self._reconnect
+
+    def take_writes(self) -> list[tuple[str, dict[str, Any]]]:
+        """The DCMD writes received since the last call."""
+        writes, self._writes = self._writes, []
+        return writes
 
     def hello(self) -> list[Message]:
         """NBIRTH (seq 0) and a DBIRTH per known device."""
@@ -211,6 +222,9 @@ class SparkplugEncoder(Encoder):
         if self.primary_host is not None and topic.endswith(f"STATE/{self.primary_host}"):
             self._host_state(topic, payload)
             return []
+        if topic.startswith(f"{self.topic('DCMD')}/"):
+            self._device_command(topic.rsplit("/", 1)[1], payload)
+            return []
         if topic != self.topic("NCMD"):
             return []
         try:
@@ -221,6 +235,37 @@ class SparkplugEncoder(Encoder):
             if metric.name == _REBIRTH and metric.boolean_value:
                 return self.hello()
         return []
+
+    def _device_command(self, level: str, payload: bytes) -> None:
+        name = next((n for n in self.devices if _level(n) == level), None)
+        if name is None:
+            _log.warning("DCMD for unknown device %r ignored", level)
+            return
+        try:
+            message = codec.decode(payload)
+        except ValueError:
+            _log.warning("DCMD for %r is not a Sparkplug payload: ignored", name)
+            return
+        metrics = self.devices[name].metrics
+        by_alias = {
+            alias: key.split("\x1f", 1)[1]
+            for key, alias in self.aliases.items()
+            if key.startswith(f"{name}\x1f")
+        }
+        values: dict[str, Any] = {}
+        for metric in message.metrics:
+            tag = metric.name if metric.name else by_alias.get(metric.alias)
+            value = codec.metric_value(metric)
+            if tag not in metrics or value is None:
+                _log.warning(
+                    "DCMD for %r: metric %r ignored (not in its birth, or null)",
+                    name,
+                    tag or metric.alias,
+                )
+                continue
+            values[tag] = value
+        if values:
+            self._writes.append((name, values))
 
     def _host_state(self, topic: str, payload: bytes) -> None:
         if topic.startswith(f"{codec.NAMESPACE}/"):

@@ -169,3 +169,19 @@ def rebirth_command(timestamp: int) -> bytes:
     return (
         _key(1, 0) + _encode_varint(timestamp) + _key(2, 2) + _encode_varint(len(metric)) + metric
     )
+
+
+def device_command(timestamp: int, metrics: list[tuple[str | int, float]]) -> bytes:
+    """A DCMD payload of Double metrics, each named (str) or by alias (int)."""
+    body = b""
+    for key, value in metrics:
+        if isinstance(key, str):
+            ident = _key(1, 2) + _encode_varint(len(key.encode())) + key.encode()
+        else:
+            ident = _key(2, 0) + _encode_varint(key)
+        metric = (
+            ident + _key(4, 0) + _encode_varint(TYPES["Double"])
+            + _key(13, 1) + struct.pack("<d", value)
+        )  # fmt: skip
+        body += _key(2, 2) + _encode_varint(len(metric)) + metric
+    return _key(1, 0) + _encode_varint(timestamp) + body
