@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -18,6 +19,7 @@ __all__ = [
     "ModbusOptions",
     "check_unit",
     "pause_seconds",
+    "unreadable_ranges",
 ]
 
 PARITIES = {"N", "E", "O", "M", "S"}
@@ -59,6 +61,9 @@ class ModbusOptions:
     pause_after_connect: float = 0.0  # seconds between opening and the first request
     close_after_each_cycle: bool = False  # a new connection (or port opening) per read
     quirks: str | None = None  # the quirks file the options came from, for info()
+    # (table, first, last) address ranges the device refuses (from plc.scan): no
+    # merged request reaches into them.
+    unreadable: tuple[tuple[str, int, int], ...] = ()
 
     @property
     def endpoint(self) -> str:
@@ -122,6 +127,7 @@ class ModbusOptions:
             "pause_between_requests": lambda v: pause_seconds(v, "pause_between_requests"),
             "pause_after_connect": lambda v: pause_seconds(v, "pause_after_connect"),
             "close_after_each_cycle": flag,
+            "unreadable": unreadable_ranges,
         }
         values.update(convert(settings, converters, "Modbus", extra_known=("merge_gap", "quirks")))
         options = cls(**values)
@@ -163,6 +169,58 @@ class ModbusOptions:
         return bool(
             self.pause_between_requests or self.pause_after_connect or self.close_after_each_cycle
         )
+
+
+def unreadable_ranges(value: Any) -> tuple[tuple[str, int, int], ...]:
+    """``{"hr": [[first, last], ...], ...}`` (inclusive, as a quirks file has them) as triples.
+
+    Sorted per table, overlapping ranges joined.
+    """
+    if isinstance(value, tuple) and all(isinstance(v, tuple) and len(v) == 3 for v in value):
+        value = _by_table(value)
+    if not isinstance(value, Mapping):
+        raise ConfigurationError(
+            f"unreadable={value!r}: expected a mapping of table to [first, last] ranges, "
+            "e.g. {'hr': [[2000, 2999]]}"
+        )
+    triples: list[tuple[str, int, int]] = []
+    for table, ranges in value.items():
+        if table not in ("co", "di", "hr", "ir"):
+            raise ConfigurationError(
+                f"unreadable: unknown Modbus table {table!r}; use co, di, hr, ir"
+            )
+        joined: list[list[int]] = []
+        for item in sorted(_range(table, r) for r in ranges):
+            if joined and item[0] <= joined[-1][1] + 1:
+                joined[-1][1] = max(joined[-1][1], item[1])
+            else:
+                joined.append(list(item))
+        triples.extend((table, first, last) for first, last in joined)
+    return tuple(triples)
+
+
+def _by_table(triples: tuple[tuple[str, int, int], ...]) -> dict[str, list[tuple[int, int]]]:
+    tables: dict[str, list[tuple[int, int]]] = {}
+    for table, first, last in triples:
+        tables.setdefault(table, []).append((first, last))
+    return tables
+
+
+def _range(table: str, item: Any) -> tuple[int, int]:
+    try:
+        first, last = item
+    except (TypeError, ValueError):
+        raise ConfigurationError(
+            f"unreadable {table}: {item!r} is not a [first, last] address range"
+        ) from None
+    for number in (first, last):
+        if isinstance(number, bool) or not isinstance(number, int) or not 0 <= number <= 65535:
+            raise ConfigurationError(
+                f"unreadable {table}: {item!r} needs addresses 0-65535 as whole numbers"
+            )
+    if last < first:
+        raise ConfigurationError(f"unreadable {table}: {item!r} ends before it starts")
+    return first, last
 
 
 def pause_seconds(value: Any, name: str) -> float:

@@ -130,6 +130,8 @@ def compile_read(tags: Sequence[Tag], options: ModbusOptions) -> ReadPlan:
     end_arr = np.array(ends, dtype=np.intp)
     key_arr = np.array(key_of, dtype=np.intp)
     key_names = list(keys)
+    if options.unreadable and n:
+        key_arr, key_names = _fence(key_arr, offset_arr, end_arr, key_names, options.unreadable)
     is_bit_key = np.array([is_bit_table(table) for _, table in key_names], dtype=np.bool_)
     tag_bits = is_bit_key[key_arr] if n else np.zeros(0, dtype=np.bool_)
     spans: list[Span] = []
@@ -148,6 +150,39 @@ def compile_read(tags: Sequence[Tag], options: ModbusOptions) -> ReadPlan:
         for key, start, count, members in merged:
             spans.append(Span(key_names[key], start, count, tuple(indices[members].tolist())))
     return _layout(tuple(tags), parsed, spans, offset_arr, np.array(bucket_of, np.intp), buckets)
+
+
+def _fence(
+    keys: npt.NDArray[np.intp],
+    starts: npt.NDArray[np.intp],
+    ends: npt.NDArray[np.intp],
+    names: list[tuple[int, str]],
+    unreadable: tuple[tuple[str, int, int], ...],
+) -> tuple[npt.NDArray[np.intp], list[tuple[int, str]]]:
+    """Request keys that also tell apart the stretches between a table's unreadable ranges.
+
+    Tags only merge within one key, so no merged request reaches into a range the
+    device refuses. A tag that itself lies (partly) in one gets a key of its own: it is
+    read alone, and if the range was not really unreadable (a scan steps over holes at
+    its resolution) it still reads.
+    """
+    zones = np.zeros(len(keys), dtype=np.intp)
+    for k, (_, table) in enumerate(names):
+        holes = [(first, last) for t, first, last in unreadable if t == table]
+        if not holes:
+            continue
+        firsts = np.array([first for first, _ in holes], dtype=np.intp)  # sorted, disjoint
+        lasts = np.array([last for _, last in holes], dtype=np.intp)
+        mine = np.flatnonzero(keys == k)
+        s, e = starts[mine], ends[mine]
+        zone = np.searchsorted(firsts, s, side="right")  # holes starting at or before s
+        before = np.maximum(zone - 1, 0)
+        after = np.minimum(zone, len(firsts) - 1)
+        inside = ((zone > 0) & (lasts[before] >= s)) | ((zone < len(firsts)) & (firsts[after] < e))
+        zone[inside] = -1 - mine[inside]
+        zones[mine] = zone
+    pairs, fenced = np.unique(np.stack([keys, zones], axis=1), axis=0, return_inverse=True)
+    return fenced.reshape(-1).astype(np.intp), [names[int(k)] for k in pairs[:, 0]]
 
 
 def _check_fits(

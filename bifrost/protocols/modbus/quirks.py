@@ -36,8 +36,10 @@ from bifrost.exceptions import ConfigurationError
 from bifrost.protocols.modbus.options import (
     MAX_BITS,
     MAX_BUSY_RETRIES,
+    MAX_PIPELINE,
     MAX_REGISTERS,
     pause_seconds,
+    unreadable_ranges,
 )
 from bifrost.protocols.options import explain_errors, load_yaml
 
@@ -74,6 +76,21 @@ class Quirks(BaseModel):
     busy_retries: int | None = Field(default=None, ge=0, le=MAX_BUSY_RETRIES)
     busy_backoff: float | None = None
     timeout: float | None = Field(default=None, gt=0)
+    # Found by the register scanner (plc.scan): requests kept in flight at once (1 for a
+    # device that answers pipelined requests wrongly) and, per table, the [first, last]
+    # address ranges the device refuses, which no merged request reaches into.
+    pipeline: int | None = Field(default=None, ge=1, le=MAX_PIPELINE)
+    unreadable: dict[str, list[list[int]]] | None = None
+
+    @field_validator("unreadable")
+    @classmethod
+    def _unreadable(cls, value: Any) -> Any:
+        if value is None:
+            return None
+        joined: dict[str, list[list[int]]] = {}
+        for table, first, last in unreadable_ranges(value):
+            joined.setdefault(table, []).append([first, last])
+        return joined
 
     @field_validator("pause_between_requests", "pause_after_connect", "busy_backoff", mode="before")
     @classmethod
@@ -124,7 +141,8 @@ class Quirks(BaseModel):
         import yaml
 
         data = self.model_dump(exclude_none=True)
-        text = yaml.safe_dump(data, sort_keys=False, allow_unicode=True)
+        # Flow style for the innermost lists: unreadable ranges read as [first, last].
+        text = yaml.safe_dump(data, sort_keys=False, allow_unicode=True, default_flow_style=None)
         with open(path, "w", encoding="utf-8") as file:
             file.write(text)
 
