@@ -187,3 +187,21 @@ class Driver(abc.ABC):
     async def call(self, object_path: str, method: str, args: Sequence[Any]) -> Any:
         """Call a method of an object, its arguments checked before anything is sent."""
         raise self.unsupported("call (method calls)")
+
+    async def scan(
+        self,
+        table: str | Sequence[str],
+        start: int,
+        stop: int,
+        unit: int | None,
+        *,
+        resolution: int,
+        pipeline: int,
+        timeout: float | None,
+    ) -> Any:
+        """Find the readable address ranges and request limits of a register device."""
+        raise ConfigurationError(
+            f"scan() is the Modbus register scanner (modbus://, modbus+tcp://, modbus+rtu:// "
+            f"connections); this is a {self.protocol} connection to {self.endpoint}, "
+            "which has nothing to scan"
+        )
