@@ -16,7 +16,7 @@ import builtins
 import json
 import os
 from collections.abc import Callable, Generator, Iterable, Mapping, Sequence
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -47,6 +47,9 @@ from bifrost.secrets import redact_url
 from bifrost.subscriptions import Subscription
 from bifrost.tags import TagLike, TagTable
 from bifrost.values import exact_writes, unscale
+
+if TYPE_CHECKING:
+    from bifrost.protocols.modbus.scan import ScanResult
 
 __all__ = ["AsyncConnection", "connect"]
 
@@ -732,14 +735,54 @@ class AsyncConnection:
 
         The arguments are checked against the method's InputArguments (count and
         type) before the call is sent. Returns None, the one output argument, or a
-        tuple of them.
+        tuple of them. A method changes the process like a write does, so it needs a
+        connection opened with ``writable=True``.
         """
         for what, value in (("object_path", object_path), ("method", method)):
             if not isinstance(value, str) or not value:
                 raise ArgumentTypeError(
                     f"{what} is a browse path or NodeId string, got {value_repr(value)}"
                 )
+        if not self._writable:
+            raise WriteNotAllowed(
+                f"the connection to {self._url} is read-only; open it with writable=True "
+                f"to call methods ({method})"
+            )
         return await self._driver.call(object_path, method, args)
+
+    # -- Modbus device helpers -------------------------------------------------------------
+    async def scan(
+        self,
+        table: str | Sequence[str] = "hr",
+        start: int = 0,
+        stop: int = 65535,
+        unit: int | None = None,
+        *,
+        resolution: int = 64,
+        pipeline: int = 8,
+        timeout: float | None = None,
+    ) -> ScanResult:
+        """Find which addresses a Modbus device answers, with as few reads as halving allows.
+
+        Reads only, never writes. Per table (``"hr"``, ``"ir"``, ``"co"``, ``"di"`` or a
+        list of them) from ``start`` to ``stop`` (inclusive): the readable ranges, exact
+        at every boundary (exception 2 outside them), and the largest batch the device
+        accepts in one read (exception 3 or silence above it); over TCP also whether
+        ``pipeline`` requests in flight come back right. Readable islands narrower than
+        ``resolution`` addresses inside an unreadable stretch may be missed. Each read
+        waits at most ``timeout`` (default: the connection's). The scan holds the
+        connection for its whole run. ``result.to_quirks("device.yaml")`` saves what it
+        found for ``bifrost.connect(url, quirks="device.yaml")``.
+        """
+        return await self._driver.scan(  # type: ignore[no-any-return]
+            table,
+            start,
+            stop,
+            unit,
+            resolution=resolution,
+            pipeline=pipeline,
+            timeout=timeout,
+        )
 
     def __repr__(self) -> str:
         state = "connected" if self.connected else ("closed" if self._closed else "not connected")

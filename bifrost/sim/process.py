@@ -48,6 +48,7 @@ import numpy.typing as npt
 from bifrost.exceptions import ConfigurationError, WriteNotAllowed
 
 __all__ = [
+    "COMMANDS",
     "INPUTS",
     "AuxChannels",
     "LINE_FAULT",
@@ -68,6 +69,8 @@ LINE_FAULT = 2
 
 INPUTS = ("reactor.setpoint", "line.enable")
 """Names of the values a client may write (the model's inputs)."""
+COMMANDS = ("line.reset", "tank.set_level")
+"""What the plant's OPC UA methods do: zero ``line.counter``; set ``tank.level`` (m)."""
 
 RECIPE = "PART-4711"
 
@@ -276,6 +279,12 @@ class ProcessModel:
                 self._s.setpoint = min(max(number, c.setpoint_min), c.setpoint_max)
         elif name == "line.enable":
             self._s.enable = bool(value)
+        elif name == "line.reset":
+            self._s.counter = 0
+        elif name == "tank.set_level":
+            number = float(value)
+            if math.isfinite(number):
+                self._s.level = min(max(number, 0.0), self.config.tank_height)
         else:
             raise WriteNotAllowed(f"{name!r} is not an input of the simulated plant")
 

@@ -18,7 +18,7 @@ import numpy.typing as npt
 
 from bifrost.clock import wall_ns
 from bifrost.exceptions import ProtocolError, ValueOutOfRange, value_repr
-from bifrost.model import DataType, Quality, Tag
+from bifrost.model import DataType, Quality
 from bifrost.protocols.base import ReadResult
 from bifrost.protocols.opcua.plan import ReadPlan
 from bifrost.protocols.opcua.status import quality_of, status_name
@@ -204,25 +204,26 @@ class NodeMeta:
     user_access: int
 
 
-def plain_value(tag: Tag, value: Any) -> Any:
+def plain_value(what: str, value: Any) -> Any:
     """A value to write as a plain Python number, bool or string (NumPy scalars unwrapped).
 
     What no node type accepts is refused here, before any I/O: other kinds of objects,
     infinities, and strings no OPC UA String holds (NUL characters, lone surrogates).
+    ``what`` names the value in errors (``"tag 'tank.level'"``).
     """
     if isinstance(value, np.generic):
         value = value.item()
     if isinstance(value, str):
-        return check_raw(value, DataType.STRING, f"tag {tag.name!r}", encoding="utf-8")
+        return check_raw(value, DataType.STRING, what, encoding="utf-8")
     if isinstance(value, float) and math.isinf(value):
         raise ValueOutOfRange(
-            f"tag {tag.name!r}: {value!r} is not a finite number (bifrost writes no "
+            f"{what}: {value!r} is not a finite number (bifrost writes no "
             "infinities; NaN is accepted)"
         )
     if isinstance(value, bool | int | float):
         return value
     raise ValueOutOfRange(
-        f"tag {tag.name!r}: cannot write {value_repr(value)}, a {type(value).__name__} "
+        f"{what}: cannot write {value_repr(value)}, a {type(value).__name__} "
         "(numbers, bools, strings or lists of them)"
     )
 

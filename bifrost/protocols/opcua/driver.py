@@ -50,6 +50,13 @@ from bifrost.protocols.opcua.codec import (
 )
 from bifrost.protocols.opcua.history import history_details, read_node_history
 from bifrost.protocols.opcua.limits import OperationLimits, batched, read_limits
+from bifrost.protocols.opcua.methods import (
+    MethodSignature,
+    call_result,
+    encode_arguments,
+    find_child,
+    signature_of,
+)
 from bifrost.protocols.opcua.nodes import (
     BUILD_INFO,
     NAMESPACE_ARRAY,
@@ -107,6 +114,7 @@ class OpcUaDriver(Driver):
         self._limits = OperationLimits(read=options.max_nodes_per_read)
         self._server_fingerprint: str | None = None
         self._subscriptions: list[OpcUaSubscription] = []
+        self._methods: dict[tuple[int, OpcUaAddress, OpcUaAddress], MethodSignature] = {}
         # Sessions being closed in the background after a failure: a call that timed out
         # returns at once, not after a CloseSession that the stalled server cannot answer
         # either. Kept here so close() can wait for them (no task is left pending).
@@ -538,6 +546,52 @@ class OpcUaDriver(Driver):
         result.errors = errors
         return result
 
+    # -- methods --------------------------------------------------------------------------
+    async def call(self, object_path: str, method: str, args: Sequence[Any]) -> Any:
+        """Call ``method`` (a browse name like ``2:Reset`` or a NodeId) of an object."""
+        ua = self._module()
+        target = parse_opcua_address(object_path)
+        text = method if is_opcua_address(method) else "/" + method
+        named = parse_opcua_address(text)
+        label = f"{object_path.rstrip('/')}/{method}"
+        client = await self._ensure_connected()
+        key = (self._generation, target, named)
+        signature = self._methods.get(key)
+        if signature is None:
+            object_id = await self._node_of(target, object_path)
+            if isinstance(named, BrowsePath):
+                method_id = await find_child(ua, self._call, client, object_id, named.elements)
+                if isinstance(method_id, int):
+                    raise ProtocolError(
+                        f"{object_path} has no method {method!r} on the OPC UA server at "
+                        f"{self.endpoint} ({status_name(method_id)})",
+                        code=method_id,
+                    )
+            else:
+                method_id = self._node_id(named)
+            signature = await signature_of(ua, self._call, client, label, object_id, method_id)
+            self._methods[key] = signature
+        request = ua.CallMethodRequest()
+        request.ObjectId = signature.object_id
+        request.MethodId = signature.method_id
+        request.InputArguments = encode_arguments(ua, signature, args)
+        (result,) = await self._call(f"calling {label}", client.uaclient.call([request]))
+        return call_result(signature, result, self.endpoint)
+
+    async def _node_of(self, address: OpcUaAddress, text: str) -> Any:
+        if not isinstance(address, BrowsePath):
+            return self._node_id(address)
+        if address not in self._paths:
+            await self._translate([address])
+        found = self._paths[address]
+        if isinstance(found, int):
+            raise ProtocolError(
+                f"browse path {text} does not exist on the OPC UA server at {self.endpoint} "
+                f"({status_name(found)})",
+                code=found,
+            )
+        return found
+
     # -- writing --------------------------------------------------------------------------
     def compile_write(self, items: Sequence[tuple[Tag, Any]]) -> list[OpcUaWrite]:
         """Parse addresses and check values' kinds (types are checked against the server)."""
@@ -545,10 +599,11 @@ class OpcUaDriver(Driver):
         for tag, given in items:
             address = self._address(tag)
             value = given.tolist() if isinstance(given, np.ndarray) else given
+            what = f"tag {tag.name!r}"
             if isinstance(value, list | tuple):
-                checked: Any = [plain_value(tag, v) for v in value]
+                checked: Any = [plain_value(what, v) for v in value]
             else:
-                checked = plain_value(tag, value)
+                checked = plain_value(what, value)
             writes.append(OpcUaWrite(tag, address, checked))
         return writes
 

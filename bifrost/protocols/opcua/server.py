@@ -57,6 +57,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID
 
 from bifrost.exceptions import ConfigurationError
 from bifrost.protocols.opcua.server_history import PlantHistory, datetime_ns
+from bifrost.protocols.opcua.server_methods import add_plant_methods
 from bifrost.secrets import Secret
 from bifrost.sim.tagmap import OPCUA_AUX_FOLDER, OPCUA_NAMESPACE, OPCUA_TAGS, OpcUaTagSpec
 
@@ -291,6 +292,17 @@ class OpcUaBinding:
 
         return setter
 
+    def _command(self, name: str, value: Any) -> None:
+        # A method call, applied by the plant before its next step like a write.
+        with self._writes_lock:
+            self._writes[name] = value
+
+    def _served_counter(self) -> int:
+        for var in self._vars:
+            if var.spec.name == "line.counter" and var.attribute is not None:
+                return int(var.attribute.value.Value.Value)
+        return 0
+
     async def _make_security(self) -> SecuritySetup:
         self._tempdir = tempfile.TemporaryDirectory(prefix="bifrost-sim-opcua-")
         directory = Path(self._tempdir.name)
@@ -391,6 +403,7 @@ class OpcUaBinding:
         if namespace != 2:  # the tag table's NodeIds assume index 2
             raise ConfigurationError(f"unexpected namespace index {namespace}")
         await self._build(server)
+        await add_plant_methods(server, self._command, self._served_counter)
         self._hook_services(server)
         await server.start()
 
