@@ -10,7 +10,7 @@ import asyncio
 import os
 import threading
 from collections.abc import Callable, Coroutine, Mapping, Sequence
-from typing import Any, TypeVar, cast
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import pandas as pd
 
@@ -27,9 +27,14 @@ from bifrost.results import ReadResult
 from bifrost.subscriptions import Subscription
 from bifrost.tags import TagLike, TagTable
 
+if TYPE_CHECKING:
+    from bifrost.protocols.modbus.scan import ScanResult
+
 __all__ = ["Connection", "RecordingInterrupted", "connect"]
 
 T = TypeVar("T")
+# How long a sync scan() may run: a whole address space of a slow device (Ctrl-C stops it).
+SCAN_WAIT_S = 3600.0
 _CANCEL_GRACE = 2.0  # seconds a cancelled read gets to unwind (as bifrost._portal's calls)
 
 
@@ -321,6 +326,33 @@ class Connection:
     def call(self, object_path: str, method: str, *args: Any) -> Any:
         """Call an OPC UA method, arguments checked first; see :meth:`AsyncConnection.call`."""
         return self._call(self._async.call(object_path, method, *args))
+
+    @user_facing
+    def scan(
+        self,
+        table: str | Sequence[str] = "hr",
+        start: int = 0,
+        stop: int = 65535,
+        unit: int | None = None,
+        *,
+        resolution: int = 64,
+        pipeline: int = 8,
+        timeout: float | None = None,
+    ) -> ScanResult:
+        """Readable ranges and limits of a Modbus device; see :meth:`AsyncConnection.scan`."""
+        # A scan is thousands of reads: bounded by their own timeouts, not the call's.
+        return self._call(
+            self._async.scan(
+                table,
+                start,
+                stop,
+                unit,
+                resolution=resolution,
+                pipeline=pipeline,
+                timeout=timeout,
+            ),
+            extra=SCAN_WAIT_S,
+        )
 
     def __repr__(self) -> str:
         return repr(self._async).replace("AsyncConnection", "Connection", 1)
