@@ -32,6 +32,7 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError,
 
 from bifrost.backoff import Backoff
 from bifrost.exceptions import BifrostError, ConfigurationError
+from bifrost.protocols.options import explain_errors, load_yaml
 from bifrost.recording.timing import seconds
 
 __all__ = [
@@ -113,11 +114,22 @@ class DeviceConfig(BaseModel):
     # Sparkplug DCMDs write to the device only when this says so.
     writable: bool = False
     options: dict[str, Any] = Field(default_factory=dict)
+    # Modbus device workarounds: a quirks file (relative to this file) or its keys inline.
+    quirks: str | dict[str, Any] | None = None
 
     @field_validator("interval", mode="before")
     @classmethod
     def _interval(cls, value: Any) -> float:
         return duration(value, "interval")
+
+    @field_validator("quirks")
+    @classmethod
+    def _quirks(cls, value: Any) -> Any:
+        if isinstance(value, dict):
+            from bifrost.protocols.modbus.quirks import Quirks
+
+            Quirks.from_mapping(value, "quirks")  # its ConfigurationError is a ValueError
+        return value
 
 
 class GatewayConfig(BaseModel):
@@ -139,20 +151,6 @@ class GatewayConfig(BaseModel):
 
 
 # -- loading ------------------------------------------------------------------------------
-def _lines(node: Any, path: tuple[Any, ...], out: dict[tuple[Any, ...], int]) -> None:
-    import yaml
-
-    out[path] = node.start_mark.line + 1
-    if isinstance(node, yaml.MappingNode):
-        for key, value in node.value:
-            child = (*path, key.value)
-            _lines(value, child, out)
-            out[child] = key.start_mark.line + 1
-    elif isinstance(node, yaml.SequenceNode):
-        for i, item in enumerate(node.value):
-            _lines(item, (*path, i), out)
-
-
 def load_config(source: str | os.PathLike[str] | Mapping[str, Any]) -> GatewayConfig:
     """Read and validate a gateway configuration (a YAML file or a mapping).
 
@@ -167,21 +165,9 @@ def load_config(source: str | os.PathLike[str] | Mapping[str, Any]) -> GatewayCo
     if isinstance(source, Mapping):
         data: Any = dict(source)
     else:
-        import yaml
-
         path = Path(source)
         where, base = str(path), path.resolve().parent
-        try:
-            text = path.read_text(encoding="utf-8")
-        except OSError as exc:
-            raise ConfigurationError(f"cannot read the gateway config {where}: {exc}") from None
-        try:
-            node = yaml.compose(text, Loader=yaml.SafeLoader)
-            data = yaml.safe_load(text)
-        except yaml.YAMLError as exc:
-            raise ConfigurationError(f"{where}: not valid YAML: {exc}") from None
-        if node is not None:
-            _lines(node, (), lines)
+        data, lines = load_yaml(path, "gateway config")
     if not isinstance(data, Mapping):
         raise ConfigurationError(f"{where}: expected a mapping with spool, sinks and devices")
     try:
@@ -203,21 +189,8 @@ def load_config(source: str | os.PathLike[str] | Mapping[str, Any]) -> GatewayCo
 
 
 def _explain(exc: Any, where: str, lines: dict[tuple[Any, ...], int]) -> str:
-    problems = []
-    for error in exc.errors():
-        loc = tuple(error["loc"])
-        # pydantic adds the union member tried ("str", "list[...]"): keep the real keys.
-        keys = [k for k in loc if isinstance(k, int) or "[" not in str(k)]
-        line = 0
-        for end in range(len(keys), -1, -1):
-            if tuple(keys[:end]) in lines:
-                line = lines[tuple(keys[:end])]
-                break
-        key = ".".join(str(k) for k in keys) or "(top level)"
-        at = f"line {line}: " if line else ""
-        problems.append(f"{at}{key}: {error['msg']}")
-    unique = list(dict.fromkeys(problems))
-    return f"{where}: invalid gateway config:\n  " + "\n  ".join(unique)
+    problems = explain_errors(exc.errors(), where, lines)
+    return f"{where}: invalid gateway config:\n  " + "\n  ".join(problems)
 
 
 # -- running ------------------------------------------------------------------------------
@@ -254,6 +227,11 @@ class _Device(threading.Thread):
         config = self.config
         backoff = Backoff(first=0.5, ceiling=30.0)
         tags = _tags(config.tags, self.gateway.base)
+        options = dict(config.options)
+        if isinstance(config.quirks, str):
+            options["quirks"] = str(self.gateway.base / config.quirks)  # an absolute one stays
+        elif config.quirks is not None:
+            options["quirks"] = config.quirks
         while not self._stop_event.is_set():
             try:
                 with connect(
@@ -261,7 +239,7 @@ class _Device(threading.Thread):
                     tags=tags,
                     timeout=config.timeout,
                     writable=config.writable,
-                    **config.options,
+                    **options,
                 ) as plc:
                     backoff.succeeded()
                     self.error = ""
