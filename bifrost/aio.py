@@ -51,9 +51,6 @@ from bifrost.values import exact_writes, unscale
 if TYPE_CHECKING:
     from bifrost.protocols.modbus.scan import ScanResult
 
-if TYPE_CHECKING:
-    from bifrost.protocols.modbus.scan import ScanResult
-
 __all__ = ["AsyncConnection", "connect"]
 
 TagSource = TagTable | Iterable[Tag] | str | os.PathLike[str] | None
@@ -752,40 +749,6 @@ class AsyncConnection:
                 f"to call methods ({method})"
             )
         return await self._driver.call(object_path, method, args)
-
-    # -- Modbus device helpers -------------------------------------------------------------
-    async def scan(
-        self,
-        table: str | Sequence[str] = "hr",
-        start: int = 0,
-        stop: int = 65535,
-        unit: int | None = None,
-        *,
-        resolution: int = 64,
-        pipeline: int = 8,
-        timeout: float | None = None,
-    ) -> ScanResult:
-        """Find which addresses a Modbus device answers, with as few reads as halving allows.
-
-        Reads only, never writes. Per table (``"hr"``, ``"ir"``, ``"co"``, ``"di"`` or a
-        list of them) from ``start`` to ``stop`` (inclusive): the readable ranges, exact
-        at every boundary (exception 2 outside them), and the largest batch the device
-        accepts in one read (exception 3 or silence above it); over TCP also whether
-        ``pipeline`` requests in flight come back right. Readable islands narrower than
-        ``resolution`` addresses inside an unreadable stretch may be missed. Each read
-        waits at most ``timeout`` (default: the connection's). The scan holds the
-        connection for its whole run. ``result.to_quirks("device.yaml")`` saves what it
-        found for ``bifrost.connect(url, quirks="device.yaml")``.
-        """
-        return await self._driver.scan(  # type: ignore[no-any-return]
-            table,
-            start,
-            stop,
-            unit,
-            resolution=resolution,
-            pipeline=pipeline,
-            timeout=timeout,
-        )
 
     # -- Modbus device helpers -------------------------------------------------------------
     async def scan(
