@@ -15,7 +15,7 @@ import numpy.typing as npt
 
 from bifrost.model import Quality
 
-__all__ = ["SampleBuffer"]
+__all__ = ["SampleBuffer", "is_numeric"]
 
 _CHUNK_BYTES = 2 << 20  # a chunk is ~2 MiB: little over-allocation, few concatenations
 # The first chunk of a default buffer is ~64 KiB and each next one twice the last, up to
@@ -23,6 +23,24 @@ _CHUNK_BYTES = 2 << 20  # a chunk is ~2 MiB: little over-allocation, few concate
 # (RSS and ~1 ms of CPU per recording), for rows that may take hours to come.
 _FIRST_CHUNK_BYTES = 64 << 10
 _BYTES_PER_CELL = 9  # float64 value + uint8 quality
+_NUMERIC = {
+    "bool",
+    "int8",
+    "uint8",
+    "int16",
+    "uint16",
+    "int32",
+    "uint32",
+    "int64",
+    "uint64",
+    "float32",
+    "float64",
+}
+
+
+def is_numeric(dtype: str) -> bool:
+    """Whether a tag's values fit the float64 sample columns (strings and arrays do not)."""
+    return dtype.lower() in _NUMERIC
 
 
 class SampleBuffer:

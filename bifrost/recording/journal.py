@@ -1,23 +1,27 @@
 """Crash-safe streaming of a recording to disk, and recovery after a crash.
 
-While a recording runs with ``path=``, new rows are flushed every ``flush_interval``
-seconds as a numbered Parquet part file in ``<path>.parts/``. Each part is written under
-a temporary name, synced and renamed, so a part under its final name is always complete:
-after a crash (even ``kill -9``) every part opens and together they hold every sample
-older than one flush interval. When the recording ends, the parts are consolidated into
-``path`` (again via a temporary name and a rename) in the format its suffix asks for,
-and the parts are removed. :func:`bifrost.open_recording` recovers a recording from its
-parts when the final file was never written.
+While a recording runs with ``path=``, new rows are appended every ``flush_interval``
+seconds to a spool segment in ``<path>.parts/`` (see :mod:`.spool`): one compact frame
+per flush, fsynced, the header (tags, dtypes, metadata) written once at the start and
+again only when it changes. A frame is complete or is ignored, so after a crash (even
+``kill -9`` in the middle of a write) the segment reads back every sample older than
+one flush interval. When the recording ends, its rows (held in memory) are written to
+``path`` in the format its suffix asks for, via a temporary name and a rename, and the
+segment is removed: what reaches the disk is the final file plus the spool, a fraction
+of it (one-second Parquet parts used to write 3-4x the final file, each repeating the
+footer of every column and the whole header). :func:`bifrost.open_recording` recovers
+a recording from its segment when the final file was never written. Folders of
+Parquet parts (``part-*.parquet``, written by earlier versions) are read as before.
 
 A running journal holds an exclusive lock on ``<path>.parts/lock`` (released by the
 operating system when its process dies), so a second recording to the same path is
-refused while the first runs. A journal that finds parts nobody holds (a recording whose
-process died) never mixes its rows with theirs and never deletes them unread: each
-earlier run is first written to a file of its own next to ``path``,
-``<stem>.recovered-<time of its first row>.parquet``, and its parts are removed only
-once that file is on disk. Parts carry a run id in their metadata, so a folder holding
-parts of several runs (left by older versions, or by a recovery that was itself
-interrupted) is split back into its runs, whatever their tag lists.
+refused while the first runs. A journal that finds segments or parts nobody holds (a
+recording whose process died) never mixes its rows with theirs and never deletes them
+unread: each earlier run is first written to a file of its own next to ``path``,
+``<stem>.recovered-<time of its first row>.parquet``, and its files are removed only
+once that file is on disk. Segments and parts carry a run id, so a folder holding
+several runs (left by older versions, or by a recovery that was itself interrupted) is
+split back into its runs, whatever their tag lists.
 
 Writing happens on a thread of its own, so a slow or full disk never delays sampling.
 """
@@ -42,6 +46,8 @@ import numpy as np
 
 from bifrost._extras import lazy
 from bifrost.exceptions import BifrostError, ConfigurationError
+from bifrost.recording import spool
+from bifrost.recording.buffers import is_numeric
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -61,6 +67,7 @@ __all__ = [
     "StorageError",
     "UnreadableRecording",
     "describe_write_error",
+    "has_runs",
     "is_locked",
     "parts_dir",
     "read_run",
@@ -74,7 +81,7 @@ __all__ = [
 PARTS_SUFFIX = ".parts"
 QUALITY_SUFFIX = ".quality"
 META_KEY = b"bifrost"
-_PART = re.compile(r"part-(\d+)\.parquet")
+_PART = re.compile(r"(?:part-(\d+)\.parquet|segment-(\d+)\.spool)")
 _PART_GLOB = "part-*.parquet"
 _LOCK_NAME = "lock"
 
@@ -159,32 +166,76 @@ class Run:
         The id the recording's journal put in every part (a digest of the header for
         parts written before run ids existed).
     parts
-        Its part files, in writing order.
+        Its files (spool segments, or Parquet parts of earlier versions), in writing
+        order.
     header
-        The bifrost metadata of its last part (the most recent session metadata).
+        Its latest bifrost header (the most recent session metadata).
     rows
-        Rows in all its parts.
+        Rows in all its files (complete frames only).
+    dropped
+        Bytes at the end of its segments that a crash cut short (not samples anyone
+        was told are on disk: a frame counts once its fsync returned).
     """
 
     run_id: str
     parts: list[Path]
     header: dict[str, Any]
     rows: int
+    dropped: int = 0
 
 
 def _part_number(path: Path) -> int:
     match = _PART.fullmatch(path.name)
-    return int(match.group(1)) if match else -1
+    return int(match.group(1) or match.group(2)) if match else -1
 
 
 def _part_files(directory: Path) -> list[Path]:
-    return sorted(directory.glob(_PART_GLOB), key=_part_number)
+    found = [*directory.glob(_PART_GLOB), *directory.glob(spool.SEGMENT_GLOB)]
+    return sorted(found, key=_part_number)
+
+
+def has_runs(directory: Path) -> bool:
+    """Whether ``directory`` holds segments or parts (of any run)."""
+    return directory.is_dir() and bool(_part_files(directory))
+
+
+def _read_segment(path: Path) -> spool.Segment:
+    try:
+        return spool.read_segment(path)
+    except (OSError, ValueError) as exc:
+        raise UnreadableRecording(
+            f"cannot read the spool segment {str(path)!r} ({exc}); move it out of "
+            f"{str(path.parent)!r} to recover the rest"
+        ) from exc
+
+
+def _add(runs: dict[str, Run], run_id: str, part: Path, header: dict[str, Any], rows: int) -> Run:
+    run = runs.get(run_id)
+    if run is None:
+        run = runs[run_id] = Run(run_id, [part], header, rows)
+    else:
+        run.parts.append(part)
+        run.header = header
+        run.rows += rows
+    return run
 
 
 def scan_runs(directory: Path) -> list[Run]:
-    """The runs whose parts are in ``directory`` (reads only the files' footers)."""
+    """The runs whose segments or parts are in ``directory``.
+
+    A segment whose first frame never reached the disk (its process died at once) holds
+    nothing and is left out.
+    """
     runs: dict[str, Run] = {}
     for part in _part_files(directory):
+        if part.suffix == ".spool":
+            segment = _read_segment(part)
+            if not segment.headers:
+                continue
+            header = segment.headers[-1]
+            run = _add(runs, str(header.get("run_id")), part, header, segment.rows)
+            run.dropped += segment.dropped
+            continue
         try:
             footer = pq.read_metadata(part)
         except (pa.ArrowException, OSError) as exc:
@@ -206,14 +257,38 @@ def scan_runs(directory: Path) -> list[Run]:
                 f"{str(directory)!r} to recover the other parts"
             ) from exc
         run_id = header.get("run_id") or hashlib.sha1(raw).hexdigest()[:16]
-        run = runs.get(run_id)
-        if run is None:
-            runs[run_id] = Run(run_id, [part], header, footer.num_rows)
-        else:
-            run.parts.append(part)
-            run.header = header
-            run.rows += footer.num_rows
+        _add(runs, run_id, part, header, footer.num_rows)
     return list(runs.values())
+
+
+def _segment_tables(path: Path) -> list[pa.Table]:
+    """A segment's rows frames as tables in the Parquet layout of :func:`rows_table`."""
+    segment = _read_segment(path)
+    header = segment.headers[-1]
+    names = [t["name"] for t in header["tags"]]
+    numeric = [is_numeric(d) for d in header["dtypes"]]
+    blocks = list(segment.decode())
+    if not blocks:  # the header reached the disk, no rows did
+        width, count = len(names), sum(numeric)
+        empty = np.empty((0, count)), np.empty((0, width), dtype=np.uint8)
+        blocks = [spool.Block(np.empty(0, dtype=np.int64), empty[0], empty[1], None)]
+    tables = []
+    for block in blocks:
+        arrays: dict[str, Any] = {
+            "time": pa.array(block.times.view("datetime64[ns]"), type=pa.timestamp("ns", tz="UTC"))
+        }
+        k = 0
+        for j, name in enumerate(names):
+            if numeric[j]:
+                arrays[name] = pa.array(block.numbers[:, k])
+                k += 1
+            elif block.objects is None:
+                arrays[name] = pa.nulls(len(block.times))
+            else:
+                arrays[name] = block.objects.column(name)
+            arrays[name + QUALITY_SUFFIX] = pa.array(block.quality[:, j])
+        tables.append(pa.table(arrays))
+    return tables
 
 
 def read_run(run: Run) -> pa.Table:
@@ -222,7 +297,12 @@ def read_run(run: Run) -> pa.Table:
     Parts of one run may differ in column types: a string tag that had no value during
     a whole flush has a null column there. Types are unified, never dropped.
     """
-    tables = [read_table(p) for p in run.parts]
+    tables = []
+    for part in run.parts:
+        if part.suffix == ".spool":
+            tables += _segment_tables(part)
+        else:
+            tables.append(read_table(part))
     try:
         table = pa.concat_tables(tables, promote_options="permissive")
     except pa.ArrowException as exc:
@@ -256,8 +336,17 @@ def _already_recovered(candidate: Path, run: Run) -> bool:
     return bool(header.get("run_id") == run.run_id and footer.num_rows >= run.rows)
 
 
-def _recover_run(run: Run, directory: Path, path: Path) -> Path:
-    """Write one run to its own file next to ``path``, then remove its parts."""
+def _recover_run(run: Run, directory: Path, path: Path) -> Path | None:
+    """Write one run to its own file next to ``path``, then remove its parts.
+
+    A run without rows (its process died before its first flush) has nothing to keep:
+    its files are removed and None returned.
+    """
+    if run.rows == 0:
+        for part in run.parts:
+            part.unlink()
+        _fsync_dir(directory)
+        return None
     table = read_run(run)
     header = dict(run.header)
     header["run_id"] = run.run_id
@@ -306,7 +395,11 @@ def recover(path: str | os.PathLike[str]) -> list[str]:
         raise ConfigurationError(f"there are no parts to recover at {str(directory)!r}")
     lock = _Lock(directory, target)
     try:
-        written = [str(_recover_run(run, directory, target)) for run in scan_runs(directory)]
+        written = [
+            str(file)
+            for file in (_recover_run(run, directory, target) for run in scan_runs(directory))
+            if file is not None
+        ]
         for stale in directory.glob(".*.tmp"):
             stale.unlink()
     finally:
@@ -402,14 +495,15 @@ def _read_pid(fd: int) -> str:
 
 # -- writing ------------------------------------------------------------------------------
 class Journal:
-    """Appends row blocks to ``<path>.parts`` on a writer thread.
+    """Appends row blocks to a spool segment in ``<path>.parts`` on a writer thread.
 
     Parameters
     ----------
     path
         The final file of the recording.
     header
-        JSON-able metadata stored in every part (tags, dtypes, session metadata).
+        JSON-able metadata written at the start of the segment (tags, dtypes, session
+        metadata) and again by :meth:`update_header`.
 
     Raises
     ------
@@ -422,17 +516,25 @@ class Journal:
         self.directory = parts_dir(path)
         self._lock = _Lock(self.directory, path)
         self.run_id = uuid.uuid4().hex
-        self._meta = self._encode(header)
-        # Parts nobody holds belong to recordings that died. They keep their numbers
-        # (ours come after them) until they are safe in files of their own.
+        self._header = self._encode(header)
+        self._object_names = [
+            t["name"]
+            for t, d in zip(header["tags"], header["dtypes"], strict=True)
+            if not is_numeric(d)
+        ]
+        # Files nobody holds belong to recordings that died. They keep their numbers
+        # (ours comes after them) until they are safe in files of their own.
         stale = _part_files(self.directory)
-        self._next = max((_part_number(p) for p in stale), default=-1) + 1
-        self._written: list[Path] = []
+        self._number = max((_part_number(p) for p in stale), default=-1) + 1
+        self._segment: Path | None = None
+        self._fd: int | None = None
+        self._size = 0  # bytes of complete frames in the segment
         self._executor = concurrent.futures.ThreadPoolExecutor(
             max_workers=1, thread_name_prefix="bifrost-journal"
         )
         self._pending: list[concurrent.futures.Future[None]] = []
-        self.rows_written = 0
+        self.rows_written = 0  # rows whose frame's fsync returned: safe on disk
+        self.bytes_written = 0  # bytes written to the segment (complete frames)
         self.error: StorageError | None = None
         self.recovered: list[Path] = []
         self.notices: list[str] = []  # for the recorder to warn about, on its thread
@@ -441,15 +543,15 @@ class Journal:
         else:
             self._executor.submit(self._remove_temporaries)
 
-    def _encode(self, header: dict[str, Any]) -> dict[bytes, bytes]:
-        return {META_KEY: json.dumps({**header, "run_id": self.run_id}, default=str).encode()}
+    def _encode(self, header: dict[str, Any]) -> bytes:
+        return spool.encode_header({**header, "run_id": self.run_id})
 
     def _remove_temporaries(self) -> None:
         for stale in self.directory.glob(".*.tmp"):
             stale.unlink(missing_ok=True)
 
     def _recover(self) -> None:
-        # Runs on the writer thread, before any part of ours is written.
+        # Runs on the writer thread, before any frame of ours is written.
         self._remove_temporaries()
         try:
             runs = scan_runs(self.directory)
@@ -461,6 +563,8 @@ class Journal:
                 target = _recover_run(run, self.directory, self.path)
             except (BifrostError, OSError, pa.ArrowException) as exc:
                 self._cannot_recover(exc)
+                continue
+            if target is None:
                 continue
             self.recovered.append(target)
             self.notices.append(
@@ -478,30 +582,87 @@ class Journal:
         )
 
     def update_header(self, header: dict[str, Any]) -> None:
-        """Use ``header`` for the parts written from now on (e.g. a clock step seen)."""
-        self._meta = self._encode(header)
+        """Write ``header`` before the rows that come next (e.g. a clock step seen)."""
+        frame = self._encode(header)
+        self._pending.append(self._executor.submit(self._set_header, frame))
+
+    def _set_header(self, frame: bytes) -> None:
+        self._header = frame
+        if self._fd is None or self.error is not None:
+            return  # the segment starts with it
+        try:
+            self._append(frame)
+        except StorageError as exc:
+            self.fail(exc)
 
     def fail(self, error: StorageError) -> None:
-        """Stop writing parts: ``error`` says why (rows stay in memory)."""
+        """Stop writing: ``error`` says why (rows stay in memory)."""
         if self.error is None:
             self.error = error
 
-    def submit(self, table: pa.Table) -> None:
-        """Queue a block of rows for writing (returns at once)."""
-        if self.error is not None or table.num_rows == 0:
-            return
-        number = self._next
-        self._next += 1
-        table = table.replace_schema_metadata({**(table.schema.metadata or {}), **self._meta})
-        self._pending = [f for f in self._pending if not f.done()]
-        self._pending.append(self._executor.submit(self._write, table, number))
+    def append(
+        self,
+        times: np.ndarray[Any, Any],
+        numbers: np.ndarray[Any, Any],
+        objects: np.ndarray[Any, Any] | None,
+        quality: np.ndarray[Any, Any],
+    ) -> None:
+        """Queue rows for writing (returns at once; the arrays must not change after).
 
-    def _write(self, table: pa.Table, number: int) -> None:
+        ``numbers`` holds the numeric tags' values (rows by numeric tags), ``objects``
+        the other tags' (rows by object tags, None when there are none), ``quality``
+        every tag's code (rows by tags).
+        """
+        if self.error is not None or len(times) == 0:
+            return
+        self._pending = [f for f in self._pending if not f.done()]
+        self._pending.append(self._executor.submit(self._write, times, numbers, objects, quality))
+
+    def submit(self, table: pa.Table) -> None:
+        """Queue a block of rows in the Parquet layout of :func:`rows_table`."""
+        if table.num_rows == 0:
+            return
+        names = [t for t in table.column_names if t != "time" and not t.endswith(QUALITY_SUFFIX)]
+        numeric = [n for n in names if n not in self._object_names]
+        times = table.column("time").cast(pa.int64()).to_numpy()
+        numbers = np.empty((table.num_rows, len(numeric)))
+        for j, name in enumerate(numeric):
+            numbers[:, j] = table.column(name).to_numpy(zero_copy_only=False)
+        objects = np.empty((table.num_rows, len(self._object_names)), dtype=object)
+        for j, name in enumerate(self._object_names):
+            objects[:, j] = table.column(name).to_numpy(zero_copy_only=False)
+        quality = np.stack(
+            [table.column(n + QUALITY_SUFFIX).to_numpy() for n in names], axis=1
+        ).astype(np.uint8)
+        self.append(times, numbers, objects if self._object_names else None, quality)
+
+    def _objects_table(self, objects: np.ndarray[Any, Any]) -> pa.Table:
+        arrays = {}
+        for j, name in enumerate(self._object_names):
+            try:
+                arrays[name] = _column(objects[:, j])
+            except pa.ArrowException as exc:
+                raise StorageError(
+                    f"the values of tag {name!r} cannot be stored ({exc}); they stay in "
+                    "memory: look at them with rec.to_pandas()"
+                ) from exc
+        return pa.table(arrays)
+
+    def _write(
+        self,
+        times: np.ndarray[Any, Any],
+        numbers: np.ndarray[Any, Any],
+        objects: np.ndarray[Any, Any] | None,
+        quality: np.ndarray[Any, Any],
+    ) -> None:
         if self.error is not None:
             return
-        target = self.directory / f"part-{number:06d}.parquet"
         try:
-            write_atomic(table, target)
+            table = self._objects_table(objects) if objects is not None else None
+            frame = spool.encode_rows(times, numbers, table, quality)
+            if self._fd is None:
+                self._open()
+            self._append(frame)
         except StorageError as exc:
             self.error = StorageError(
                 f"{exc}; {self.rows_written} samples are safe in "
@@ -509,8 +670,32 @@ class Journal:
                 "elsewhere with rec.save(other_path)."
             )
             return
-        self._written.append(target)
-        self.rows_written += table.num_rows
+        self.rows_written += len(times)
+
+    def _open(self) -> None:
+        self._segment = self.directory / spool.segment_name(self._number)
+        try:
+            self._fd = os.open(self._segment, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+            _fsync_dir(self.directory)
+        except OSError as exc:
+            raise StorageError(describe_write_error(exc, self._segment)) from exc
+        self._append(self._header)
+
+    def _append(self, frame: bytes) -> None:
+        """Write one frame and sync it; on failure, cut the segment back to whole frames."""
+        assert self._fd is not None
+        assert self._segment is not None
+        view = memoryview(frame)
+        try:
+            while view:
+                view = view[os.write(self._fd, view) :]
+            os.fsync(self._fd)
+        except OSError as exc:
+            with contextlib.suppress(OSError):
+                os.ftruncate(self._fd, self._size)
+            raise StorageError(describe_write_error(exc, self._segment)) from exc
+        self._size += len(frame)
+        self.bytes_written += len(frame)
 
     def drain(self) -> None:
         """Wait until every queued block is on disk (or failed)."""
@@ -518,24 +703,31 @@ class Journal:
             future.result()
         self._pending.clear()
 
+    def _close_segment(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
     def close(self) -> None:
         """Finish pending writes, stop the writer thread and release the parts folder."""
         try:
             self.drain()
             self._executor.shutdown(wait=True)
         finally:
+            self._close_segment()
             self._lock.release()
 
     def discard(self) -> None:
-        """Remove this recording's parts once its final file is safely written.
+        """Remove this recording's segment once its final file is safely written.
 
-        Parts of other runs that could not be recovered stay where they are.
+        Segments and parts of other runs that could not be recovered stay where they are.
         """
-        for part in self._written:
-            part.unlink(missing_ok=True)
+        self._close_segment()
+        if self._segment is not None:
+            self._segment.unlink(missing_ok=True)
         self._remove_temporaries()
         self._lock.release(remove=True)
-        # Not empty: unrecovered parts of an earlier run, or a new recording's.
+        # Not empty: unrecovered files of an earlier run, or a new recording's.
         with contextlib.suppress(OSError):
             self.directory.rmdir()
 

@@ -39,7 +39,7 @@ from bifrost.clock import Clock, default_clock
 from bifrost.exceptions import BifrostError, TimeoutError
 from bifrost.model import Quality
 from bifrost.recording.formats import format_of, header, save
-from bifrost.recording.journal import Journal, RecoveryWarning, StorageError, rows_table
+from bifrost.recording.journal import Journal, RecoveryWarning, StorageError
 from bifrost.recording.session import Recording
 from bifrost.recording.switching import switching
 from bifrost.results import ReadResult
@@ -193,14 +193,11 @@ class _Sink:
             # The parts must carry the clock steps too: after a crash they are all there is.
             self.stamper.changed = False
             journal.update_header(header(self.recording))
-        times, columns, quality = self.recording.buffer.arrays(since=self.flushed)
+        buffer = self.recording.buffer
+        times, numbers, objects, quality = buffer.matrix(since=self.flushed)
         self.flushed += len(times)
-        try:
-            table = rows_table(self.recording.names, times, columns, quality)
-        except StorageError as exc:
-            journal.fail(exc)
-            return
-        journal.submit(table)
+        # The blocks are fresh copies: the writer thread encodes them as they are.
+        journal.append(times, numbers, objects if objects.shape[1] else None, quality)
 
     async def finalize(self) -> None:
         """Write the remaining rows, then the final file; keep the parts on failure."""

@@ -18,32 +18,13 @@ from bifrost._extras import require
 from bifrost.clock import Clock, default_clock
 from bifrost.model import Quality, Tag
 from bifrost.recording import formats
-from bifrost.recording.buffers import SampleBuffer
+from bifrost.recording.buffers import SampleBuffer, is_numeric
 from bifrost.recording.journal import QUALITY_SUFFIX
 
 if TYPE_CHECKING:
     import xarray as xr
 
 __all__ = ["QUALITY_SUFFIX", "Recording", "RecordingStats", "is_numeric"]
-
-_NUMERIC = {
-    "bool",
-    "int8",
-    "uint8",
-    "int16",
-    "uint16",
-    "int32",
-    "uint32",
-    "int64",
-    "uint64",
-    "float32",
-    "float64",
-}
-
-
-def is_numeric(dtype: str) -> bool:
-    """Whether a tag's values fit the float64 sample columns (strings and arrays do not)."""
-    return dtype.lower() in _NUMERIC
 
 
 @dataclass(repr=False)

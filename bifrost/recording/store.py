@@ -26,6 +26,7 @@ from bifrost.recording.journal import (
     QUALITY_SUFFIX,
     RecoveryWarning,
     UnreadableRecording,
+    has_runs,
     is_locked,
     parts_dir,
     read_run,
@@ -68,10 +69,10 @@ def open_recording(path: str | os.PathLike[str]) -> Recording:
         return _from_parts(source)
     parts = parts_dir(source)
     if not source.exists():
-        if parts.is_dir() and any(parts.glob("part-*.parquet")):
+        if has_runs(parts):
             return _from_parts(parts)
         raise ConfigurationError(f"no recording at {str(source)!r}")
-    if parts.is_dir() and any(parts.glob("part-*.parquet")) and not is_locked(parts):
+    if has_runs(parts) and not is_locked(parts):
         warnings.warn(
             f"next to {str(source)!r}, {str(parts)!r} holds parts of a recording that did "
             f"not end; open them with bf.open_recording({str(parts)!r}) or write them to "

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import errno
 import os
 import random
 import signal
@@ -14,7 +15,6 @@ import time
 from pathlib import Path
 
 import numpy as np
-import pyarrow.parquet as pq
 import pytest
 from modbus_server import ModbusTestServer
 from waiting import wait_for
@@ -22,6 +22,7 @@ from waiting import wait_for
 import bifrost as bf
 from bifrost._portal import portal
 from bifrost.backoff import Backoff
+from bifrost.recording.journal import scan_runs
 from bifrost.recording.recorder import RecordingStorageWarning
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -99,14 +100,16 @@ def test_bad_input_fails_before_recording(modbus_server):
         assert plc.recordings == []
 
 
-def test_streaming_writes_parts_then_one_final_file(modbus_server, tmp_path: Path):
+def test_streaming_writes_a_spool_segment_then_one_final_file(modbus_server, tmp_path: Path):
     path = tmp_path / "run.parquet"
     with bf.connect(modbus_server.url) as plc:
         rec = plc.record(
             ["hr:0", "hr:1"], interval="10ms", background=True, path=path, flush_interval="50ms"
         )
         parts = tmp_path / "run.parquet.parts"
-        assert wait_for(lambda: parts.exists() and any(parts.glob("part-*.parquet")))
+        assert wait_for(lambda: parts.exists() and any(r.rows >= 10 for r in scan_runs(parts)))
+        # One segment for the whole run, appended to: no file per flush.
+        assert [p.suffix for p in scan_runs(parts)[0].parts] == [".spool"]
         assert not path.exists()
         rec.stop()
         rec.wait(10)
@@ -185,16 +188,80 @@ def test_kill_9_while_streaming_loses_at_most_one_flush_interval(
         child.wait(10)
         if child.stdout is not None:
             child.stdout.close()
-    parts = sorted((tmp_path / "run.parquet.parts").glob("part-*.parquet"))
-    assert parts
-    for part in parts:  # every file under its final name is complete
-        pq.read_table(part)
+    (run,) = scan_runs(tmp_path / "run.parquet.parts")
+    assert run.rows > 0
     recovered = bf.open_recording(path)
     times = recovered.to_pandas().index.asi8
     # Everything older than one flush interval (plus scheduling slack) is on disk.
     assert times[-1] >= killed_at - int(0.2e9) - int(0.4e9)
     assert np.all(np.diff(times) > 0)
     assert recovered.metadata["recovered_from"].endswith("run.parquet.parts")
+
+
+ACKNOWLEDGING_CHILD = textwrap.dedent(
+    """
+    import sys
+    import bifrost as bf
+    from bifrost.recording import journal
+    url, path = sys.argv[1], sys.argv[2]
+    written = journal.Journal._write
+
+    def acknowledged(self, times, *rest):
+        written(self, times, *rest)  # returns once the frame's fsync returned
+        if self.error is None:
+            print(self.rows_written, int(times[-1]), flush=True)
+
+    journal.Journal._write = acknowledged
+    plc = bf.connect(url)
+    tags = [f"hr:{i}" for i in range(100)]
+    rec = plc.record(tags, interval="5ms", background=True, path=path, flush_interval="20ms")
+    rec.wait()
+    """
+)
+
+
+@pytest.mark.parametrize("attempt", range(3))
+def test_kill_9_during_a_write_keeps_every_acknowledged_sample(
+    modbus_server, tmp_path: Path, attempt: int
+):
+    modbus_server.set("hr", 0, list(range(100)))
+    path = tmp_path / "run.parquet"
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    child = subprocess.Popen(
+        [sys.executable, "-c", ACKNOWLEDGING_CHILD, modbus_server.url, str(path)],
+        stdout=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    acknowledged: list[tuple[int, int]] = []
+    try:
+        assert child.stdout is not None
+        # Flushes come every 20 ms: after a random number of them, kill the writer
+        # wherever it is (encoding, in os.write, in fsync).
+        for _ in range(random.randint(5, 40)):
+            line = child.stdout.readline()
+            assert line, "the recorder ended early"
+            rows, last = line.split()
+            acknowledged.append((int(rows), int(last)))
+        time.sleep(random.uniform(0.0, 0.02))
+        os.kill(child.pid, signal.SIGKILL)
+        for line in child.stdout:  # acknowledged before the kill landed
+            rows, last = line.split()
+            acknowledged.append((int(rows), int(last)))
+    finally:
+        child.wait(10)
+        if child.stdout is not None:
+            child.stdout.close()
+    rows, last = acknowledged[-1]
+    recovered = bf.open_recording(tmp_path / "run.parquet.parts")
+    times = recovered.to_pandas().index.asi8
+    assert len(recovered) >= rows
+    assert times[rows - 1] == last
+    for count, stamp in acknowledged:  # every acknowledged block, in place
+        assert times[count - 1] == stamp
+    assert np.all(np.diff(times) > 0)
+    values = recovered.to_pandas().iloc[:rows]
+    assert (values["hr:7"] == 7).all()
 
 
 @pytest.fixture
@@ -214,8 +281,29 @@ def small_disk(tmp_path: Path):
         subprocess.run(["umount", "-l", str(mount_point)], check=False)
 
 
+def fill(fd: int) -> None:
+    """Write zeros to ``fd`` until its disk is full."""
+    for _ in range(1000):
+        try:
+            os.write(fd, bytes(4096))
+        except OSError as exc:
+            if exc.errno != errno.ENOSPC:
+                raise
+            return
+    pytest.fail("the small disk never filled")
+
+
 def test_a_full_disk_is_a_clear_error_and_nothing_recorded_is_lost(modbus_server, small_disk):
     path = small_disk / "run.parquet"
+    # The spool is compact (a flush of these constant registers takes ~100 bytes): leave
+    # the recording a few pages of the disk, so that it fills while it runs.
+    filler = small_disk / "filler"
+    fd = os.open(filler, os.O_WRONLY | os.O_CREAT)
+    try:
+        fill(fd)
+    finally:
+        os.close(fd)
+    os.truncate(filler, os.path.getsize(filler) - (16 << 10))
     tags = [f"hr:{i}" for i in range(40)]
     with bf.connect(modbus_server.url) as plc:
         rec = plc.record(tags, interval="5ms", background=True, path=path, flush_interval="20ms")
