@@ -12,7 +12,10 @@ Beyond rolling windows: :func:`resample` (regular bins, several statistics in on
 pass), :func:`downsample` (MinMaxLTTB, LTTB, MinMax, M4 for plots), :func:`butter`,
 :func:`butter_filter` and :func:`sos_filter` (Butterworth filters, zero-phase by
 default, many channels in parallel), :func:`welch` (power spectral density),
-:func:`window_features` (RMS, peak, crest factor, kurtosis), and process analysis with
+:func:`window_features` (RMS, peak, crest factor, kurtosis), :func:`features` (an
+ML-ready table: one row per time window or machine cycle, moments, slopes and band
+energies per tag; :mod:`bifrost.analytics.sklearn` has it as a transformer), and process
+analysis with
 :func:`control_chart` (Shewhart limits, Nelson / Western Electric rules),
 :func:`capability` (Cp/Cpk), :func:`cusum` and :func:`cycles` (split on a trigger and
 stack aligned).
@@ -40,6 +43,7 @@ from bifrost.analytics._cycles import cycle_starts, cycles
 from bifrost.analytics._downsample import downsample
 from bifrost.analytics._features import window_features
 from bifrost.analytics._filters import butter, butter_filter, sos_filter
+from bifrost.analytics._ml import features
 from bifrost.analytics._resample import resample
 from bifrost.analytics._rolling import Data as Data
 from bifrost.analytics._rolling import ewma, rolling_max, rolling_mean, rolling_min, rolling_std
@@ -59,6 +63,7 @@ __all__ = [
     "cycles",
     "downsample",
     "ewma",
+    "features",
     "resample",
     "rolling_max",
     "rolling_mean",

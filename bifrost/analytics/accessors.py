@@ -31,6 +31,7 @@ from bifrost.analytics import (
     _downsample,
     _features,
     _filters,
+    _ml,
     _resample,
     _rolling,
     _spc,
@@ -168,6 +169,10 @@ class BifrostAccessor(Generic[Obj]):
     def window_features(self, window: int) -> Any:
         """RMS, peak, crest, kurtosis (see :func:`bifrost.analytics.window_features`)."""
         return _features.window_features(self._data("window_features"), window)
+
+    def features(self, window: Any = None, **kwargs: Any) -> Any:
+        """Feature table per window or cycle (see :func:`bifrost.analytics.features`)."""
+        return _ml.features(self._obj, window, **kwargs)
 
     def control_chart(self, **kwargs: Any) -> _spc.ControlChart:
         """Shewhart chart and rules (see :func:`bifrost.analytics.control_chart`)."""

@@ -766,6 +766,7 @@ def test_public_names_are_exported() -> None:
         "cycles",
         "downsample",
         "ewma",
+        "features",
         "resample",
         "rolling_max",
         "rolling_mean",

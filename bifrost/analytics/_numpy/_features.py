@@ -141,8 +141,8 @@ def _moments(x: F64, t: F64) -> list[float]:
     mean = v.mean()
     d = v - mean
     m2, m3, m4 = (d * d).mean(), (d**3).mean(), (d**4).mean()
-    rms = float(np.sqrt((v * v).mean()))
-    peak = float(np.abs(v).max())
+    rms = np.sqrt((v * v).mean())
+    peak = np.abs(v).max()
     with np.errstate(invalid="ignore", divide="ignore"):
         skewness = m3 / m2**1.5 if m2 > 0 else np.nan
         kurtosis = m4 / (m2 * m2) - 3.0 if m2 > 0 else np.nan
@@ -150,7 +150,19 @@ def _moments(x: F64, t: F64) -> list[float]:
         t_m2 = float((dt * dt).sum())
         slope = float((dt * d).sum()) / t_m2 if t_m2 > 0 else np.nan
         crest = peak / rms
-    return [n, mean, np.sqrt(m2), v.min(), v.max(), rms, peak, crest, skewness, kurtosis, slope]
+    return [
+        n,
+        float(mean),
+        float(np.sqrt(m2)),
+        float(v.min()),
+        float(v.max()),
+        float(rms),
+        float(peak),
+        float(crest),
+        float(skewness),
+        float(kurtosis),
+        slope,
+    ]
 
 
 def _band_bins(fs: float, block: int, bands: F64) -> list[slice]:
