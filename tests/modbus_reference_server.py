@@ -59,6 +59,7 @@ class ReferenceServer:
         self.pipelining = pipelining
         self.requests = 0  # requests received
         self.writes = 0  # requests that were not reads (never expected)
+        self.refused: list[tuple[str, int, int, int]] = []  # (table, address, count, code)
         self.port = 0
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
@@ -160,8 +161,10 @@ class ReferenceServer:
             if self.oversize == "silent":
                 return None
             code = 3 if self.oversize == "value" or count < 1 else 2
+            self.refused.append((table, address, count, code))
             return bytes((function | 0x80, code))
         if address + count > 65536 or not self.readable(table, address, count):
+            self.refused.append((table, address, count, 2))
             return bytes((function | 0x80, 2))
         if function in (3, 4):
             words = [(address + i) & 0xFFFF for i in range(count)]

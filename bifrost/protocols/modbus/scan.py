@@ -458,7 +458,7 @@ class ScanResult:
                 data[key] = min(found)
         if self.pipelining is not None and not self.pipelining.ok:
             data["pipeline"] = 1
-        return Quirks.model_validate(data)
+        return Quirks.from_mapping(data, "scan result")
 
     def to_quirks(self, path: str | os.PathLike[str], base: Quirks | None = None) -> Quirks:
         """Save :meth:`quirks` as a YAML file for ``bf.connect(url, quirks=path)``."""
