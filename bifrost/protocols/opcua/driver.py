@@ -48,6 +48,7 @@ from bifrost.protocols.opcua.codec import (
     plain_value,
     to_variant,
 )
+from bifrost.protocols.opcua.events import EventSubscription, KnownEvents, event_filter
 from bifrost.protocols.opcua.history import history_details, read_node_history
 from bifrost.protocols.opcua.limits import OperationLimits, batched, read_limits
 from bifrost.protocols.opcua.methods import (
@@ -114,6 +115,8 @@ class OpcUaDriver(Driver):
         self._limits = OperationLimits(read=options.max_nodes_per_read)
         self._server_fingerprint: str | None = None
         self._subscriptions: list[OpcUaSubscription] = []
+        self._events = KnownEvents()
+        self._event_subscriptions: list[EventSubscription] = []
         self._methods: dict[tuple[int, OpcUaAddress, OpcUaAddress], MethodSignature] = {}
         # Sessions being closed in the background after a failure: a call that timed out
         # returns at once, not after a CloseSession that the stalled server cannot answer
@@ -287,6 +290,9 @@ class OpcUaDriver(Driver):
 
     async def close(self) -> None:
         """Close the session (idempotent); subscriptions end with it."""
+        for handle in self._event_subscriptions:
+            handle.closed = True
+        self._event_subscriptions = []
         subscriptions, self._subscriptions = self._subscriptions, []
         for subscription in subscriptions:
             subscription.closed = True
@@ -545,6 +551,90 @@ class OpcUaDriver(Driver):
         result = decode(plan, where, values, self.endpoint, reading=False, indices=where)
         result.errors = errors
         return result
+
+    # -- events and alarms -------------------------------------------------------------------
+    def remember_event(self, event_id: bytes, condition: Any) -> None:
+        """Keep an event's ConditionId for :meth:`acknowledge`."""
+        self._events.add(event_id, condition)
+
+    async def subscribe_events(
+        self, source: str, on_events: Callable[[list[dict[str, Any]]], None]
+    ) -> EventSubscription:
+        """An event monitored item on ``source``; conditions already active come first."""
+        ua = self._module()
+        address = parse_opcua_address(source)
+        client = await self._ensure_connected()
+        node = await self._node_of(address, source)
+        handle = EventSubscription(self, client, on_events)
+        params = subscription_parameters(ua, _EVENT_INTERVAL_S, 1)
+        response = await self._call(
+            "creating an event subscription",
+            client.uaclient.create_subscription(params, handle.on_publish),
+        )
+        handle.subscription_id = response.SubscriptionId
+        request = ua.MonitoredItemCreateRequest()
+        request.ItemToMonitor = read_value_id(ua, node, ua.AttributeIds.EventNotifier)
+        request.MonitoringMode = ua.MonitoringMode.Reporting
+        parameters = ua.MonitoringParameters()
+        parameters.ClientHandle = 1
+        parameters.SamplingInterval = 0.0
+        parameters.QueueSize = _EVENT_QUEUE
+        parameters.DiscardOldest = True
+        parameters.Filter = event_filter(ua)
+        request.RequestedParameters = parameters
+        create = ua.CreateMonitoredItemsParameters()
+        create.SubscriptionId = handle.subscription_id
+        create.ItemsToCreate = [request]
+        create.TimestampsToReturn = ua.TimestampsToReturn.Both
+        try:
+            (result,) = await self._call(
+                "monitoring events", client.uaclient.create_monitored_items(create)
+            )
+            code = result.StatusCode.value
+            if code >> 30 >= 2:
+                raise ProtocolError(
+                    f"{source} emits no events the OPC UA server at {self.endpoint} lets "
+                    f"this client monitor ({status_name(code)})",
+                    code=code,
+                )
+        except BifrostError:
+            await handle.close()
+            raise
+        self._event_subscriptions.append(handle)
+        refresh = ua.CallMethodRequest()
+        refresh.ObjectId = ua.NodeId(ua.ObjectIds.ConditionType)
+        refresh.MethodId = ua.NodeId(ua.ObjectIds.ConditionType_ConditionRefresh)
+        refresh.InputArguments = [ua.Variant(handle.subscription_id, ua.VariantType.UInt32)]
+        with contextlib.suppress(BifrostError):  # a server without conditions
+            await self._call("refreshing conditions", client.uaclient.call([refresh]))
+        return handle
+
+    async def acknowledge(self, event_id: bytes, comment: str) -> None:
+        """Call Acknowledge on the condition that sent ``event_id`` (seen by this client)."""
+        ua = self._module()
+        condition = self._events.condition(event_id)
+        if condition is None:
+            raise ConfigurationError(
+                f"event {event_id!r} was not seen on this connection: acknowledge() takes an "
+                "event_id from subscribe_events() or record_events() of the same connection"
+            )
+        text = plain_value("the acknowledgement's comment", comment)
+        client = await self._ensure_connected()
+        request = ua.CallMethodRequest()
+        request.ObjectId = condition
+        request.MethodId = ua.NodeId(ua.ObjectIds.AcknowledgeableConditionType_Acknowledge)
+        request.InputArguments = [
+            ua.Variant(event_id, ua.VariantType.ByteString),
+            ua.Variant(ua.LocalizedText(text), ua.VariantType.LocalizedText),
+        ]
+        (result,) = await self._call("acknowledging an alarm", client.uaclient.call([request]))
+        code = result.StatusCode.value if result.StatusCode is not None else 0
+        if code >> 30 >= 2:
+            raise ProtocolError(
+                f"the OPC UA server at {self.endpoint} refused to acknowledge event "
+                f"{event_id!r} of condition {condition.to_string()}: {status_name(code)}",
+                code=code,
+            )
 
     # -- methods --------------------------------------------------------------------------
     async def call(self, object_path: str, method: str, args: Sequence[Any]) -> Any:
@@ -901,6 +991,8 @@ class OpcUaDriver(Driver):
 
 
 _NO_ANSWER = 0x800A0000  # BadTimeout
+_EVENT_INTERVAL_S = 0.1  # publishing interval of event subscriptions
+_EVENT_QUEUE = 1000  # events the server queues per publish
 _HISTORY_READ = 0x04  # AccessLevel bit
 _NAT = np.iinfo(np.int64).min  # NaT as datetime64[ns]
 

@@ -56,6 +56,7 @@ from asyncua.server.user_managers import UserManager
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
 from bifrost.exceptions import ConfigurationError
+from bifrost.protocols.opcua.server_alarms import TankAlarm
 from bifrost.protocols.opcua.server_history import PlantHistory, datetime_ns
 from bifrost.protocols.opcua.server_methods import add_plant_methods
 from bifrost.secrets import Secret
@@ -202,6 +203,7 @@ class OpcUaBinding:
         # Scalar numbers and bools are historized (HistoryRead); strings and arrays not.
         self._historized = [var for var in self._vars if _historized(var)]
         self.history: PlantHistory | None = None
+        self.alarm: TankAlarm | None = None
         self._aux_ids = [ua.NodeId(f"Plant.Aux.{i:04d}", 2) for i in range(aux)]
         self._aux_steps = max(1, round(float(aux_period) / float(dt)))
         self._aux_tick = -1
@@ -282,6 +284,8 @@ class OpcUaBinding:
                     changed.append((attribute, dv))
         if changed and self._loop is not None:
             self._loop.create_task(_notify(changed))
+        if self.alarm is not None:
+            self.alarm.update(bool(snapshot["tank.high_alarm"]), float(snapshot["tank.level"]))
 
     def _on_write(self, spec: OpcUaTagSpec) -> Callable[[Any, ua.AttributeIds, ua.DataValue], None]:
         def setter(node: Any, attr: ua.AttributeIds, value: ua.DataValue) -> None:
@@ -375,6 +379,8 @@ class OpcUaBinding:
             [var.vtype for var in self._historized],
         )
         server.iserver.history_manager = self.history
+        # ConditionRefresh (off by default): clients see the tank alarm while it is active.
+        server.iserver.bind_condition_methods = 1  # int: the Refresh events' severity
         await server.init()
         server.set_endpoint(f"opc.tcp://{host}:{port}/bifrost/")
         server.set_server_name("bifrost simulated plant")
@@ -404,6 +410,9 @@ class OpcUaBinding:
             raise ConfigurationError(f"unexpected namespace index {namespace}")
         await self._build(server)
         await add_plant_methods(server, self._command, self._served_counter)
+        alarm = TankAlarm()
+        await alarm.start(server)
+        self.alarm = alarm
         self._hook_services(server)
         await server.start()
 
@@ -477,6 +486,7 @@ class OpcUaBinding:
 
     async def _stop_server(self) -> None:
         server, self._server = self._server, None
+        self.alarm = None
         for var in self._vars:
             var.attribute = None
         self._aux_vars = []
