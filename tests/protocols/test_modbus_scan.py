@@ -133,7 +133,8 @@ def test_the_pymodbus_server_is_scanned_and_caught_mishandling_pipelining(modbus
     assert result.tables["hr"].readable == [(0, 1999), (3000, 3009)]
     assert result.max_batch == {"hr": 125}
     assert result.pipeline_ok is False
-    assert result.pipelining is not None and result.pipelining.reason
+    assert result.pipelining is not None
+    assert result.pipelining.reason
     # It never saw some of the burst: the ones it dropped.
     assert result.tables["hr"].requests < modbus_server.requests - before < result.requests
 
@@ -142,7 +143,8 @@ def test_a_device_that_pipelines_passes_the_probe(libmodbus_like):
     with bf.connect(libmodbus_like.url, timeout=TIMEOUT) as plc:
         result = plc.scan("hr", stop=2000, pipeline=8)
     assert result.pipeline_ok is True
-    assert result.pipelining is not None and result.pipelining.depth == 8
+    assert result.pipelining is not None
+    assert result.pipelining.depth == 8
     assert "pipeline" not in result.quirks().options()
 
 
@@ -185,10 +187,12 @@ def test_quirks_from_a_scan_keep_merged_requests_out_of_holes(tmp_path):
 
 def test_a_tag_inside_an_unreadable_range_is_read_alone():
     quirks = {"unreadable": {"hr": [[100, 109]]}}
-    with ReferenceServer({"hr": [(0, 199)]}) as server:
-        with bf.connect(server.url, timeout=TIMEOUT, quirks=quirks) as plc:
-            plan = plc.explain(["hr:98", "hr:105", "hr:112"])
-            frame = plc.read(["hr:98", "hr:105", "hr:112"])
+    with (
+        ReferenceServer({"hr": [(0, 199)]}) as server,
+        bf.connect(server.url, timeout=TIMEOUT, quirks=quirks) as plc,
+    ):
+        plan = plc.explain(["hr:98", "hr:105", "hr:112"])
+        frame = plc.read(["hr:98", "hr:105", "hr:112"])
     assert sorted(plan["start"]) == ["hr:105", "hr:112", "hr:98"]
     assert frame["value"].tolist() == [98, 105, 112]  # the quirk was wrong: still read
 
