@@ -148,6 +148,11 @@ class Plant:
             return self._model.steps
 
     @property
+    def vibration_rate(self) -> float:
+        """Sampling rate of ``pump.vibration`` in Hz (its samples per step over ``dt``)."""
+        return self._model.config.vibration_samples / self.dt
+
+    @property
     def urls(self) -> dict[str, str]:
         """URL of every protocol being served, e.g. ``{"modbus": "modbus://127.0.0.1:5020"}``."""
         return dict(self._urls)

@@ -31,6 +31,15 @@ pump
     signal as a transmitter reports it: the square root of an exponential average (time
     constant ``rms_tau``) of each step's mean square.
 
+    A bearing defect (off unless ``bearing_fault_start`` is set) appears at that simulated
+    time and grows: the rolling elements hit it ``bearing_defect_order`` times per shaft
+    revolution (an outer-race defect's BPFO), and every impact rings the pump's structural
+    resonance (``bearing_resonance``, decaying with ``bearing_damping``). The impact
+    amplitude grows linearly with the defect's age (``bearing_fault_growth`` per second)
+    and, like the harmonics, with the square of the speed. The impulses raise the
+    waveform's kurtosis, crest factor and high-frequency energy long before its RMS. The
+    fault draws no random numbers, so the plant is otherwise the same with it.
+
 Every random number comes from one ``numpy.random.default_rng(seed)``, drawn in the same
 order every step, so two models with the same seed and the same inputs have identical
 states after the same number of steps.
@@ -115,6 +124,12 @@ class ProcessConfig:
     vibration_noise: float = 0.2  # mm/s, sensor noise standard deviation
     vibration_samples: int = 64  # samples per step
     rms_tau: float = 1.0  # s, averaging time of the RMS transmitter
+    # pump bearing defect, none while bearing_fault_start is None
+    bearing_fault_start: float | None = None  # s of simulated time
+    bearing_fault_growth: float = 0.5  # mm/s of impact amplitude per s of defect age
+    bearing_defect_order: float = 3.58  # impacts per shaft revolution (BPFO / shaft speed)
+    bearing_resonance: float = 2500.0  # Hz, rung by every impact
+    bearing_damping: float = 0.0005  # s, decay time of the ringing
 
     def __post_init__(self) -> None:
         positive = (
@@ -133,6 +148,9 @@ class ProcessConfig:
             "mean_time_to_repair",
             "pump_tau",
             "rms_tau",
+            "bearing_defect_order",
+            "bearing_resonance",
+            "bearing_damping",
         )
         for name in positive:
             value = getattr(self, name)
@@ -144,6 +162,13 @@ class ProcessConfig:
             raise ConfigurationError("ProcessConfig needs alarm_off < alarm_on <= tank_height")
         if self.vibration_samples < 1:
             raise ConfigurationError("ProcessConfig.vibration_samples must be >= 1")
+        start = self.bearing_fault_start
+        if start is not None and not (math.isfinite(start) and start >= 0):
+            raise ConfigurationError(
+                f"ProcessConfig.bearing_fault_start must be None or >= 0 s, got {start!r}"
+            )
+        if not (math.isfinite(self.bearing_fault_growth) and self.bearing_fault_growth >= 0):
+            raise ConfigurationError("ProcessConfig.bearing_fault_growth must be >= 0")
 
 
 def hysteresis(value: float, active: bool, on: float, off: float) -> bool:
@@ -207,6 +232,9 @@ class _State:
     angle: float = 0.0  # rad, shaft angle at the start of the next step
     mean_square: float = 0.0  # (mm/s)^2, averaged
     vibration: npt.NDArray[np.float64] = field(default_factory=lambda: np.zeros(0))
+    defect_phase: float = 0.0  # bearing defect cycles since the last impact, in [0, 1)
+    impact_age: float = math.inf  # s from the last impact to the start of the next step
+    impact_amplitude: float = 0.0  # mm/s, of the last impact
 
 
 class ProcessModel:
@@ -250,6 +278,12 @@ class ProcessModel:
         self._sample_fraction = np.arange(n, dtype=np.float64) / n
         self._orders = np.arange(1, len(c.harmonics) + 1, dtype=np.float64)[:, None]
         self._amplitudes = np.asarray(c.harmonics, dtype=np.float64)[:, None]
+        nyquist = n / self.dt / 2.0
+        if c.bearing_fault_start is not None and c.bearing_resonance >= nyquist:
+            raise ConfigurationError(
+                f"ProcessConfig.bearing_resonance ({c.bearing_resonance:g} Hz) must be below "
+                f"the vibration signal's Nyquist frequency, {nyquist:g} Hz"
+            )
 
         s = _State()
         s.level = min(max(c.tank_level0, 0.0), c.tank_height)
@@ -365,11 +399,45 @@ class ProcessModel:
         scale = (s.speed / c.pump_nominal_rpm) ** 2
         wave = scale * np.sum(self._amplitudes * np.sin(self._orders * angles), axis=0)
         s.vibration = wave + c.vibration_noise * normals[2:]
+        if c.bearing_fault_start is not None:
+            s.vibration += self._bearing_impacts(t, omega, scale)
         s.angle = (s.angle + omega * dt) % (2.0 * math.pi)
         block_ms = float(np.dot(s.vibration, s.vibration)) / nvib
         s.mean_square += (block_ms - s.mean_square) * (1.0 - math.exp(-dt / c.rms_tau))
 
         s.step += 1
+
+    def _bearing_impacts(self, t: float, omega: float, scale: float) -> npt.NDArray[np.float64]:
+        """The ringing of the bearing defect's impacts over this step's samples."""
+        s, c, dt = self._s, self.config, self.dt
+        start = c.bearing_fault_start
+        assert start is not None
+        amplitude = c.bearing_fault_growth * max(0.0, t - start) * scale
+        # Impacts fall where the defect phase passes a whole cycle, at exact times within
+        # the step, so the impulse train is regular across steps whatever dt is.
+        cycles = c.bearing_defect_order * omega * dt / (2.0 * math.pi)  # per step
+        first = (1.0 - s.defect_phase) / cycles if cycles > 0 else math.inf  # in steps
+        count = math.floor((1.0 - first) * cycles - 1e-12) + 1 if first < 1.0 else 0
+        impacts = (first + np.arange(count) / cycles) * dt if count else np.zeros(0)
+        s.defect_phase = (s.defect_phase + cycles) % 1.0
+        times, sizes = impacts, np.full(count, amplitude)
+        # The previous impact still rings into this step unless it has died away.
+        if s.impact_amplitude and s.impact_age < 50.0 * c.bearing_damping:
+            times = np.concatenate([[-s.impact_age], times])
+            sizes = np.concatenate([[s.impact_amplitude], sizes])
+        if count:
+            s.impact_age, s.impact_amplitude = dt - float(impacts[-1]), amplitude
+        else:
+            s.impact_age += dt
+        if not np.any(sizes):
+            return np.zeros(c.vibration_samples)
+        age = self._sample_fraction[None, :] * dt - times[:, None]
+        after = np.maximum(age, 0.0)
+        ringing = np.exp(-after / c.bearing_damping) * np.sin(
+            2.0 * math.pi * c.bearing_resonance * after
+        )
+        result: npt.NDArray[np.float64] = sizes @ ringing
+        return result
 
     # -- outputs --------------------------------------------------------------------------
     @property
