@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -25,6 +26,7 @@ if TYPE_CHECKING:
 __all__ = ["DashApp", "tag_entries"]
 
 _FIRST_SELECTED = 4  # tags selected at start when none were named
+_TREND_EVERY = 0.5  # seconds between redraws of the chart: the costliest part of a redraw
 
 
 def tag_entries(connection: Connection, tags: Sequence[str]) -> list[TagEntry]:
@@ -38,6 +40,8 @@ def tag_entries(connection: Connection, tags: Sequence[str]) -> list[TagEntry]:
         for t in connection.tags
     ]
     known = {entry.name for entry in entries}
+    if tags:
+        connection.explain(list(tags))  # plans the read (no I/O): bad addresses raise here
     for tag in connection.resolve(list(tags)):
         if tag.name not in known:
             known.add(tag.name)
@@ -98,6 +102,7 @@ class DashApp(App[int]):
         self.live = LiveValues()
         self.recorder = RecordControl(connection, record_dir or Path.cwd())
         self._units = {e.name: e.unit for e in self.entries}
+        self._trend_drawn = 0.0
         self._wake = threading.Event()
         self._stopping = threading.Event()
         self.sub_title = f"{connection.url}  ({'writable' if self.writable else 'read-only'})"
@@ -156,10 +161,13 @@ class DashApp(App[int]):
             self._wake.wait(self.interval)
             self._wake.clear()
 
-    def _redraw(self) -> None:
+    def _redraw(self, *, trend: bool = False) -> None:
         names = self.selected
         self.query_one(ValuesTable).show(names, self.live, self._units)
-        self.query_one(TrendChart).show(names, self.live)
+        now = time.monotonic()
+        if trend or now - self._trend_drawn >= _TREND_EVERY:
+            self._trend_drawn = now
+            self.query_one(TrendChart).show(names, self.live)
         self._refresh_status()
 
     def _refresh_status(self) -> None:
@@ -172,7 +180,7 @@ class DashApp(App[int]):
 
     @on(TagList.Toggled)
     def _selection_changed(self) -> None:
-        self._redraw()
+        self._redraw(trend=True)
         self._wake.set()  # read the new selection now, not at the next tick
 
     # -- actions ----------------------------------------------------------------------------
