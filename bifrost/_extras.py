@@ -45,6 +45,7 @@ EXTRAS = {
     "h5py": "bifrost-iot[netcdf]",
     "dask": "bifrost-analytics[dask]",
     "distributed": "bifrost-analytics[dask]",
+    "sklearn": "bifrost-analytics[ml]",
     "typer": "bifrost-cli",
     "rich": "bifrost-cli",
     "textual": "bifrost-cli",
