@@ -80,7 +80,8 @@ class PlantHistory(HistoryManager):
         super().__init__(iserver)
         self.columns = {node_id: j for j, node_id in enumerate(node_ids)}
         self._vtypes = list(vtypes)
-        self._period_ns = int(period_s * 1e9)
+        self.period_ns = int(period_s * 1e9)
+        """Shortest time between two stored rows (0: every publish is stored)."""
         self._times = np.zeros(capacity, dtype=np.int64)
         self._values = np.zeros((capacity, len(node_ids)), dtype=np.float64)
         self._written = 0  # rows ever written; row n lives at n % capacity
@@ -92,7 +93,7 @@ class PlantHistory(HistoryManager):
         if not self._written:
             return True
         last = int(self._times[(self._written - 1) % len(self._times)])
-        return now_ns - last >= self._period_ns
+        return now_ns - last >= self.period_ns
 
     def sample(self, now_ns: int, values: Sequence[float]) -> None:
         """Store one row of the variables' values (call when :meth:`due`)."""
