@@ -8,7 +8,6 @@ one job there.
 from __future__ import annotations
 
 import logging
-import re
 import time
 from dataclasses import dataclass
 from typing import Any, cast
@@ -19,6 +18,7 @@ import numpy.typing as npt
 from bifrost.model import Tag
 from bifrost.planning import Packet, Span, coalesce
 from bifrost.protocols.s7.address import S7Address
+from bifrost.protocols.s7.errors import error_code
 from bifrost.protocols.s7.plan import Layout, ReadPlan
 
 __all__ = [
@@ -30,7 +30,6 @@ __all__ = [
     "identify",
     "is_link_failure",
     "read_packet",
-    "return_code",
     "snap7_area",
     "span_key",
     "try_read",
@@ -38,7 +37,6 @@ __all__ = [
 ]
 
 AREA_NAMES = {"DB": "DB", "M": "MK", "I": "PE", "Q": "PA"}
-RETURN_CODE = re.compile(r"\(0x([0-9a-fA-F]{2})\)")
 
 _snap7_log = logging.getLogger("snap7")
 if _snap7_log.level == logging.NOTSET:
@@ -141,8 +139,8 @@ def try_read(
     return None
 
 
-def write_all(client: Any, plan: list[S7Write]) -> tuple[S7Write, str] | None:
-    """Write in order; the first write the PLC refuses and its message, or None."""
+def write_all(client: Any, plan: list[S7Write]) -> tuple[S7Write, str, int | None] | None:
+    """Write in order; the first write the PLC refuses, its message and code, or None."""
     from snap7.error import S7ProtocolError
     from snap7.type import WordLen
 
@@ -159,7 +157,7 @@ def write_all(client: Any, plan: list[S7Write]) -> tuple[S7Write, str] | None:
         except S7ProtocolError as exc:
             if is_link_failure(exc):
                 raise
-            return write, str(exc)
+            return write, str(exc), error_code(exc)
     return None
 
 
@@ -217,12 +215,6 @@ def is_link_failure(exc: Exception) -> bool:
     return isinstance(
         exc, S7ConnectionError | S7TimeoutError | S7PacketLostError | S7StalePacketError
     )
-
-
-def return_code(text: str) -> int | None:
-    """The S7 return code in a snap7 error message, if it names one."""
-    match = RETURN_CODE.search(text)
-    return int(match.group(1), 16) if match else None
 
 
 def read_all(
@@ -297,13 +289,13 @@ def _read_apart(
             if refused is None:
                 continue
             if len(members) == 1:
-                failures.append(Failure(members, str(refused), return_code(str(refused))))
+                failures.append(Failure(members, str(refused), error_code(refused)))
                 continue
             for m in members:
                 own = _own(plan, m)
                 bad = try_read(client, (own,), {own: base + own.start - span.start}, image)
                 if bad is not None:
-                    failures.append(Failure((m,), str(bad), return_code(str(bad))))
+                    failures.append(Failure((m,), str(bad), error_code(bad)))
 
 
 def _own(plan: ReadPlan, member: int) -> Span:

@@ -34,7 +34,8 @@ from bifrost.model import DataType, Quality, Tag
 from bifrost.protocols.base import Driver, ReadResult
 from bifrost.protocols.s7 import client as snap7_calls
 from bifrost.protocols.s7 import codec
-from bifrost.protocols.s7.options import S7Options
+from bifrost.protocols.s7.errors import diagnose, error_code
+from bifrost.protocols.s7.options import CONNECTION_TYPES, S7Options
 from bifrost.protocols.s7.plan import (
     PDU_BEFORE_CONNECT,
     ReadPlan,
@@ -108,8 +109,12 @@ class S7Driver(Driver):
         if isinstance(exc, S7ConnectionError | OSError):
             return ConnectionError(f"lost the connection to {what}: {text}")
         if isinstance(exc, S7ProtocolError):
+            code = error_code(exc)
+            # Only a refused header says something about the CPU's settings here.
+            advice = diagnose(code, "") if code is not None and code > 0xFF else ""
             return ProtocolError(
-                f"{what} answered with an error: {text}", code=snap7_calls.return_code(text)
+                f"{what} answered with an error: {text}" + (f"; {advice}" if advice else ""),
+                code=code,
             )
         return ConnectionError(f"unexpected failure talking to {what}: {text}")
 
@@ -118,6 +123,7 @@ class S7Driver(Driver):
         import snap7
 
         client = snap7.Client()
+        client.set_connection_type(CONNECTION_TYPES[self.options.connection_type])
         client.connect(self.options.host, self.options.rack, self.options.slot, self.options.port)
         connection = client.connection
         if connection is not None and connection.socket is not None:
@@ -228,11 +234,14 @@ class S7Driver(Driver):
             quality[list(failure.members)] = Quality.BAD_PROTOCOL
             names = [plan.tags[m].name for m in failure.members]
             shown = ", ".join(repr(n) for n in names[:5]) + (" …" if len(names) > 5 else "")
+            address = plan.addresses[failure.members[0]]
+            advice = diagnose(failure.code, address.area, address.db)
             errors.append(
                 ProtocolError(
                     f"the S7 PLC at {self.endpoint} refused reading "
-                    f"{plan.addresses[failure.members[0]]} for tag"
-                    f"{'s' if len(names) > 1 else ''} {shown}: {failure.message}",
+                    f"{address} for tag"
+                    f"{'s' if len(names) > 1 else ''} {shown}: {failure.message}"
+                    + (f"; {advice}" if advice else ""),
                     code=failure.code,
                     tags=names,
                 )
@@ -271,11 +280,12 @@ class S7Driver(Driver):
         await self._ensure_connected()
         failure = await self._run(snap7_calls.write_all, self._client, plan)
         if failure is not None:
-            write, text = failure
+            write, text, code = failure
+            advice = diagnose(code, write.address.area, write.address.db)
             raise ProtocolError(
                 f"the S7 PLC at {self.endpoint} refused writing tag {write.tag.name!r} "
-                f"({write.address}): {text}",
-                code=snap7_calls.return_code(text),
+                f"({write.address}): {text}" + (f"; {advice}" if advice else ""),
+                code=code,
                 tags=[write.tag.name],
             )
 
@@ -288,6 +298,7 @@ class S7Driver(Driver):
             "endpoint": self.endpoint,
             "rack": self.options.rack,
             "slot": self.options.slot,
+            "connection_type": self.options.connection_type,
             "pdu_size": self._pdu,
             "vendor": "Siemens",
         }

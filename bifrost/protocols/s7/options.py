@@ -12,7 +12,10 @@ from bifrost.planning import CostModel
 from bifrost.protocols.options import convert, flag, query
 from bifrost.secrets import redact_url
 
-__all__ = ["S7Options"]
+__all__ = ["CONNECTION_TYPES", "S7Options"]
+
+# snap7's connection types: the first byte of the remote TSAP.
+CONNECTION_TYPES = {"pg": 1, "op": 2, "basic": 3}
 
 
 @dataclass(frozen=True, slots=True)
@@ -21,6 +24,11 @@ class S7Options:
 
     ``item_cost`` and ``byte_cost`` are the planner's costs relative to one request
     (see :class:`bifrost.planning.CostModel`).
+
+    ``connection_type`` is the CPU connection resource used: ``"op"`` (an HMI's, the
+    default), ``"pg"`` (a programming device's, as TIA Portal uses: on CPUs with one
+    free PG connection bifrost and TIA Portal take it from each other) or ``"basic"``
+    (S7 basic communication).
     """
 
     host: str = "127.0.0.1"
@@ -31,6 +39,7 @@ class S7Options:
     item_cost: float = 0.2
     byte_cost: float = 0.0005
     multi_item: bool = True
+    connection_type: str = "op"
 
     @property
     def endpoint(self) -> str:
@@ -69,6 +78,7 @@ class S7Options:
             "item_cost": float,
             "byte_cost": float,
             "multi_item": flag,
+            "connection_type": lambda v: str(v).strip().lower(),
         }
         settings = {**query(parts.query), **kwargs}
         values.update(convert(settings, converters, "S7"))
@@ -89,3 +99,8 @@ class S7Options:
             raise ConfigurationError(f"timeout must be positive, got {self.timeout}")
         if self.item_cost < 0 or self.byte_cost < 0:
             raise ConfigurationError("item_cost and byte_cost must be >= 0")
+        if self.connection_type not in CONNECTION_TYPES:
+            raise ConfigurationError(
+                f"S7 connection_type={self.connection_type!r} is not one of "
+                f"{', '.join(repr(k) for k in CONNECTION_TYPES)}"
+            )

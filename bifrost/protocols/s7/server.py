@@ -17,7 +17,9 @@ if those change):
   item return code a PLC uses (0x03 access denied, 0x05 out of range, 0x0A no object);
 - accepted writes are reported, so the plant feeds the written tags to its model;
 - :meth:`S7Server.stop` cuts the open connections (snap7 would answer them once more);
-- read requests and items are counted, so tests can check what a client sent.
+- read requests and items are counted, so tests can check what a client sent;
+- ``put_get = False`` refuses every read and write in the reply's header, as an
+  S7-1200/1500 with PUT/GET access off does.
 """
 
 from __future__ import annotations
@@ -59,6 +61,7 @@ OK = 0xFF
 ACCESS_DENIED = 0x03
 OUT_OF_RANGE = 0x05
 NO_OBJECT = 0x0A
+FUNCTION_REFUSED = 0x8104  # header error class 0x81, code 0x04
 _SRV_AREA = {S7Area.DB: SrvArea.DB, S7Area.MK: SrvArea.MK, S7Area.PE: SrvArea.PE}
 _SRV_AREA[S7Area.PA] = SrvArea.PA
 _AREA_OF = {"DB": S7Area.DB, "M": S7Area.MK, "I": S7Area.PE, "Q": S7Area.PA}
@@ -90,6 +93,9 @@ class S7Server(Server):
         self.read_items = 0
         self.write_requests = 0
         self._on_write = on_write
+        # False answers reads and writes as a CPU with PUT/GET access off does: the whole
+        # request refused in the reply's header (error class 0x81, code 0x04).
+        self.put_get = True
         self._sockets: set[socket.socket] = set()
         self._sockets_lock = threading.Lock()
 
@@ -126,11 +132,15 @@ class S7Server(Server):
     def _handle_read_area(self, request: dict[str, Any], client_address: tuple[str, int]) -> bytes:
         self.read_requests += 1
         self.read_items += int(request.get("parameters", {}).get("item_count", 1))
+        if not self.put_get:
+            return bytes(self._build_error_response(request, FUNCTION_REFUSED))
         response: bytes = super()._handle_read_area(request, client_address)
         return response
 
     def _handle_write_area(self, request: dict[str, Any], client_address: tuple[str, int]) -> bytes:
         self.write_requests += 1
+        if not self.put_get:
+            return bytes(self._build_error_response(request, FUNCTION_REFUSED))
         raw = request.get("raw_parameters", b"")
         data = (request.get("data") or {}).get("data", b"")
         if len(raw) < 14 or raw[1] != 1 or not data:
