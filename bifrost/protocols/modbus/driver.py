@@ -157,6 +157,7 @@ class ModbusDriver(Driver):
         self._lock = asyncio.Lock()
         self.pipeline = PipelineStats(options.pipeline, options.pipeline)
         self._proven = False  # the device answered a whole pipelined burst
+        self._probed = False  # the first burst, of reads of distinct sizes, was sent
         self._tcp: TcpTransport | None = None
         # RTU: the serial line, shared with every connection to another unit on it,
         # held from connect() to close().
@@ -396,7 +397,8 @@ class ModbusDriver(Driver):
     async def _read_tcp(self, plan: ReadPlan) -> ReadResult:
         started = time.monotonic()
         replies = self._new_replies(plan)
-        if self.pipeline.in_flight > 1 and len(plan.spans) > 1:
+        if self.pipeline.in_flight > 1 and len(plan.spans) > 1 and await self._trust_bursts(plan):
+            fallbacks = self.pipeline.fallbacks
             jobs = deque(
                 _Job(span, base, request)
                 for span, base, request in zip(
@@ -404,10 +406,38 @@ class ModbusDriver(Driver):
                 )
             )
             await self._pipelined(plan, jobs, replies)
-        else:
-            for span, base, request in zip(plan.spans, plan.span_base, plan.requests, strict=True):
-                await self._sequential(plan, _Job(span, base, request), replies)
+            if self.pipeline.fallbacks == fallbacks:
+                return self._result(plan, replies, started)
+            # A burst went wrong: a reply under another request's id may have passed for
+            # its answer, so nothing from the burst is kept; ask again one at a time.
+            replies = self._new_replies(plan)
+        for span, base, request in zip(plan.spans, plan.span_base, plan.requests, strict=True):
+            await self._sequential(plan, _Job(span, base, request), replies)
         return self._result(plan, replies, started)
+
+    async def _trust_bursts(self, plan: ReadPlan) -> bool:
+        """Whether to pipeline; before the first burst, a probe that replies cannot fool.
+
+        Replies to requests of one size pass each other's checks: a device that sends
+        them under the wrong transaction ids would give wrong values no check catches.
+        So the first burst is reads of sizes that all differ (within the plan's own
+        spans), and a device that gets it wrong is read one request at a time.
+        """
+        if self._probed:
+            return self.pipeline.in_flight > 1
+        self._probed = True
+        requests = _probe_requests(plan, self.pipeline.in_flight)
+        if len(requests) < 2:
+            return True  # nothing to tell apart: the reads' own checks stand
+        assert self._tcp is not None
+        outcomes = await _burst(self._tcp, requests, self.options.timeout)
+        for request, outcome in zip(requests, outcomes, strict=True):
+            if isinstance(outcome, BaseException):
+                self._fall_back(
+                    f"its first burst came back wrong ({request.describe()}: {outcome})"
+                )
+                return False
+        return True
 
     async def _sequential(self, plan: ReadPlan, job: _Job, replies: _Replies) -> None:
         try:
@@ -441,6 +471,8 @@ class ModbusDriver(Driver):
                 except ReplyMismatch as exc:
                     answered += 1
                     self._reject(plan, job, exc, replies)
+                    if burst > 1:
+                        self._fall_back(f"a reply during a burst did not answer its request: {exc}")
                     continue
                 except (Resend, Dropped) as exc:
                     # The connection was reset over another request's reply, or the
@@ -725,6 +757,27 @@ async def _burst(
     if any(isinstance(o, BaseException) for o in outcomes):
         tcp.disconnect()
     return outcomes
+
+
+def _probe_requests(plan: ReadPlan, depth: int) -> list[Request]:
+    # Up to `depth` reads within the plan's spans, no two of which a reply could answer
+    # alike (unit, function code and byte count all checked): the largest size left in
+    # each span, bigger spans first.
+    taken: set[tuple[int, int, int]] = set()
+    requests: list[Request] = []
+    for span in sorted(plan.spans, key=lambda s: -s.count):
+        unit, table = span_unit_table(span)
+        bits = is_bit_table(table)
+        for count in range(span.count, 0, -1):
+            request = read_request(unit, table, span.start, count)
+            shape = (unit, request.function, (count + 7) // 8 if bits else 2 * count)
+            if shape not in taken:
+                taken.add(shape)
+                requests.append(request)
+                break
+        if len(requests) == depth:
+            break
+    return requests
 
 
 def _write_request(write: ModbusWrite) -> Request:
