@@ -33,8 +33,6 @@ async def capture(plant: bf.sim.Plant, out: Path, record_dir: Path) -> Path:
         await asyncio.to_thread(plc.write, {"reactor.setpoint": 75.0})
         await pilot.press("r")  # the status bar shows the recording
         await pilot.pause(8.0)
-        app.query_one("#values").focus()
-        await pilot.pause(0.3)
         app.save_screenshot(filename=svg.name, path=str(out))
         await pilot.press("q")
     return svg

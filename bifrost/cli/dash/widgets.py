@@ -15,10 +15,15 @@ from textual_plot import HiResMode, PlotWidget
 
 from bifrost.cli.dash.live import LiveValues, format_cell, quality_style
 
-__all__ = ["TagEntry", "TagList", "TrendChart", "ValuesTable"]
+__all__ = ["TagEntry", "TagList", "TrendChart", "ValuesTable", "trend_colour"]
 
 # Distinct on dark and light themes; a tag keeps its colour while it stays selected.
 _COLOURS = ("cyan", "magenta", "yellow", "green", "bright_blue", "red", "white", "bright_magenta")
+
+
+def trend_colour(names: Sequence[str], name: str) -> str:
+    """The colour of ``name``'s line: by its place in the selection, so it stays put."""
+    return _COLOURS[list(names).index(name) % len(_COLOURS)]
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,7 +140,11 @@ class TagList(Vertical):
 
 
 class ValuesTable(DataTable[str | Text]):
-    """The selected tags' last values, quality coloured (green good, yellow uncertain, red bad)."""
+    """The selected tags' last values, quality coloured (green good, yellow uncertain, red bad).
+
+    The first column is the tag's line colour in the trend (the chart has no legend that
+    could hide its lines).
+    """
 
     DEFAULT_CSS = "ValuesTable { height: 1fr; }"
 
@@ -143,6 +152,7 @@ class ValuesTable(DataTable[str | Text]):
         """Add the columns."""
         self.cursor_type = "row"
         self.border_title = "live values"
+        self.add_column("", key="line", width=2)
         for label, key in (
             ("tag", "name"),
             ("value", "value"),
@@ -159,7 +169,7 @@ class ValuesTable(DataTable[str | Text]):
             row = self.cursor_row
             self.clear()
             for name in wanted:
-                self.add_row(name, "", units.get(name, ""), "", "", key=name)
+                self.add_row("", name, "", units.get(name, ""), "", "", key=name)
             if wanted:
                 self.move_cursor(row=min(row, len(wanted) - 1))
         now = time.time_ns()
@@ -176,6 +186,8 @@ class ValuesTable(DataTable[str | Text]):
                 )
             for key, cell in zip(("value", "quality", "age"), cells, strict=True):
                 self.update_cell(name, key, cell, update_width=True)
+            line = Text("━━", style=trend_colour(wanted, name)) if live.numeric(name) else Text("")
+            self.update_cell(name, "line", line)
 
     def highlighted(self) -> str | None:
         """The tag under the cursor."""
@@ -200,7 +212,7 @@ class TrendChart(PlotWidget):
     def on_mount(self) -> None:
         """Label the time axis."""
         self.set_xlabel("seconds")
-        self.show_legend()
+        self.show_legend(is_visible=False)
 
     def show(self, names: Sequence[str], live: LiveValues) -> None:
         """Redraw the trend of every numeric tag among ``names``."""
@@ -211,7 +223,7 @@ class TrendChart(PlotWidget):
             if not live.numeric(name):
                 continue
             seconds, values = live.trend(name, now)
-            colour = _COLOURS[drawn % len(_COLOURS)]
+            colour = trend_colour(names, name)
             self.plot(seconds, values, line_style=colour, hires_mode=HiResMode.BRAILLE, label=name)
             drawn += 1
         self.border_subtitle = "" if drawn else "select numeric tags to draw their trend"
