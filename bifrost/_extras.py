@@ -50,6 +50,7 @@ EXTRAS = {
     "rich": "bifrost-cli",
     "textual": "bifrost-cli",
     "keyring": "bifrost-core[keyring]",
+    "openpyxl": "bifrost-core[xlsx]",
 }
 
 # Parts of the bifrost package -> the distribution that installs them (bifrost-core is

@@ -23,7 +23,7 @@ from bifrost.model import Tag
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["TagLike", "TagTable"]
+__all__ = ["TagLike", "TagTable", "read_tag_text"]
 
 TagLike = str | Tag
 """A tag as given by a user: a name from the tag table, a ``Tag``, or a raw address."""
@@ -255,6 +255,91 @@ class TagTable(Sequence[Tag]):
             )
         return cls(source)
 
+    # -- other tools' exports (bifrost.tagimport; each importer's docstring has the details)
+    @classmethod
+    def from_telegraf(
+        cls,
+        source: TextSource,
+        *,
+        device: str | None = None,
+        skip_unsupported: bool = False,
+        encoding: str | None = None,
+    ) -> TagTable:
+        """Read a Telegraf configuration's ``inputs.modbus``, ``inputs.s7comm`` or ``inputs.opcua``.
+
+        Every Modbus configuration style (register, request, metric) is understood. A
+        file with several plugin instances needs ``device=`` (an instance's name,
+        controller, server or endpoint). Fields of types bifrost cannot read are errors
+        unless ``skip_unsupported=True`` (then left out, with a warning). Errors name the
+        file, the line and the field. See :mod:`bifrost.tagimport.telegraf`.
+        """
+        from bifrost.tagimport.telegraf import from_telegraf
+
+        return from_telegraf(
+            source, device=device, skip_unsupported=skip_unsupported, encoding=encoding
+        )
+
+    @classmethod
+    def from_kepware(
+        cls,
+        source: TextSource,
+        *,
+        protocol: str | None = None,
+        first_word_low: bool = True,
+        skip_unsupported: bool = False,
+        encoding: str | None = None,
+    ) -> TagTable:
+        """Read a Kepware (KEPServerEX) tag CSV export of a Modbus or Siemens S7 device.
+
+        Addresses like ``400001``/``40001`` (Modbus) and ``DB1.DBD0`` (S7) are told apart
+        by their form, or by ``protocol="modbus"|"s7"``. ``first_word_low`` is the Modbus
+        device's "First Word Low" data-encoding setting, on by default in Kepware (32-
+        and 64-bit values low word first). Linear scaling becomes scale and offset. See
+        :mod:`bifrost.tagimport.kepware`.
+        """
+        from bifrost.tagimport.kepware import from_kepware
+
+        return from_kepware(
+            source,
+            protocol=protocol,
+            first_word_low=first_word_low,
+            skip_unsupported=skip_unsupported,
+            encoding=encoding,
+        )
+
+    @classmethod
+    def from_tia(
+        cls, source: str | os.PathLike[str], *, skip_unsupported: bool = False
+    ) -> TagTable:
+        """Read a TIA Portal export: a PLC tag table (``.xlsx`` or SimaticML ``.xml``) or a DB.
+
+        The ``.xlsx`` export needs openpyxl (``pip install "bifrost-core[xlsx]"``). A data
+        block must have standard (not optimized) block access: only those have absolute
+        addresses. See :mod:`bifrost.tagimport.tia`.
+        """
+        from bifrost.tagimport.tia import from_tia
+
+        return from_tia(source, skip_unsupported=skip_unsupported)
+
+    @classmethod
+    def from_node_red(
+        cls,
+        source: TextSource,
+        *,
+        server: str | None = None,
+        encoding: str | None = None,
+    ) -> TagTable:
+        """Read the registers of a Node-RED flow's Modbus read nodes (node-red-contrib-modbus).
+
+        Every ``modbus-read`` and ``modbus-getter`` node's ``quantity`` registers (or bits)
+        from ``adr`` become tags ``<node name>.<index in the payload>``. A flow whose nodes
+        use several Modbus servers needs ``server=`` (the config node's name, id or
+        host:port). See :mod:`bifrost.tagimport.node_red`.
+        """
+        from bifrost.tagimport.node_red import from_node_red
+
+        return from_node_red(source, server=server, encoding=encoding)
+
     # -- access -------------------------------------------------------------------------
     def __len__(self) -> int:
         return len(self._tags)
@@ -432,6 +517,15 @@ TextSource = str | os.PathLike[str] | io.IOBase
 """Where a tag file comes from: a path, an open file, or the text itself (with a newline)."""
 
 _FALLBACK = "cp1252"
+
+
+def read_tag_text(source: TextSource, encoding: str | None = None) -> tuple[str, str]:
+    """A tag file's text and the name errors show for it (the path, or ``<text>``).
+
+    ``source`` and ``encoding`` are as for :meth:`TagTable.from_csv`; refusals are
+    :class:`~bifrost.exceptions.ConfigurationError`.
+    """
+    return _read_text(source, encoding)
 
 
 def _path(source: str | os.PathLike[str]) -> Path:
