@@ -10,7 +10,7 @@ objects with ``None`` where there is no value.
 from __future__ import annotations
 
 import importlib
-from collections.abc import Hashable, Sequence
+from collections.abc import Hashable, Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -284,25 +284,57 @@ def wide_frame(
     index = utc_index(times_ns)
     floats = [j for j, i in enumerate(numeric_index) if dtypes[i].startswith("float")]
     # Float tags go in as one 2-D block (no per-column copies); the others need
-    # nullable or object columns of their own.
-    block = numbers if len(floats) == len(numeric_index) else numbers[:, floats]
-    is_float = set(floats)
-    frame = pd.DataFrame(
-        block, index=index, columns=[names[numeric_index[j]] for j in floats], copy=False
-    )
-    extra: dict[str, Any] = {}
-    for j, i in enumerate(numeric_index):
-        if j not in is_float:
-            extra[names[i]] = typed_column(numbers[:, j], dtypes[i])
+    # nullable or object columns of their own, converted together as one block.
+    extra: dict[str, Any] = dict(_nullable_columns(numbers, numeric_index, names, dtypes, floats))
     for j, i in enumerate(object_index):
         extra[names[i]] = objects[:, j]
-    if extra:
-        frame = pd.concat([frame, pd.DataFrame(extra, index=index)], axis=1)
-    if list(frame.columns) != list(names):
-        frame = frame[list(names)]
+    if not floats:
+        frame = pd.DataFrame({n: extra[n] for n in names}, index=index, copy=False)
+    else:
+        block = numbers if len(floats) == len(numeric_index) else numbers[:, floats]
+        frame = pd.DataFrame(
+            block, index=index, columns=[names[numeric_index[j]] for j in floats], copy=False
+        )
+        if extra:
+            frame = pd.concat([frame, pd.DataFrame(extra, index=index)], axis=1)
+        if list(frame.columns) != list(names):
+            frame = frame[list(names)]
     if attrs is not None:
         frame.attrs = attrs
     return frame
+
+
+def _nullable_columns(
+    numbers: npt.NDArray[np.float64],
+    numeric_index: npt.NDArray[np.intp],
+    names: Sequence[str],
+    dtypes: Sequence[str],
+    floats: list[int],
+) -> Iterator[tuple[str, Any]]:
+    """The bool and integer columns of a value block as nullable arrays.
+
+    What :func:`typed_column` makes of each, converted in one step for all of them.
+    """
+    skip = set(floats)
+    others = [j for j in range(len(numeric_index)) if j not in skip]
+    if not others:
+        return
+    # Rows of the transposed block: each tag's values end up contiguous (a block read
+    # from a file is column-major already, and taken whole without a copy).
+    rows = numbers.T if len(others) == numbers.shape[1] else numbers.T[others]
+    missing = np.isnan(rows)
+    with np.errstate(invalid="ignore"):  # NaN rows are masked; their cells set to 0 below
+        data = rows.astype(np.int64)
+    if missing.any():
+        data[missing] = 0
+    for r, j in enumerate(others):
+        i = numeric_index[j]
+        if dtypes[i] == "bool":
+            yield names[i], pd.arrays.BooleanArray(rows[r] != 0, missing[r])
+        elif dtypes[i].startswith(("int", "uint")):
+            yield names[i], pd.arrays.IntegerArray(data[r], missing[r])
+        else:
+            yield names[i], rows[r].copy()
 
 
 def quality_frame(

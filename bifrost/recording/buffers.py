@@ -70,6 +70,7 @@ class SampleBuffer:
         self._object_index = np.flatnonzero(~self.numeric)
         self._chunk_rows = chunk_rows
         self._next_rows = first  # rows of the next chunk
+        self._expected: int | None = None  # rows the recording will have, when known
         self._size = 0  # rows of the current chunk
         self._chunks: list[tuple[Any, ...]] = []
         self._used: list[int] = []  # rows filled in each chunk
@@ -77,8 +78,19 @@ class SampleBuffer:
         self._rows = 0
         self._lock = threading.Lock()  # appends on the loop thread, reads from anywhere
 
+    def expect(self, rows: int) -> None:
+        """Size the chunks to come for a recording of ``rows`` rows (a known duration).
+
+        The chunks still double up to ~2 MiB, but none reaches past ``rows``: a 10 s
+        recording at 1 Hz holds 10 rows, not 64 KiB of NaN. Rows beyond it (never from
+        a fixed duration) open chunks as usual.
+        """
+        self._expected = max(1, rows)
+
     def _new_chunk(self) -> None:
         n, width = self._next_rows, len(self.names)
+        if self._expected is not None and self._rows < self._expected:
+            n = min(n, self._expected - self._rows)
         self._size = n
         self._next_rows = min(self._chunk_rows, 2 * n)
         self._chunks.append(
@@ -141,6 +153,30 @@ class SampleBuffer:
             self._fill = self._size
             self._rows += n
 
+    def extend_blocks(
+        self,
+        times: npt.NDArray[np.int64],
+        numbers: npt.NDArray[np.float64],
+        objects: npt.NDArray[np.object_],
+        quality: npt.NDArray[np.uint8],
+    ) -> None:
+        """Append many rows given as :meth:`matrix` returns them, taking the arrays as they are.
+
+        ``numbers`` rows by numeric tags, ``objects`` rows by the other tags, ``quality``
+        rows by all tags; any memory layout (column-major blocks are kept column-major).
+        The buffer owns them from now on.
+        """
+        n = len(times)
+        if n == 0:
+            return
+        if numbers.shape != (n, len(self._numeric_index)) or quality.shape != (n, len(self.names)):
+            raise ValueError("blocks that do not match the buffer's tags")
+        with self._lock:
+            self._chunks.append((times, numbers, objects, quality))
+            self._used.append(n)
+            self._fill = self._size
+            self._rows += n
+
     def append_gap(self, time_ns: int, quality: Quality) -> None:
         """Append a row where no tag could be sampled, marked with ``quality``."""
         with self._lock:
@@ -172,7 +208,7 @@ class SampleBuffer:
         return times, columns, quality
 
     def matrix(
-        self, since: int = 0
+        self, since: int = 0, *, copy: bool = True
     ) -> tuple[
         npt.NDArray[np.int64],
         npt.NDArray[np.float64],
@@ -182,7 +218,9 @@ class SampleBuffer:
         """The rows from ``since`` on as blocks.
 
         Returns time, numeric values (rows by numeric tags), object values (rows by the
-        other tags) and quality (rows by all tags).
+        other tags) and quality (rows by all tags). With ``copy=False`` the rows of a
+        single chunk (a recording read from a file) come as views into it: for callers
+        that only read them.
         """
         with self._lock:
             chunks = list(self._chunks)
@@ -203,6 +241,9 @@ class SampleBuffer:
                 np.empty((0, len(self._object_index)), dtype=object),
                 np.empty((0, len(self.names)), dtype=np.uint8),
             )
+        if not copy and len(chunks) == 1:
+            k = used[0]
+            return chunks[0][0][:k], chunks[0][1][:k], chunks[0][2][:k], chunks[0][3][:k]
         blocks = [
             np.concatenate([c[i][:k] for c, k in zip(chunks, used, strict=True)]) for i in range(4)
         ]

@@ -249,6 +249,8 @@ async def _run(
     loop = asyncio.get_running_loop()
     interval = recording.interval_s
     cycles = math.inf if duration_s is None else max(1, round(duration_s / interval))
+    if duration_s is not None:
+        recording.buffer.expect(int(cycles))
     stamper = sink.stamper
     switching.recording_started()
     start = loop.time()

@@ -198,7 +198,14 @@ class Recording:
         if long:
             times, columns, quality = self._buffer.arrays()
             return frames.long_frame(times, self.names, columns, quality, self.dtypes)
-        times, numbers, objects, _ = self._buffer.matrix()
+        numeric = self._buffer.numeric_index
+        if any(self.dtypes[i].startswith("float") for i in numeric):
+            # The float block becomes the frame's: it must be the frame's own copy.
+            times, numbers, objects, _ = self._buffer.matrix()
+        else:
+            # Bool and integer values are converted to new arrays anyway: read in place.
+            times, numbers, objects, _ = self._buffer.matrix(copy=False)
+            times, objects = times.copy(), objects.copy()
         attrs: dict[Hashable, Any] = {"units": {t.name: t.unit for t in self.tags}}
         attrs.update(self.metadata)
         return frames.wide_frame(

@@ -33,7 +33,8 @@ from bifrost.recording.journal import (
     read_table,
     scan_runs,
 )
-from bifrost.recording.session import Recording
+from bifrost.recording.session import Recording, is_numeric
+from bifrost.tags import TagTable
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -147,24 +148,66 @@ def _from_table(table: pa.Table, where: str) -> Recording:
     try:
         head = json.loads(raw)
         names = [t["name"] for t in head["tags"]]
+        numeric = np.array([is_numeric(d) for d in head["dtypes"]], dtype=bool)
+        if len(numeric) != len(names):
+            raise ValueError(f"{len(names)} tags but {len(numeric)} dtypes")
         times = table.column("time").cast(pa.int64()).to_numpy()
-        columns = []
-        for name in names:
-            column = table.column(name)
-            if pa.types.is_list(column.type):
-                values = np.empty(len(column), dtype=object)
-                for i, item in enumerate(column.to_pylist()):
-                    values[i] = None if item is None else np.asarray(item, dtype=np.float64)
-                columns.append(values)
-            else:
-                columns.append(column.to_numpy(zero_copy_only=False))
-        quality = [table.column(n + QUALITY_SUFFIX).to_numpy() for n in names]
-        return _build(head, times, columns, quality)
+        numbers = _block(table, [n for n, v in zip(names, numeric, strict=True) if v], pa.float64())
+        quality = _block(table, [n + QUALITY_SUFFIX for n in names], pa.uint8())
+        objects = np.empty((len(times), int((~numeric).sum())), dtype=object)
+        for j, name in enumerate(n for n, v in zip(names, numeric, strict=True) if not v):
+            objects[:, j] = _objects(table.column(name))
+        return _build_blocks(head, times, numbers, objects, quality)
     except (pa.ArrowException, KeyError, ValueError, TypeError) as exc:
         raise UnreadableRecording(
             f"{where!r} is damaged: its columns do not match its bifrost metadata "
             f"({type(exc).__name__}: {exc})"
         ) from exc
+
+
+def _block(table: pa.Table, names: list[str], kind: pa.DataType) -> np.ndarray[Any, Any]:
+    """Columns of one type as a (rows, columns) block, column-major, in one Arrow call."""
+    selected = table.select(names)
+    if not names or selected.num_rows == 0:
+        return np.empty((table.num_rows, len(names)), dtype=kind.to_pandas_dtype(), order="F")
+    if any(field.type != kind for field in selected.schema):
+        selected = selected.cast(pa.schema([(n, kind) for n in names]))
+    block = np.asarray(selected.to_tensor(null_to_nan=pa.types.is_floating(kind), row_major=False))
+    return block if block.flags.writeable else block.copy(order="F")
+
+
+def _objects(column: pa.ChunkedArray) -> np.ndarray[Any, Any]:
+    if pa.types.is_list(column.type):
+        values = np.empty(len(column), dtype=object)
+        for i, item in enumerate(column.to_pylist()):
+            values[i] = None if item is None else np.asarray(item, dtype=np.float64)
+        return values
+    return np.asarray(column.to_numpy(zero_copy_only=False), dtype=object)
+
+
+def _tags(records: list[dict[str, Any]]) -> list[Tag]:
+    # Most recorded tags are raw addresses with nothing else set: those are built the way
+    # a read builds them (without re-running checks that hold by construction), the
+    # others through Tag's checks (a file's header is input like any other).
+    addresses = TagTable()
+    tags = []
+    for record in records:
+        name = record.get("name")
+        plain = (
+            isinstance(name, str)
+            and len(record) == 7
+            and (
+                record.get("address"),
+                record.get("unit"),
+                record.get("scale"),
+                record.get("offset"),
+                record.get("description"),
+                record.get("writable"),
+            )
+            == (name, "", 1.0, 0.0, "", False)
+        )
+        tags.append(addresses.resolve(str(name)) if plain else Tag(**record))
+    return tags
 
 
 def _build(
@@ -173,22 +216,38 @@ def _build(
     columns: list[Any],
     quality: list[Any],
 ) -> Recording:
-    tags = [Tag(**t) for t in head["tags"]]
+    numeric = [is_numeric(d) for d in head["dtypes"]]
+    n = len(times)
+    numbers = np.empty((n, sum(numeric)), order="F")
+    objects = np.empty((n, len(numeric) - sum(numeric)), dtype=object)
+    values = [c for c, v in zip(columns, numeric, strict=True) if v]
+    for j, column in enumerate(values):
+        numbers[:, j] = np.asarray(column, dtype=np.float64)
+    for j, column in enumerate(c for c, v in zip(columns, numeric, strict=True) if not v):
+        objects[:, j] = column
+    qualities = np.empty((n, len(quality)), dtype=np.uint8, order="F")
+    for j, codes in enumerate(quality):
+        qualities[:, j] = codes
+    return _build_blocks(head, times, numbers, objects, qualities)
+
+
+def _build_blocks(
+    head: dict[str, Any],
+    times: np.ndarray[Any, Any],
+    numbers: np.ndarray[Any, Any],
+    objects: np.ndarray[Any, Any],
+    quality: np.ndarray[Any, Any],
+) -> Recording:
+    """A finished recording holding the blocks as :meth:`SampleBuffer.matrix` gives them."""
+    tags = _tags(head["tags"])
     recording = Recording(tags, head["dtypes"], float(head["interval_s"]), head["metadata"])
-    numeric = recording.buffer.numeric
-    n, width = len(times), len(tags)
-    values = np.full((n, width), np.nan)
-    objects = np.empty((n, width), dtype=object)
-    for j, column in enumerate(columns):
-        if numeric[j]:
-            values[:, j] = np.asarray(column, dtype=np.float64)
-        else:
-            objects[:, j] = column
-    qualities = np.stack(quality, axis=1).astype(np.uint8) if width else np.empty((n, 0), np.uint8)
+    buffer = recording.buffer
+    object_index = np.flatnonzero(~buffer.numeric)
     # Formats without a null for strings (Zarr, NetCDF) store "" in bad rows: a bad
     # sample has no value, whatever the file holds.
-    objects[(qualities >= Quality.BAD) & ~numeric[None, :]] = None
-    recording.buffer.extend(np.asarray(times, dtype=np.int64), values, objects, qualities)
+    for j, i in enumerate(object_index):
+        objects[quality[:, i] >= Quality.BAD, j] = None
+    buffer.extend_blocks(np.asarray(times, dtype=np.int64), numbers, objects, quality)
     for key, value in head.get("stats", {}).items():
         if hasattr(recording._stats, key) and key != "samples":
             setattr(recording._stats, key, value)
