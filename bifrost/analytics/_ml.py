@@ -25,6 +25,7 @@ __all__ = [
     "FEATURES",
     "band_edges",
     "band_name",
+    "check_features",
     "features",
     "moments_and_bands",
 ]
@@ -128,7 +129,7 @@ def features(
         frame = frame.sort_index()
     # Nanoseconds whatever the index's unit (pandas may give microseconds).
     frame = frame.set_axis(frame.index.as_unit("ns"), axis=0)
-    wanted = _check_features(features)
+    wanted = check_features(features)
     ns = frame.index.asi8
     extra: dict[str, F64] = {}
     if window is not None:
@@ -145,15 +146,15 @@ def features(
         how = {"per": exclude}
     names = _select_tags(frame, tags, exclude)
     rates = _rates(fs, names, [n for n in names if _is_waveform(frame[n])])
+    if not rates and features is not None and "bands" in wanted:
+        raise ConfigurationError(
+            "band energies need a sampling rate: pass fs=<Hz> for the waveform columns "
+            "(or fs={tag: Hz}), or leave 'bands' out of features"
+        )
     columns: dict[str, F64] = dict(extra)
     seconds = (ns - (ns[0] if len(ns) else 0)) / 1e9
     for name in names:
         x, t, scale, rate, column_block = _samples(frame, name, seconds, rates.get(name), block)
-        if rate is None and features is not None and "bands" in wanted:
-            raise ConfigurationError(
-                f"band energies of {name!r} need its sampling rate: pass fs=<Hz> "
-                "(or fs={tag: Hz}), or leave 'bands' out of features"
-            )
         # Windows and cycles are contiguous: segment j is rows starts[j] to starts[j + 1].
         offsets = np.concatenate([starts, ends[-1:]]).astype(np.int64) * scale
         columns.update(
@@ -209,6 +210,9 @@ def band_edges(
 ) -> F64:
     """The ``(n, 2)`` band edges for a signal at `fs` in blocks of `block`, checked.
 
+    Default bands that hold no frequency bin (blocks too short to resolve them) are left
+    out; bands given are checked.
+
     Raises
     ------
     ConfigurationError
@@ -219,6 +223,7 @@ def band_edges(
     if bands is None:
         fractions = DEFAULT_BAND_FRACTIONS
         pairs = [(a * nyquist, b * nyquist) for a, b in itertools.pairwise(fractions)]
+        pairs = [(low, high) for low, high in pairs if _has_bin(fs, block, low, high)]
     else:
         pairs = []
         for band in bands:
@@ -229,7 +234,6 @@ def band_edges(
                     f"{what}: a band is a (low, high) pair in Hz, got {band!r}"
                 ) from None
             pairs.append((low, high))
-    resolution = fs / block
     for low, high in pairs:
         if not (math.isfinite(low) and 0 <= low < high):
             raise ConfigurationError(f"{what}: band ({low:g}, {high:g}) Hz needs 0 <= low < high")
@@ -238,16 +242,23 @@ def band_edges(
                 f"{what}: band ({low:g}, {high:g}) Hz starts at or above the Nyquist "
                 f"frequency {nyquist:g} Hz of fs={fs:g} Hz"
             )
-        first = math.ceil(low / resolution - 1e-9)
-        if first * resolution >= high and high < nyquist:
+        if not _has_bin(fs, block, low, high):
             raise ConfigurationError(
                 f"{what}: band ({low:g}, {high:g}) Hz holds no frequency bin: blocks of "
-                f"{block} samples at {fs:g} Hz resolve {resolution:g} Hz; widen the band"
+                f"{block} samples at {fs:g} Hz resolve {fs / block:g} Hz; widen the band"
             )
     return np.array(pairs, dtype=np.float64).reshape(-1, 2)
 
 
 # -- helpers ----------------------------------------------------------------------------
+
+
+def _has_bin(fs: float, block: int, low: float, high: float) -> bool:
+    """Whether a one-sided spectrum of `block` samples has a bin in the band (as the kernel)."""
+    df = fs / block
+    frequencies = np.arange(block // 2 + 1) * df
+    inside = (frequencies >= low) & ((frequencies < high) | (high >= fs / 2.0))
+    return bool(inside.any())
 
 
 def _pandas() -> Any:
@@ -272,7 +283,8 @@ def _as_frame(data: Any, pd: Any) -> Any:
     )
 
 
-def _check_features(names: Sequence[str] | None) -> tuple[str, ...]:
+def check_features(names: Sequence[str] | None) -> tuple[str, ...]:
+    """The feature names asked for (all but ``count`` for None), each one checked."""
     if names is None:
         return _DEFAULT
     if isinstance(names, str):
