@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 import struct
 import threading
 from collections.abc import Mapping, Sequence
@@ -29,6 +30,7 @@ from collections.abc import Mapping, Sequence
 MBAP = struct.Struct(">HHHB")
 LIMITS = {1: 2000, 2: 2000, 3: 125, 4: 125}
 TABLES = {1: "co", 2: "di", 3: "hr", 4: "ir"}
+LAST = 65535
 
 
 class ReferenceServer:
@@ -52,9 +54,7 @@ class ReferenceServer:
         pipelining: str = "ok",
     ) -> None:
         self.mapping = {t: list(mapping.get(t, ())) for t in TABLES.values()}
-        self.max_batch = {
-            t: (max_batch or {}).get(t, LIMITS[fc]) for fc, t in TABLES.items()
-        }
+        self.max_batch = {t: (max_batch or {}).get(t, LIMITS[fc]) for fc, t in TABLES.items()}
         self.oversize = oversize
         self.pipelining = pipelining
         self.requests = 0  # requests received
@@ -174,3 +174,33 @@ class ReferenceServer:
             if (address + i) % 2:
                 bits[i // 8] |= 1 << (i % 8)
         return bytes((function, len(bits))) + bytes(bits)
+
+
+def complement(ranges: Sequence[tuple[int, int]], first: int, last: int) -> list[tuple[int, int]]:
+    holes, at = [], first
+    for a, b in sorted(ranges):
+        if a > at:
+            holes.append((at, a - 1))
+        at = max(at, b + 1)
+    if at <= last:
+        holes.append((at, last))
+    return holes
+
+
+def request_bound(
+    readable: Sequence[tuple[int, int]], batch: int, limit: int, resolution: int, last: int = LAST
+) -> int:
+    """The most requests a scan of ``[0, last]`` may take.
+
+    Halving to each boundary (``log2(limit)`` reads and a check of the address found),
+    one read per batch over each readable stretch, and over each unreadable one a read
+    per ``resolution`` addresses plus the doubling up to it and the halving back.
+    """
+    halving = math.ceil(math.log2(limit)) + 2
+    bound = 2 * halving  # finding the batch itself
+    for a, b in readable:
+        bound += math.ceil((b - a + 1) / batch) + halving  # the stretch, then its end
+    for a, b in complement(readable, 0, last):
+        steps = math.ceil(math.log2(resolution)) + 1
+        bound += math.ceil((b - a + 1) / resolution) + 2 * steps
+    return bound

@@ -12,43 +12,16 @@ addresses, per readable stretch one read per batch.
 from __future__ import annotations
 
 import asyncio
-import math
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 
 import pytest
-from modbus_reference_server import ReferenceServer
+from modbus_reference_server import LAST, ReferenceServer, complement, request_bound
 
 import bifrost as bf
 from bifrost.protocols.modbus.quirks import Quirks
 from bifrost.protocols.modbus.scan import ScanResult
 
 TIMEOUT = 0.5
-LAST = 65535
-
-
-def complement(ranges: Sequence[tuple[int, int]], first: int, last: int) -> list[tuple[int, int]]:
-    holes, at = [], first
-    for a, b in sorted(ranges):
-        if a > at:
-            holes.append((at, a - 1))
-        at = max(at, b + 1)
-    if at <= last:
-        holes.append((at, last))
-    return holes
-
-
-def request_bound(
-    readable: Sequence[tuple[int, int]], batch: int, limit: int, resolution: int, last: int = LAST
-) -> int:
-    """The most requests a scan of ``[0, last]`` may take (see the module's docstring)."""
-    halving = math.ceil(math.log2(limit)) + 2
-    bound = 2 * halving  # finding the batch itself
-    for a, b in readable:
-        bound += math.ceil((b - a + 1) / batch) + halving  # the stretch, then its end
-    for a, b in complement(readable, 0, last):
-        steps = math.ceil(math.log2(resolution)) + 1
-        bound += math.ceil((b - a + 1) / resolution) + 2 * steps
-    return bound
 
 
 @pytest.fixture
