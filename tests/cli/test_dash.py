@@ -9,6 +9,7 @@ from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
 pytest.importorskip("textual")
@@ -22,7 +23,7 @@ import bifrost as bf
 from bifrost.cli.dash import run
 from bifrost.cli.dash.app import DashApp
 from bifrost.cli.dash.live import format_cell
-from bifrost.cli.dash.widgets import TagList, ValuesTable
+from bifrost.cli.dash.widgets import TagList, ValuesTable, _runs
 from bifrost.cli.dash.write import WriteDialog, parse_value
 
 SIZE = (140, 40)
@@ -231,6 +232,9 @@ def test_a_read_error_shows_in_the_ui_and_the_app_keeps_running() -> None:
             assert reading.value is None
             assert reading.quality.is_bad
             assert cell(app, "tank.level", "value").plain == "—"
+            _, values = app.live.trend("tank.level")
+            assert np.isfinite(values[0])
+            assert np.isnan(values[-1])  # the trend has a gap, not the last good value
             assert "red" in str(cell(app, "tank.level", "quality").style)
             assert app.is_running
             await pilot.press("q")
@@ -267,3 +271,10 @@ def test_typed_values_take_the_current_values_type(text: str, old: Any, expected
 def test_values_that_do_not_fit_are_refused(text: str, old: Any) -> None:
     with pytest.raises(bf.ConfigurationError, match="t: "):
         parse_value("t", text, old)
+
+
+def test_the_trend_is_drawn_in_stretches_of_good_values() -> None:
+    nan = float("nan")
+    values = np.array([1.0, 2.0, nan, 3.0, nan, nan, 4.0, 5.0])
+    assert [(r.start, r.stop) for r in _runs(values)] == [(0, 2), (3, 4), (6, 8)]
+    assert _runs(np.array([nan])) == []

@@ -6,6 +6,8 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import numpy as np
+import numpy.typing as npt
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Vertical
@@ -196,6 +198,14 @@ class ValuesTable(DataTable[str | Text]):
         return str(self.coordinate_to_cell_key(self.cursor_coordinate).row_key.value)
 
 
+def _runs(values: npt.NDArray[np.float64]) -> list[slice]:
+    """The stretches of finite values: a bad sample is a gap, not a line across it."""
+    finite = np.concatenate(([False], np.isfinite(values), [False]))
+    edges = np.flatnonzero(np.diff(finite.astype(np.int8)))
+    starts, stops = edges[::2].tolist(), edges[1::2].tolist()
+    return [slice(start, stop) for start, stop in zip(starts, stops, strict=True)]
+
+
 class TrendChart(PlotWidget):
     """A braille line chart of the selected numeric tags over the last minutes.
 
@@ -224,6 +234,8 @@ class TrendChart(PlotWidget):
                 continue
             seconds, values = live.trend(name, now)
             colour = trend_colour(names, name)
-            self.plot(seconds, values, line_style=colour, hires_mode=HiResMode.BRAILLE, label=name)
+            for segment in _runs(values):
+                x, y = seconds[segment], values[segment]
+                self.plot(x, y, line_style=colour, hires_mode=HiResMode.BRAILLE, label=name)
             drawn += 1
         self.border_subtitle = "" if drawn else "select numeric tags to draw their trend"
