@@ -268,12 +268,10 @@ class Plant:
             tagmap.tag_table(protocol)  # unknown protocol: fail before starting anything
         loop = self._start_thread()
         for protocol, port in ports.items():
-            binding = _make_binding(
-                protocol, self.tags(protocol), self._lock, self.aux, self._options.get(protocol)
-            )
+            binding = self._binding(protocol)
             with self._lock:  # from now on every step is published to it
                 self._aux_values = self._aux_channels.at(self._model.steps)
-                binding.publish(self._model.snapshot(), self._aux_values)
+                binding.publish(self.snapshot(), self._aux_values)
                 self._bindings[protocol] = binding
             future = asyncio.run_coroutine_threadsafe(binding.start(host, port), loop)
             try:
@@ -288,6 +286,12 @@ class Plant:
             self._urls[protocol] = binding.url
             _log.info("simulated plant serves %s at %s", protocol, binding.url)
         return self.urls
+
+    def _binding(self, protocol: str) -> _Binding:
+        """The server of ``protocol`` for this plant (a replay serves its recording)."""
+        return _make_binding(
+            protocol, self.tags(protocol), self._lock, self.aux, self._options.get(protocol)
+        )
 
     def connect(self, protocol: str = "modbus", **kwargs: Any) -> Connection:
         """Connect to the plant with ``protocol``'s tag table attached.
