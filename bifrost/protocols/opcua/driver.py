@@ -876,9 +876,13 @@ class OpcUaDriver(Driver):
         ua = self._module()
         client = await self._ensure_connected()
         ids = [*BUILD_INFO.values(), NAMESPACE_ARRAY, SERVER_STATE]
-        params = ua.ReadParameters()
-        params.NodesToRead = [read_value_id(ua, ua.NodeId(i, 0)) for i in ids]
-        values = await self._call("reading the server's BuildInfo", client.uaclient.read(params))
+        values: list[Any] = []
+        for part in batched([read_value_id(ua, ua.NodeId(i, 0)) for i in ids], self._limits.read):
+            params = ua.ReadParameters()
+            params.NodesToRead = list(part)
+            values.extend(
+                await self._call("reading the server's BuildInfo", client.uaclient.read(params))
+            )
         answers = [plain(v) for v in values]
         result: dict[str, Any] = {"protocol": "opcua", "endpoint": self.endpoint}
         for key, value in zip(BUILD_INFO, answers, strict=False):

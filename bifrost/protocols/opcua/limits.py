@@ -59,23 +59,36 @@ def batched(items: Sequence[T], limit: int | None) -> list[Sequence[T]]:
 async def read_limits(
     ua: Any, read: Callable[[Any], Awaitable[list[Any]]], read_override: int | None
 ) -> OperationLimits:
-    """The server's OperationLimits in one Read; ``read_override`` replaces MaxNodesPerRead.
+    """The server's OperationLimits; ``read_override`` replaces MaxNodesPerRead.
 
-    The nodes are optional (a server without them states no limit); 0 means no limit
-    (OPC UA Part 5, 6.3.11).
+    MaxNodesPerRead comes first, alone, so the others are read within it. The nodes are
+    optional (a server without them states no limit); 0 means no limit (OPC UA Part 5,
+    6.3.11).
     """
-    params = ua.ReadParameters()
-    params.NodesToRead = [read_value_id(ua, ua.NodeId(node, 0)) for node in _NODES.values()]
     limits = OperationLimits()
+    names = list(_NODES)
+    await _read_into(ua, read, limits, names[:1])
+    for chunk in batched(names[1:], limits.read):
+        await _read_into(ua, read, limits, chunk)
+    if read_override is not None:
+        limits.read = read_override
+    return limits
+
+
+async def _read_into(
+    ua: Any,
+    read: Callable[[Any], Awaitable[list[Any]]],
+    limits: OperationLimits,
+    names: Sequence[str],
+) -> None:
+    params = ua.ReadParameters()
+    params.NodesToRead = [read_value_id(ua, ua.NodeId(_NODES[name], 0)) for name in names]
     try:
         values = await read(params)
-    except Exception:  # an old server that refuses the whole Read: no stated limits
-        values = []
-    for name, dv in zip(_NODES, values, strict=False):
+    except Exception:  # an old server that refuses the Read: no stated limits
+        return
+    for name, dv in zip(names, values, strict=False):
         value = dv.Value.Value if dv.Value is not None else None
         bad = dv.StatusCode is not None and dv.StatusCode.value >> 30 >= 2
         if not bad and isinstance(value, int) and not isinstance(value, bool) and value > 0:
             setattr(limits, name, int(value))
-    if read_override is not None:
-        limits.read = read_override
-    return limits
