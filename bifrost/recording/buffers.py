@@ -61,7 +61,7 @@ class SampleBuffer:
         row_bytes = _BYTES_PER_CELL * max(1, len(names))
         if chunk_rows is None:
             chunk_rows = max(64, _CHUNK_BYTES // row_bytes)
-            first = min(chunk_rows, max(64, _FIRST_CHUNK_BYTES // row_bytes))
+            first = min(chunk_rows, max(8, _FIRST_CHUNK_BYTES // row_bytes))
         else:
             first = chunk_rows
         self.names = list(names)

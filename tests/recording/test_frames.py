@@ -81,3 +81,63 @@ def test_the_session_does_not_import_the_store():
     }
     for importer, imported in below.items():
         assert graph.find_shortest_chain(importer, imported) is None, (importer, imported)
+
+
+def recorded(rows: int) -> Recording:
+    rec = Recording(TAGS, DTYPES, 0.1)
+    rng = np.random.default_rng(3)
+    for k in range(rows):
+        result = read_of(
+            float(rng.normal()), int(rng.integers(0, 2**32)), bool(k % 3), f"R{k}", k % 4 == 0
+        )
+        rec.buffer.append(STAMP + k, result.as_float(), result.values(), result.quality)
+    return rec
+
+
+def test_a_reopened_recording_has_the_frame_each_column_converted_alone_gives(tmp_path):
+    import bifrost as bf
+    from bifrost.frames import typed_column
+
+    rec = recorded(40)
+    rec.save(tmp_path / "r.parquet")
+    frame = bf.open_recording(tmp_path / "r.parquet").to_pandas()
+    times, columns, _ = rec.buffer.arrays()
+    oracle = pd.DataFrame(
+        {t.name: typed_column(c, d) for t, c, d in zip(TAGS, columns, DTYPES, strict=True)},
+        index=pd.DatetimeIndex(times.view("datetime64[ns]"), tz="UTC", name="time"),
+    )
+    pd.testing.assert_frame_equal(frame, oracle, check_freq=False)
+    assert frame["count"].isna().sum() == 10  # the bad rows, and only them
+
+
+def test_integer_only_frames_do_not_share_memory_with_the_recording(tmp_path):
+    import bifrost as bf
+
+    tags = [Tag(f"n{i}", f"hr:{i}") for i in range(3)]
+    rec = Recording(tags, ["uint16"] * 3, 0.1)
+    rec.buffer.extend(
+        np.arange(5, dtype=np.int64) + STAMP,
+        np.arange(15, dtype=float).reshape(5, 3),
+        np.empty((5, 3), dtype=object),
+        np.zeros((5, 3), dtype=np.uint8),
+    )
+    rec.save(tmp_path / "n.parquet")
+    reopened = bf.open_recording(tmp_path / "n.parquet")
+    frame = reopened.to_pandas()
+    frame.iloc[0, 0] = 99
+    assert reopened.to_pandas().iloc[0, 0] == 0
+    assert frame.index.equals(reopened.to_pandas().index)
+
+
+def test_a_recording_of_known_length_allocates_what_its_rows_take():
+    tags = [Tag(f"t{i}", f"hr:{i}") for i in range(500)]
+    rec = Recording(tags, ["float64"] * 500, 0.01)
+    rec.buffer.expect(300)
+    values, quality = np.zeros(500), np.zeros(500, dtype=np.uint8)
+    rec.buffer.append(STAMP, values, None, quality)
+    assert rec.buffer.nbytes <= 70 << 10  # the first chunk: ~64 KiB, not 2 MiB
+    for k in range(1, 300):
+        rec.buffer.append(STAMP + k, values, None, quality)
+    assert rec.buffer.nbytes == rec.buffer.used_nbytes
+    rec.buffer.append(STAMP + 300, values, None, quality)  # one more than expected
+    assert len(rec) == 301
