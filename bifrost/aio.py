@@ -378,9 +378,10 @@ class AsyncConnection:
             Return at once while sampling continues on the loop; end with ``stop()``.
         path
             Stream the samples there while recording (``.parquet``, ``.zarr`` or ``.nc``).
-            Crash-safe: rows are flushed every ``flush_interval`` as complete part files
-            in ``<path>.parts/``; the final file appears, complete, when the recording
-            ends. :func:`bifrost.open_recording` recovers the parts after a crash.
+            Crash-safe: rows are appended every ``flush_interval`` to a spool segment
+            in ``<path>.parts/`` (each flush synced to disk); the final file appears,
+            complete, when the recording ends. :func:`bifrost.open_recording` recovers
+            the spool after a crash.
         progress
             Show a progress bar while a blocking recording runs (sync API only).
         mode
