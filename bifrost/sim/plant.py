@@ -9,7 +9,7 @@ import logging
 import math
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -59,7 +59,7 @@ def _make_binding(
     if protocol == "modbus":
         from bifrost.protocols.modbus.server import ModbusBinding
 
-        return ModbusBinding(tags, lock, aux=aux)
+        return ModbusBinding(tags, lock, aux=aux, **(options or {}))
     if protocol == "s7":
         from bifrost.protocols.s7.server import S7Binding
 
@@ -256,6 +256,21 @@ class Plant:
                 "dt": self.dt,
             }
         return self._serve(host, ports)
+
+    def modbus_device(
+        self,
+        *,
+        holes: Mapping[str, Sequence[tuple[int, int]]] | None = None,
+        max_batch: int | None = None,
+    ) -> None:
+        """Make the Modbus server, once served, play a smaller device (for ``plc.scan()``).
+
+        ``holes={"hr": [(first, last), ...]}`` (inclusive; ``hr``/``ir``) are refused
+        with exception 2; reads of more than ``max_batch`` registers with exception 3.
+        """
+        if "modbus" in self._urls:
+            raise ConfigurationError("modbus_device() must come before serving Modbus")
+        self._options["modbus"] = {"holes": holes, "max_batch": max_batch}
 
     def _serve(self, host: str, ports: Mapping[str, int]) -> dict[str, str]:
         if self._closed:

@@ -213,3 +213,28 @@ def test_the_async_connection_scans_too(libmodbus_like):
     result = asyncio.run(main())
     assert result.tables["co"].readable == [(16, 215)]
     assert "co: 16-215" in repr(result)
+
+
+def test_the_simulated_plant_can_play_a_smaller_device(tmp_path):
+    with bf.sim.Plant(seed=1) as plant:
+        plant.modbus_device(holes={"hr": [(100, 199), (2000, 2099)]}, max_batch=40)
+        plant.serve(modbus=0)
+        with plant.connect("modbus", timeout=TIMEOUT) as plc:
+            result = plc.scan("hr", stop=5999, pipeline=0)
+            path = tmp_path / "plant.yaml"
+            result.to_quirks(path)
+        # The plant's holding registers end at 1000 + its 4000 auxiliary ones.
+        size = 1000 + plant.aux
+        assert result.tables["hr"].readable == [(0, 99), (200, 1999), (2100, size - 1)]
+        assert result.max_batch == {"hr": 40}
+        with plant.connect("modbus", timeout=TIMEOUT, quirks=path) as plc:
+            frame = plc.read(plc.tags.names)
+            assert plc.explain(plc.tags.names)["count"].max() <= 40
+    assert set(frame["quality"]) == {"good"}
+
+
+def test_the_simulated_plant_refuses_holes_outside_its_register_tables():
+    with bf.sim.Plant(seed=1) as plant:
+        plant.modbus_device(holes={"co": [(0, 9)]})
+        with pytest.raises(bf.ConfigurationError, match="register table"):
+            plant.serve(modbus=0)

@@ -23,7 +23,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -60,6 +60,21 @@ _BIT_TABLES = ("co", "di")
 _ORDER = ("co", "di", "hr", "ir")  # the order of SimDevice's non-shared block tuple
 
 
+def _check_holes(
+    holes: Mapping[str, Sequence[tuple[int, int]]],
+) -> dict[str, list[tuple[int, int]]]:
+    checked: dict[str, list[tuple[int, int]]] = {}
+    for table, ranges in holes.items():
+        if table not in ("hr", "ir"):
+            raise ConfigurationError(f"holes: {table!r} is not a register table (hr, ir)")
+        for item in ranges:
+            first, last = item
+            if not 0 <= first <= last <= 65535:
+                raise ConfigurationError(f"holes: {table} {item!r} is not a range of addresses")
+            checked.setdefault(table, []).append((int(first), int(last)))
+    return checked
+
+
 def quiet_pymodbus() -> None:
     """Keep pymodbus' INFO/DEBUG chatter out of notebooks unless asked for."""
     logger = logging.getLogger("pymodbus")
@@ -91,12 +106,32 @@ class ModbusBinding:
         The plant's lock, held around publish/collect and taken by the request hook.
     aux
         Number of auxiliary holding registers from :data:`MODBUS_AUX_START` on.
+    holes
+        Register ranges to refuse as a device without them would, ``{"hr": [(first,
+        last), ...]}`` (inclusive; ``hr`` and ``ir``): any request touching one gets
+        exception 2. For trying :meth:`bifrost.Connection.scan` on the plant.
+    max_batch
+        Largest register read accepted (default 125); larger ones get exception 3.
     """
 
     protocol = "modbus"
 
-    def __init__(self, tags: TagTable, lock: threading.RLock, *, aux: int) -> None:
+    def __init__(
+        self,
+        tags: TagTable,
+        lock: threading.RLock,
+        *,
+        aux: int,
+        holes: Mapping[str, Sequence[tuple[int, int]]] | None = None,
+        max_batch: int | None = None,
+    ) -> None:
         self._lock = lock
+        self._holes = _check_holes(holes or {})
+        if max_batch is not None and (
+            isinstance(max_batch, bool) or not isinstance(max_batch, int) or not 0 < max_batch < 126
+        ):
+            raise ConfigurationError(f"max_batch={max_batch!r} must be 1-125 registers")
+        self._max_batch = max_batch or 125
         self._aux = aux
         self._tags = tags
         sizes = {
@@ -217,6 +252,13 @@ class ModbusBinding:
         table = _TABLE_OF_FC.get(function_code)
         if table is None:
             return ExcCodes.ILLEGAL_FUNCTION
+        if table not in _BIT_TABLES:
+            # The device the plant plays may be a smaller one (see holes, max_batch).
+            if set_values is None and count > self._max_batch:
+                return ExcCodes.ILLEGAL_VALUE
+            last = address + count - 1
+            if any(first <= last and address <= end for first, end in self._holes.get(table, ())):
+                return ExcCodes.ILLEGAL_ADDRESS
         with self._lock:
             if self._synced[table] != self._generation:
                 self._sync(table, start_address, registers)
