@@ -10,6 +10,7 @@ import subprocess
 import threading
 import time
 from collections.abc import Iterator
+from itertools import pairwise
 from typing import Any
 
 import pytest
@@ -24,7 +25,13 @@ SILENT = 3
 class LineServer(ModbusTestServer):
     """Units 1 and 2 answer; a request to unit 3 is received, counted and left unanswered."""
 
+    def __init__(self, serial_port: str) -> None:
+        super().__init__(serial_port=serial_port)
+        self.received: list[float] = []  # monotonic time of every request
+
     def _trace(self, sending: bool, pdu: Any) -> Any:
+        if not sending:
+            self.received.append(time.monotonic())
         if not sending and pdu.dev_id == SILENT:
             self.requests += 1
             return None  # pymodbus handles no request it was given none for
@@ -113,3 +120,35 @@ def test_one_line_has_one_speed(line):
         one.read("hr:0")
         with pytest.raises(bf.ConfigurationError, match=r"in use at 19200 8N1 .* not 9600 8N1"):
             bf.connect(url, unit=2, baudrate=9600, timeout=1.0)
+
+
+def gaps(times: list[float]) -> list[float]:
+    return [b - a for a, b in pairwise(times)]
+
+
+def test_pause_between_requests_holds_across_the_units_of_a_line(line):
+    server, url = line
+    with (
+        bf.connect(url, unit=1, timeout=1.0, merge_gap=0, pause_between_requests=0.15) as one,
+        bf.connect(url, unit=2, timeout=1.0, pause_between_requests=0.15) as two,
+    ):
+        server.received.clear()
+        one.read(["hr:0", "hr:5"])
+        two.read("hr:1")
+        one.read("hr:1")
+    assert len(server.received) == 4
+    assert min(gaps(server.received)) >= 0.14
+
+
+def test_close_after_each_cycle_reopens_the_port_and_waits_after_opening(line):
+    server, url = line
+    options = {"close_after_each_cycle": True, "pause_after_connect": 0.25}
+    with bf.connect(url, unit=1, timeout=1.0, **options) as plc:
+        server.received.clear()
+        values = []
+        for _ in range(3):
+            values.append(plc.read_value("hr:1"))
+            assert not plc.connected  # the port is closed between cycles
+    assert values == [12, 12, 12]
+    assert len(server.received) == 3
+    assert min(gaps(server.received)) >= 0.24

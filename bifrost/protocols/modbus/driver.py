@@ -270,9 +270,14 @@ class ModbusDriver(Driver):
         assert self._tcp is not None
         delay = self.options.busy_backoff
         retries = self.options.busy_retries
-        while reply.exception == BUSY and retries > 0 and time.monotonic() + delay < deadline:
+        quiet = self.options.pause_between_requests  # a retry is a request too
+        while (
+            reply.exception == BUSY
+            and retries > 0
+            and time.monotonic() + max(delay, quiet) < deadline
+        ):
             retries -= 1
-            await asyncio.sleep(delay)
+            await asyncio.sleep(max(delay, quiet))
             delay *= 2
             reply = await self._tcp.exchange(request, max(0.001, deadline - time.monotonic()))
         return reply
@@ -281,22 +286,23 @@ class ModbusDriver(Driver):
         # RTU on the worker thread: the same busy rule, with blocking pauses.
         serial = self._serial
         options = self.options
+        quiet = options.pause_between_requests
+        if quiet:
+            # The line's last reply, whichever unit gave it: the quiet time is the line's.
+            wait = serial.last_reply + quiet - time.monotonic()
+            if wait > 0:
+                time.sleep(wait)
         deadline = time.monotonic() + options.timeout
         delay = options.busy_backoff
         retries = options.busy_retries
         while True:
             BlockingWorker.check(abandon)
-            if options.pause_between_requests:
-                # The line's last reply, whichever unit gave it: the quiet time is the line's.
-                wait = serial.last_reply + options.pause_between_requests - time.monotonic()
-                if wait > 0:
-                    time.sleep(wait)
-                deadline = time.monotonic() + options.timeout
             reply = serial.exchange(request, deadline, options.timeout)
-            if reply.exception != BUSY or retries == 0 or time.monotonic() + delay >= deadline:
+            pause = max(delay, quiet)
+            if reply.exception != BUSY or retries == 0 or time.monotonic() + pause >= deadline:
                 return reply
             retries -= 1
-            time.sleep(delay)
+            time.sleep(pause)
             delay *= 2
 
     # -- addresses ------------------------------------------------------------------------
