@@ -66,7 +66,7 @@ def test_address_space_layout(plant: Plant) -> None:
     assert found["level_id"] == "ns=2;s=Plant.Tank.Level"
     assert found["description"] == "Tank level (0-5 m)"
     assert found["units"] == "m"
-    assert found["access"].Value.Value == 3  # CurrentRead | CurrentWrite
+    assert found["access"].Value.Value == 7  # CurrentRead | CurrentWrite | HistoryRead
     assert found["children"] == ["Heartbeat", "Line", "Pump", "Reactor", "Tank"]  # no Aux
     assert len(found["vibration"]) == 64
 
