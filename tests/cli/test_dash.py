@@ -278,3 +278,46 @@ def test_the_trend_is_drawn_in_stretches_of_good_values() -> None:
     values = np.array([1.0, 2.0, nan, 3.0, nan, nan, 4.0, 5.0])
     assert [(r.start, r.stop) for r in _runs(values)] == [(0, 2), (3, 4), (6, 8)]
     assert _runs(np.array([nan])) == []
+
+
+@pytest.mark.parametrize("protocol", ["s7", "opcua"])
+def test_live_values_over_each_protocol(plant: bf.sim.Plant, protocol: str) -> None:
+    plc = plant.connect(protocol)
+    app = DashApp(plc, ["plant.heartbeat", "tank.level"], interval=0.2)
+
+    async def script(pilot: Pilot[int]) -> None:
+        await until(pilot, lambda: "plant.heartbeat" in app.live.latest, "a first reading")
+        first = cell(app, "plant.heartbeat", "value").plain
+        await until(
+            pilot,
+            lambda: cell(app, "plant.heartbeat", "value").plain != first,
+            "the heartbeat's cell to change",
+        )
+        assert cell(app, "tank.level", "quality").plain == "good"
+        await pilot.press("q")
+
+    drive(app, script)
+    assert not plc.connected
+
+
+def test_without_a_tag_table_an_opcua_servers_variables_are_listed(plant: bf.sim.Plant) -> None:
+    plant.connect("opcua").close()  # serves OPC UA if no test did yet
+    plc = bf.connect(plant.urls["opcua"], security="None")
+    assert not len(plc.tags)
+    app = DashApp(plc, None, interval=0.2)
+    level = "ns=2;s=Plant.Tank.Level"
+
+    async def script(pilot: Pilot[int]) -> None:
+        tags = app.query_one(TagList)
+        await until(pilot, lambda: any(e.name == level for e in tags.entries), "the browse")
+        entry = next(e for e in tags.entries if e.name == level)
+        assert entry.address == "/Objects/2:Plant/2:Tank/2:Level"
+        await pilot.press("slash", *"tank/2:level", "enter")
+        assert [e.name for e in tags.shown] == [level]
+        await pilot.press("space")
+        await until(pilot, lambda: level in app.live.latest, "the variable's read")
+        assert 0.0 <= app.live.latest[level].value <= 5.0
+        await pilot.press("q")
+
+    drive(app, script)
+    assert not plc.connected

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -27,6 +28,31 @@ __all__ = ["DashApp", "tag_entries"]
 
 _FIRST_SELECTED = 4  # tags selected at start when none were named
 _TREND_EVERY = 0.5  # seconds between redraws of the chart: the costliest part of a redraw
+# Without a tag table, an address space (OPC UA) is browsed this deep for variables, and
+# at most this many are listed: a bounded first look, not a crawl of a big server.
+_DISCOVER_ROOT = "/Objects"
+_DISCOVER_DEPTH = 4
+_DISCOVER_MAX = 1000
+
+
+def browsed_entries(frame: Any) -> list[TagEntry]:
+    """The variables of a browse answer (OPC UA) as tag list rows; [] for a tag table.
+
+    A variable is listed under its NodeId (what a read of it is named) with its browse
+    path as the address.
+    """
+    if "node_class" not in getattr(frame, "columns", ()):
+        return []
+    variables = frame[frame["node_class"] == "Variable"].head(_DISCOVER_MAX)
+    return [
+        TagEntry(
+            str(row.node_id),
+            str(row.browse_path),
+            writable=bool(row.writable),
+            description=str(row.description or ""),
+        )
+        for row in variables.itertuples()
+    ]
 
 
 def tag_entries(connection: Connection, tags: Sequence[str]) -> list[TagEntry]:
@@ -129,6 +155,23 @@ class DashApp(App[int]):
         self._redraw()
         self._poll()
         self.set_interval(1.0, self._refresh_status)
+        if not len(self.connection.tags):
+            self._discover()
+
+    @work(thread=True, exclusive=True, group="discover")
+    def _discover(self) -> None:
+        """No tag table: list the device's variables if it has an address space."""
+        try:
+            frame = self.connection.browse(_DISCOVER_ROOT, _DISCOVER_DEPTH)
+        except BifrostError as exc:
+            self._from_thread(self.notify, f"browse: {exc}", severity="error")
+            return
+        entries = browsed_entries(frame)
+        if entries:
+            self._from_thread(self.tag_list.add_entries, entries)
+        elif not self.entries:
+            hint = "no tag table: name tags (addresses) on the command line, or give one"
+            self._from_thread(self.notify, hint, severity="warning", timeout=10)
 
     @property
     def tag_list(self) -> TagList:
@@ -152,14 +195,16 @@ class DashApp(App[int]):
                     self.live.fail(names, exc)
                 else:
                     self.live.update(result)
-                if self._stopping.is_set():
-                    return
-                try:
-                    self.call_from_thread(self._redraw)
-                except RuntimeError:  # the app ended between the check and the call
-                    return
+                self._from_thread(self._redraw)
             self._wake.wait(self.interval)
             self._wake.clear()
+
+    def _from_thread(self, callback: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
+        """Run ``callback`` on the UI from a worker thread, unless the app is ending."""
+        if self._stopping.is_set():
+            return
+        with contextlib.suppress(RuntimeError):  # the app ended between check and call
+            self.call_from_thread(callback, *args, **kwargs)
 
     def _redraw(self, *, trend: bool = False) -> None:
         names = self.selected
@@ -223,10 +268,10 @@ class DashApp(App[int]):
         try:
             self.recorder.stop()
         except BifrostError as exc:
-            self.call_from_thread(self.notify, f"recording: {exc}", severity="error")
+            self._from_thread(self.notify, f"recording: {exc}", severity="error")
         else:
-            self.call_from_thread(self.notify, f"recorded to {self.recorder.path}")
-        self.call_from_thread(self._refresh_status)
+            self._from_thread(self.notify, f"recorded to {self.recorder.path}")
+        self._from_thread(self._refresh_status)
 
     def action_write(self) -> None:
         """Open the write dialog for the tag under the cursor."""

@@ -88,6 +88,12 @@ class TagList(Vertical):
         """The table of (matching) tags."""
         return self.query_one("#tags", DataTable)
 
+    def add_entries(self, entries: Sequence[TagEntry]) -> None:
+        """Add tags found after start (an OPC UA server's variables), keeping the search."""
+        known = {e.name for e in self.entries}
+        self.entries += [e for e in entries if e.name not in known]
+        self.filter(self.query_one("#search", Input).value)
+
     def filter(self, query: str) -> None:
         """Show the tags whose name, address, unit or description contain every word."""
         words = query.lower().split()
