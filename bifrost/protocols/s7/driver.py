@@ -162,9 +162,11 @@ class S7Driver(Driver):
             except Exception as exc:
                 await self.close()
                 text = str(exc) or type(exc).__name__
+                kind = self.options.connection_type
                 raise ConnectionError(
-                    f"could not connect to {what}: {text}; is the PLC on, the port right and "
-                    "PUT/GET access enabled?"
+                    f"could not connect to {what} as connection_type={kind!r}: {text}; is the "
+                    "PLC on, the port right, PUT/GET access enabled and a connection of that "
+                    "type free?"
                 ) from None
 
     async def close(self) -> None:
