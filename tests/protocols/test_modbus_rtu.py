@@ -178,3 +178,14 @@ def test_an_rtu_write_whose_echo_is_wrong_is_a_protocol_error(rtu_responder):
         pytest.raises(bf.ProtocolError, match="echoes address 401"),
     ):
         plc.write({f"co:{RtuResponder.WRONG_ECHO}": True})
+
+
+def test_rtu_devices_can_be_scanned(rtu_server: ModbusTestServer, pty_pair: tuple[str, str]):
+    # The test server's holding registers: 0-1999 and 3000-3009. One request at a time
+    # on a serial line: no pipelining probe.
+    url = f"modbus+rtu://{pty_pair[1]}?baudrate=19200&parity=N"
+    with bf.connect(url, unit=1, timeout=1.0) as plc:
+        result = plc.scan("hr", start=1990, stop=3099)
+    assert result.tables["hr"].readable == [(1990, 1999), (3000, 3009)]
+    assert result.pipeline_ok is None
+    assert result.requests < 60
