@@ -5,8 +5,6 @@ The server answers units 1 and 2; unit 3 is on the line but never answers.
 
 from __future__ import annotations
 
-import shutil
-import subprocess
 import threading
 import time
 from collections.abc import Iterator
@@ -15,6 +13,7 @@ from typing import Any
 
 import pytest
 from modbus_server import ModbusTestServer
+from pty_pair import pty_pair
 
 import bifrost as bf
 
@@ -40,29 +39,11 @@ class LineServer(ModbusTestServer):
 
 @pytest.fixture(scope="module")
 def line(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[ModbusTestServer, str]]:
-    socat = shutil.which("socat")
-    if socat is None:
-        pytest.fail("socat is needed for the RTU tests (apt-get install socat; .ci/run does)")
     folder = tmp_path_factory.mktemp("line")
-    a, b = folder / "slaves", folder / "master"
-    process = subprocess.Popen(
-        [socat, f"pty,raw,echo=0,link={a}", f"pty,raw,echo=0,link={b}"],
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        for _ in range(100):
-            if a.exists() and b.exists():
-                break
-            time.sleep(0.02)
-        else:
-            pytest.fail("socat did not create the pty pair")
-        with LineServer(serial_port=str(a)) as server:
-            server.set("hr", 0, [11, 12], unit=1)
-            server.set("hr", 0, [21, 22], unit=2)
-            yield server, f"modbus+rtu://{b}"
-    finally:
-        process.terminate()
-        process.wait(5)
+    with pty_pair(folder, "slaves", "master") as (slaves, master), LineServer(slaves) as server:
+        server.set("hr", 0, [11, 12], unit=1)
+        server.set("hr", 0, [21, 22], unit=2)
+        yield server, f"modbus+rtu://{master}"
 
 
 def test_units_on_one_line_share_the_port(line):

@@ -2,44 +2,24 @@
 
 from __future__ import annotations
 
-import shutil
 import struct
-import subprocess
 import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from modbus_server import ModbusTestServer
+from pty_pair import pty_pair
 
 import bifrost as bf
 
 pytestmark = pytest.mark.rtu
 
 
-@pytest.fixture(scope="module")
-def pty_pair(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]]:
-    socat = shutil.which("socat")
-    if socat is None:
-        pytest.fail("socat is needed for the RTU tests (apt-get install socat; .ci/run does)")
-    folder = tmp_path_factory.mktemp("pty")
-    a, b = folder / "server", folder / "client"
-    process = subprocess.Popen(
-        [socat, f"pty,raw,echo=0,link={a}", f"pty,raw,echo=0,link={b}"],
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        for _ in range(100):
-            if a.exists() and b.exists():
-                break
-            time.sleep(0.02)
-        else:
-            pytest.fail("socat did not create the pty pair")
-        yield str(a), str(b)
-    finally:
-        process.terminate()
-        process.wait(5)
+@pytest.fixture(scope="module", name="pty_pair")
+def _pty_pair(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]]:
+    with pty_pair(tmp_path_factory.mktemp("pty")) as ends:
+        yield ends
 
 
 @pytest.fixture(scope="module")
@@ -128,26 +108,8 @@ class RtuResponder:
 
 @pytest.fixture
 def rtu_responder(tmp_path: Path) -> Iterator[str]:
-    socat = shutil.which("socat")
-    if socat is None:
-        pytest.fail("socat is needed for the RTU tests (apt-get install socat; .ci/run does)")
-    a, b = tmp_path / "device", tmp_path / "client"
-    process = subprocess.Popen(
-        [socat, f"pty,raw,echo=0,link={a}", f"pty,raw,echo=0,link={b}"],
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        for _ in range(100):
-            if a.exists() and b.exists():
-                break
-            time.sleep(0.02)
-        else:
-            pytest.fail("socat did not create the pty pair")
-        with RtuResponder(str(a)):
-            yield str(b)
-    finally:
-        process.terminate()
-        process.wait(5)
+    with pty_pair(tmp_path, "device") as (device, client), RtuResponder(device):
+        yield client
 
 
 @pytest.mark.parametrize(
