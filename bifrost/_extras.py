@@ -49,6 +49,7 @@ EXTRAS = {
     "typer": "bifrost-cli",
     "rich": "bifrost-cli",
     "textual": "bifrost-cli",
+    "textual_plot": "bifrost-cli",
     "keyring": "bifrost-core[keyring]",
     "openpyxl": "bifrost-core[xlsx]",
 }

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+import sys
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
@@ -247,6 +248,16 @@ def test_run_refuses_a_bad_address_before_the_screen_and_closes(plant: bf.sim.Pl
     plc = plant.connect("modbus")
     with pytest.raises(bf.AddressError, match="hr:x"):
         run(plc, ["hr:x"])
+    assert not plc.connected
+
+
+def test_run_without_textual_plot_names_the_install_command(
+    plant: bf.sim.Plant, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(sys.modules, "textual_plot", None)  # as if not installed
+    plc = plant.connect("modbus")
+    with pytest.raises(bf.MissingDependency, match="pip install bifrost-cli"):
+        run(plc, ["tank.level"])
     assert not plc.connected
 
 

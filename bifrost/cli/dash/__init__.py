@@ -42,8 +42,15 @@ def run(
     ------
     bifrost.AddressError
         A tag that does not resolve, before the screen changes.
+    bifrost.MissingDependency
+        textual or textual-plot is not installed (they come with bifrost-cli).
     """
     try:
+        from bifrost._extras import require
+
+        # A missing library is an error naming the install command, not an ImportError.
+        require("textual", "The bifrost dashboard")
+        require("textual_plot", "The bifrost dashboard")
         from bifrost.cli.dash.app import DashApp
 
         app = DashApp(connection, tags, writable=writable, record_dir=record_dir)
