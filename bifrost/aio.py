@@ -799,7 +799,7 @@ def _utc_ns(value: Any, what: str) -> int:
         stamp = pd.Timestamp(value)
     except (TypeError, ValueError) as exc:
         raise ConfigurationError(f"{what} is not a time: {value_repr(value)} ({exc})") from None
-    if stamp is pd.NaT:
+    if pd.isna(stamp):
         raise ConfigurationError(f"{what} must be a time, got {value_repr(value)}")
     stamp = stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
     return int(stamp.value)

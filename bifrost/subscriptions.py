@@ -13,7 +13,7 @@ import contextlib
 import logging
 import threading
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -28,6 +28,7 @@ from bifrost.scaling import Scaling
 __all__ = ["Reported", "Subscription"]
 
 _log = logging.getLogger("bifrost.subscriptions")
+_T = TypeVar("_T")  # what a callback receives: a ReadResult, or a frame of events
 
 
 class Reported:
@@ -100,7 +101,7 @@ class Subscription:
         """Whether notifications can still arrive."""
         return not self._done.is_set()
 
-    def _deliver(self, callback: Callable[[ReadResult], Any], result: ReadResult) -> None:
+    def _deliver(self, callback: Callable[[_T], Any], result: _T) -> None:
         self.notifications += 1
         try:
             callback(result)

@@ -138,7 +138,8 @@ def test_set_level_moves_the_tank(plc: bf.Connection) -> None:
 
 def test_arguments_are_checked_before_the_call(plc: bf.Connection, plant: Plant) -> None:
     calls: list[Any] = []
-    service = plant._bindings["opcua"]._server.iserver.method_service
+    binding: Any = plant._bindings["opcua"]
+    service = binding._server.iserver.method_service
     original = service.call
 
     async def counted(params: Any) -> Any:

@@ -24,7 +24,8 @@ def plant() -> Iterator[Plant]:
 
 @pytest.fixture(scope="module")
 def history(plant: Plant) -> Any:
-    historian = plant._bindings["opcua"].history
+    binding: Any = plant._bindings["opcua"]
+    historian = binding.history
     historian.period_ns = 0  # every step is stored: the test knows each stored value
     return historian
 
@@ -70,7 +71,7 @@ def test_raw_history_is_every_published_value_in_order(
     assert list(frame.columns) == ["tag", "value", "quality"]
     assert frame.index.is_monotonic_increasing
     levels = frame[frame.tag == "tank.level"]
-    expected = np.float32([p["tank.level"] for p in stepped["published"]])
+    expected = np.array([p["tank.level"] for p in stepped["published"]], dtype=np.float32)
     np.testing.assert_array_equal(np.float32(levels.value.to_numpy(dtype=float)), expected)
     counters = frame[frame.tag == "line.counter"].value.tolist()
     assert counters == [p["line.counter"] for p in stepped["published"]]
@@ -85,7 +86,7 @@ def test_max_values_stops_early_and_releases_the_continuation_point(
 ) -> None:
     calls = _counting(history, monkeypatch)
     frame = plc.read_history("tank.level", stepped["start"], stepped["end"], max_values=7)
-    expected = np.float32([p["tank.level"] for p in stepped["published"][:7]])
+    expected = np.array([p["tank.level"] for p in stepped["published"][:7]], dtype=np.float32)
     np.testing.assert_array_equal(np.float32(frame.value.to_numpy(dtype=float)), expected)
     assert calls[-1].ReleaseContinuationPoints
 
@@ -152,7 +153,7 @@ def test_unsupported_aggregate_and_bad_arguments(
 
 def test_read_timestamps_source_server_received(plc: bf.Connection, plant: Plant) -> None:
     plant.step(1)
-    result = plc.read_result(["tank.level", "reactor.temperature"])
+    result: Any = plc.read_result(["tank.level", "reactor.temperature"])
     server = plc.read(["tank.level"], timestamp="server").timestamp.iloc[0]
     received = plc.read(["tank.level"], timestamp="received").timestamp.iloc[0]
     source = plc.read(["tank.level"]).timestamp.iloc[0]

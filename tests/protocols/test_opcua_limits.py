@@ -18,8 +18,8 @@ from typing import Any
 
 import pandas as pd
 import pytest
-from asyncua import Server
 from asyncua import ua as _ua
+from asyncua.server.server import Server
 
 import bifrost as bf
 
@@ -42,6 +42,7 @@ _NODES = {
 }
 GROUPS, PER_GROUP, HISTORIZED, HISTORY_VALUES = 6, 4, 5, 6
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
+KEPT = timedelta(days=36_500)  # asyncua trims history older than this, counted from now
 WAIT = 10.0
 
 
@@ -89,7 +90,9 @@ class LimitedServer:
                 )
                 await node.set_writable()
                 if _historized(g, v):
-                    await server.historize_node_data_change(node, period=None, count=100)
+                    await server.historize_node_data_change(
+                        node, period=timedelta(days=1), count=100
+                    )
                     for k in range(HISTORY_VALUES):
                         stamp = T0 + timedelta(seconds=k)
                         await node.write_value(
@@ -217,7 +220,7 @@ def test_browse_is_split_at_max_nodes_per_browse(plc: bf.Connection, server: Lim
 
 
 def test_writes_are_split_at_max_nodes_per_write(plc: bf.Connection, server: LimitedServer) -> None:
-    values = {path: 100.0 + k for k, path in enumerate(_paths(range(2, 4)))}
+    values: dict[str | bf.Tag, Any] = {p: 100.0 + k for k, p in enumerate(_paths(range(2, 4)))}
     plc.write(values)
     assert plc.read(list(values)).value.tolist() == list(values.values())
     _assert_split(server, "write")
