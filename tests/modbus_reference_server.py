@@ -25,6 +25,7 @@ import contextlib
 import math
 import struct
 import threading
+import time
 from collections.abc import Mapping, Sequence
 
 MBAP = struct.Struct(">HHHB")
@@ -60,6 +61,7 @@ class ReferenceServer:
         self.requests = 0  # requests received
         self.writes = 0  # requests that were not reads (never expected)
         self.refused: list[tuple[str, int, int, int]] = []  # (table, address, count, code)
+        self.arrivals: list[float] = []  # monotonic time each request was read
         self.port = 0
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
@@ -136,6 +138,7 @@ class ReferenceServer:
 
     def _answer(self, frames: list[tuple[int, int, bytes]]) -> list[bytes]:
         self.requests += len(frames)
+        self.arrivals.extend([time.monotonic()] * len(frames))
         if self.pipelining == "first_only":
             frames = frames[:1]
         tids = [tid for tid, _, _ in frames]

@@ -238,3 +238,15 @@ def test_the_simulated_plant_refuses_holes_outside_its_register_tables():
         plant.modbus_device(holes={"co": [(0, 9)]})
         with pytest.raises(bf.ConfigurationError, match="register table"):
             plant.serve(modbus=0)
+
+
+def test_a_device_that_needs_pauses_gets_them_during_a_scan():
+    with (
+        ReferenceServer({"hr": [(0, 199)]}) as server,
+        bf.connect(server.url, timeout=TIMEOUT, pause_between_requests="20ms") as plc,
+    ):
+        result = plc.scan("hr", stop=299)
+    gaps = [b - a for a, b in zip(server.arrivals, server.arrivals[1:], strict=False)]
+    assert len(gaps) == result.requests - 1
+    assert min(gaps) >= 0.019  # measured where the requests arrive
+    assert result.pipeline_ok is None  # no burst for a device that needs quiet time

@@ -720,25 +720,38 @@ class ModbusDriver(Driver):
         run = functools.partial(
             scan.scan_device, self.endpoint, unit, tables, start, stop, resolution=resolution
         )
+        # A device that needs quiet time between requests gets it during a scan too,
+        # and no burst.
+        pause = self.options.pause_between_requests
         if self._tcp is None:
             worker, serial = self._worker, self._serial
 
+            def exchange_serial(request: Request) -> Reply:
+                if pause:
+                    time.sleep(max(0.0, serial.last_reply + pause - time.monotonic()))
+                return serial.exchange(request, time.monotonic() + wait, wait)
+
             async def ask_serial(request: Request) -> Reply:
-                deadline = time.monotonic() + wait
-                return await worker.run(lambda abandon: serial.exchange(request, deadline, wait))
+                return await worker.run(lambda abandon: exchange_serial(request))
 
             return await run(ask=ask_serial, burst=None, pipeline=0)
         tcp = self._tcp
 
         async def ask(request: Request) -> Reply:
-            reply = await tcp.exchange(request, wait)
-            return await self._busy_retries(request, reply, time.monotonic() + wait)
+            if pause:
+                await asyncio.sleep(max(0.0, self._last_reply + pause - time.monotonic()))
+            deadline = time.monotonic() + wait
+            try:
+                reply = await tcp.exchange(request, wait)
+                return await self._busy_retries(request, reply, deadline)
+            finally:
+                self._last_reply = time.monotonic()
 
         async def burst(requests: list[Request]) -> list[Reply | BaseException]:
             return await _burst(tcp, requests, wait)
 
         async with self._lock:
-            return await run(ask=ask, burst=burst, pipeline=pipeline)
+            return await run(ask=ask, burst=burst, pipeline=0 if pause else pipeline)
 
 
 async def _burst(
