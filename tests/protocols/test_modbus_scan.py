@@ -250,3 +250,12 @@ def test_a_device_that_needs_pauses_gets_them_during_a_scan():
     assert len(gaps) == result.requests - 1
     assert min(gaps) >= 0.019  # measured where the requests arrive
     assert result.pipeline_ok is None  # no burst for a device that needs quiet time
+
+
+def test_a_scan_result_shows_as_a_table_in_notebooks(libmodbus_like):
+    with bf.connect(libmodbus_like.url, timeout=TIMEOUT) as plc:
+        result = plc.scan("hr", start=0, stop=1199, pipeline=0)
+    page = result._repr_html_()
+    assert "<table" in page
+    assert page.count("<tr>") == 1 + 3  # header, 0-99, 100-1099, 1100-1199
+    assert "unit 1: batch hr 125" in page

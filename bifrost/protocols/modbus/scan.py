@@ -466,6 +466,26 @@ class ScanResult:
         quirks.to_yaml(path)
         return quirks
 
+    def _repr_html_(self) -> str:
+        import html
+
+        from bifrost._html import table_html
+
+        rows = sorted(
+            (name, a, b, b - a + 1, kind)
+            for name, scan in self.tables.items()
+            for kind, ranges in (("readable", scan.readable), ("unreadable", scan.unreadable))
+            for a, b in ranges
+        )
+        batches = ", ".join(f"{name} {batch}" for name, batch in self.max_batch.items())
+        pipeline = {None: "not probed", True: "ok", False: "refused"}[self.pipeline_ok]
+        caption = html.escape(
+            f"Scan of {self.endpoint}, unit {self.unit}: batch {batches or '-'}; "
+            f"pipelining {pipeline}; {self.requests} requests"
+        )
+        header = ["table", "first", "last", "count", ""]
+        return table_html(header, rows, caption=caption, numeric=[False, True, True, True])
+
     def __repr__(self) -> str:
         parts = []
         for name, scan in self.tables.items():
