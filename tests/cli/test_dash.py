@@ -23,9 +23,10 @@ from textual.widgets import Button, Input, Static
 import bifrost as bf
 from bifrost.cli.dash import run
 from bifrost.cli.dash.app import DashApp
-from bifrost.cli.dash.live import format_cell
+from bifrost.cli.dash.live import format_cell, quality_style
 from bifrost.cli.dash.widgets import TagList, ValuesTable, _runs
 from bifrost.cli.dash.write import WriteDialog, parse_value
+from bifrost.model import Quality
 
 SIZE = (140, 40)
 
@@ -183,6 +184,40 @@ def test_write_dialog_shows_old_and_new_and_writes_after_confirmation(
     assert math.isclose(plant.snapshot()["reactor.setpoint"], new, abs_tol=1e-3)
     with plant.connect("modbus") as check:
         assert math.isclose(float(check.read_value("reactor.setpoint")), new, abs_tol=1e-3)
+
+
+def test_a_refused_write_shows_why_in_the_dialog(plant: bf.sim.Plant) -> None:
+    plc = plant.connect("modbus", writable=True)
+    app = DashApp(plc, ["reactor.setpoint"], writable=True, interval=0.2)
+    before = plant.snapshot()["reactor.setpoint"]
+
+    async def script(pilot: Pilot[int]) -> None:
+        await until(pilot, lambda: "reactor.setpoint" in app.live.latest, "a first reading")
+        app.query_one(ValuesTable).focus()
+        await pilot.press("w")
+        await until(pilot, lambda: isinstance(app.screen, WriteDialog), "the dialog")
+        dialog = app.screen
+        assert isinstance(dialog, WriteDialog)
+        await until(pilot, lambda: dialog.old is not None, "the current value")
+        await pilot.press(*"1000", "enter")  # above the tag's maximum of 150
+        await pilot.click("#write-confirm")
+        error = dialog.query_one("#write-error", Static)
+        await until(pilot, lambda: "not written" in str(error.render()), "the refusal")
+        assert "reactor.setpoint" in str(error.render())
+        assert "150" in str(error.render())
+        assert isinstance(app.screen, WriteDialog)  # still open: fix the value or cancel
+        await pilot.press("escape", "q")
+
+    drive(app, script)
+    assert plant.snapshot()["reactor.setpoint"] == before
+
+
+@pytest.mark.parametrize(
+    ("code", "colour"),
+    [(Quality.GOOD, "green"), (Quality.UNCERTAIN, "yellow"), (Quality.BAD_TIMEOUT, "bold red")],
+)
+def test_quality_colours(code: Quality, colour: str) -> None:
+    assert quality_style(code) == colour
 
 
 def test_write_dialog_is_absent_on_a_read_only_connection(plant: bf.sim.Plant) -> None:
