@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import threading
 import time
@@ -131,6 +132,7 @@ class DashApp(App[int]):
         self._trend_drawn = 0.0
         self._wake = threading.Event()
         self._stopping = threading.Event()
+        self._poll_done = threading.Event()
         self.sub_title = f"{connection.url}  ({'writable' if self.writable else 'read-only'})"
 
     def _name_of(self, tag: str) -> str:
@@ -186,18 +188,25 @@ class DashApp(App[int]):
     # -- polling (a thread: a slow or dead device never blocks the screen) ------------------
     @work(thread=True, exclusive=True, group="poll", name="bifrost-dash-poll")
     def _poll(self) -> None:
-        while not self._stopping.is_set():
-            names = self.selected
-            if names:
-                try:
-                    result = self.connection.read_result(names)
-                except BifrostError as exc:
-                    self.live.fail(names, exc)
-                else:
-                    self.live.update(result)
-                self._from_thread(self._redraw)
-            self._wake.wait(self.interval)
-            self._wake.clear()
+        try:
+            while not self._stopping.is_set():
+                names = self.selected
+                if names:
+                    try:
+                        result = self.connection.read_result(names)
+                    except BifrostError as exc:
+                        self.live.fail(names, exc)
+                    except Exception:
+                        if self._stopping.is_set():
+                            return  # a read cut short by quitting: nothing to show
+                        raise
+                    else:
+                        self.live.update(result)
+                    self._from_thread(self._redraw)
+                self._wake.wait(self.interval)
+                self._wake.clear()
+        finally:
+            self._poll_done.set()
 
     def _from_thread(self, callback: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
         """Run ``callback`` on the UI from a worker thread, unless the app is ending."""
@@ -295,13 +304,21 @@ class DashApp(App[int]):
 
     async def action_quit(self) -> None:
         """Stop polling and recording, close the connection, quit."""
-        self.shutdown()
+        self._stopping.set()
+        self._wake.set()
+        self.query_one("#status", Static).update("closing the connection…")
+        # Off the UI loop: the poller may still be handing its last cycle to the screen.
+        await asyncio.to_thread(self.shutdown)
         self.exit(0)
 
     def shutdown(self) -> None:
-        """Stop the poller, finish a running recording's file, close the connection."""
+        """Stop the poller, finish a running recording's file, close the connection.
+
+        Blocks (up to a request timeout for the poller's last read): call it off the UI.
+        """
         self._stopping.set()
         self._wake.set()
+        self._poll_done.wait(self.connection.timeout + 1.0)
         try:
             if self.recorder.running:
                 self.recorder.stop()
