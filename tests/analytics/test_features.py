@@ -245,3 +245,15 @@ def test_inputs_that_are_not_recordings() -> None:
         bfa.features(pd.DataFrame({"a": [1.0, 2.0]}), "1s")
     series = frame(100)["tank.level"]
     assert next(iter(bfa.features(series, "1s").columns)) == "tank.level.mean"
+
+
+def test_sparse_rows_with_more_windows_than_rows(public_backend: str) -> None:
+    index = pd.DatetimeIndex(
+        ["2026-01-01 00:00:00.0004", "2026-01-01 00:00:00.0009", "2026-01-01 01:00:00"],
+        tz="UTC",
+    )
+    df = pd.DataFrame({"v": [1.0, 3.0, 5.0]}, index=index)
+    out = bfa.features(df, "1ms", features=["count", "mean"])
+    assert list(out["v.count"]) == [2.0, 1.0]
+    assert list(out.index) == [index[0].floor("1ms"), index[2]]
+    assert list(out["v.mean"]) == [2.0, 5.0]
