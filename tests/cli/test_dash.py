@@ -68,6 +68,7 @@ def status(app: DashApp) -> str:
     return str(app.query_one("#status", Static).render())
 
 
+@pytest.mark.usefixtures("no_thread_leak")  # the poller and bifrost's loop thread end on q
 def test_live_values_change_and_are_coloured_by_quality(plant: bf.sim.Plant) -> None:
     plc = plant.connect("modbus")
     app = DashApp(plc, ["plant.heartbeat", "tank.level"], interval=0.2)
