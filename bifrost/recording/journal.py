@@ -351,6 +351,9 @@ def _recover_run(run: Run, directory: Path, path: Path) -> Path | None:
     header = dict(run.header)
     header["run_id"] = run.run_id
     header["metadata"] = {**header.get("metadata", {}), "recovered_from": str(directory)}
+    if run.dropped:
+        # A frame the crash cut short: never acknowledged, but say that it was there.
+        header["metadata"]["spool_dropped_bytes"] = run.dropped
     table = table.replace_schema_metadata({META_KEY: json.dumps(header, default=str).encode()})
     stem = f"{path.stem}.recovered-{_first_time(table)}"
     for n in range(1, 1000):

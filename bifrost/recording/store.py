@@ -107,6 +107,8 @@ def _from_parts(parts: Path) -> Recording:
         )
     recording = _from_table(read_run(runs[0]), str(parts))
     recording.metadata["recovered_from"] = str(parts)
+    if runs[0].dropped:
+        recording.metadata["spool_dropped_bytes"] = runs[0].dropped
     return recording
 
 

@@ -246,3 +246,23 @@ def test_a_path_being_recorded_is_refused_and_free_again_afterwards(tmp_path: Pa
         assert [len(bf.open_recording(p)) for p in second.recovered] == [3]
     finally:
         second.close()
+
+
+def test_a_folder_with_legacy_parts_and_a_spool_segment_recovers_every_run(tmp_path: Path):
+    path = tmp_path / "run.parquet"
+    crashed = Journal(path, head(["x"], ["float64"], "third"))
+    crashed.submit(block(["x"], ["float64"], 500, 4))
+    crashed.drain()
+    crashed.close()  # as if its process died: the segment stays, nobody holds it
+    (segment,) = crashed.directory.glob("segment-*.spool")
+    with open(segment, "ab") as torn:  # and its last write was cut short
+        torn.write(b"BFS1\x02")
+    parts = legacy_two_runs(tmp_path)  # beside what an older version left
+    assert sorted(r.rows for r in scan_runs(parts)) == [4, 7, 39]
+    written = recover(path)
+    assert not parts.exists()
+    recovered = sorted((bf.open_recording(p) for p in written), key=len)
+    assert [len(r) for r in recovered] == [4, 7, 39]
+    assert recovered[0].metadata["spool_dropped_bytes"] == 5
+    expected = block(["x"], ["float64"], 500, 4)["x"].to_pylist()
+    assert recovered[0].to_pandas()["x"].tolist() == expected
