@@ -106,6 +106,8 @@ class EventSubscription:
         self._on_events = on_events
         self.subscription_id: int | None = None
         self.closed = False
+        # ConditionRefresh re-sends an event that may also have come live: once each.
+        self._seen = KnownEvents()
 
     async def on_publish(self, result: Any) -> None:
         """Asyncua's publish loop awaits this with each PublishResult."""
@@ -116,8 +118,13 @@ class EventSubscription:
         for data in result.NotificationMessage.NotificationData or []:
             for item in getattr(data, "Events", None) or []:
                 row, condition = event_row(ua, list(item.EventFields or []))
-                if row["event_id"] is not None and condition is not None:
-                    self._owner.remember_event(row["event_id"], condition)
+                event_id = row["event_id"]
+                if event_id is not None:
+                    if self._seen.condition(event_id) is not None:
+                        continue
+                    self._seen.add(event_id, condition if condition is not None else True)
+                    if condition is not None:
+                        self._owner.remember_event(event_id, condition)
                 rows.append(row)
         if rows:
             self._on_events(rows)

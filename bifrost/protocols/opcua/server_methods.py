@@ -60,7 +60,7 @@ async def add_plant_methods(
         return []
 
     line = server.get_node(ua.NodeId("Plant.Line", 2))
-    await line.add_method(
+    reset_method = await line.add_method(
         ua.NodeId("Plant.Line.Reset", 2),
         ua.QualifiedName("Reset", 2),
         reset,
@@ -68,10 +68,17 @@ async def add_plant_methods(
         [_argument("Counter", ua.VariantType.UInt32, "Parts counted before the reset")],
     )
     tank = server.get_node(ua.NodeId("Plant.Tank", 2))
-    await tank.add_method(
+    set_level_method = await tank.add_method(
         ua.NodeId("Plant.Tank.SetLevel", 2),
         ua.QualifiedName("SetLevel", 2),
         set_level,
         [_argument("Level", ua.VariantType.Double, f"New tank level, 0-{TANK_HEIGHT:g} m")],
         [],
     )
+    for method, text in (
+        (reset_method, "Zero the line's part counter; answers the count before the reset"),
+        (set_level_method, f"Set the tank level (0-{TANK_HEIGHT:g} m), e.g. to test the alarm"),
+    ):
+        await method.write_attribute(
+            ua.AttributeIds.Description, ua.DataValue(ua.Variant(ua.LocalizedText(text)))
+        )
