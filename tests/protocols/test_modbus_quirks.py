@@ -155,7 +155,8 @@ def test_close_after_each_cycle_opens_a_connection_per_read(server):
         ("pause_between_requests", "2min", "pause_between_requests='2min' is not a duration"),
         ("pause_after_connect", 61, "pause_after_connect=61 .* 0-60 s"),
         ("busy_backoff", -0.5, "busy_backoff=-0.5 .* 0-60 s"),
-        ("merge_gap", -1, "max_gap_registers and max_gap_bits must be >= 0"),
+        ("merge_gap", -1, "merge_gap=-1 is outside the accepted range 0-125"),
+        ("merge_gap", "wide", "Modbus option merge_gap='wide' is invalid"),
     ],
 )
 def test_invalid_quirk_options_name_the_option_and_range(server, option, value, message):

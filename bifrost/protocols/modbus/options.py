@@ -91,6 +91,8 @@ class ModbusOptions:
         gap = settings.pop("merge_gap", None)
         if gap is not None:
             # One knob for both tables; max_gap_registers/max_gap_bits still win.
+            gap = convert({"merge_gap": gap}, {"merge_gap": int}, "Modbus")["merge_gap"]
+            _check_range("merge_gap", gap, 0, MAX_REGISTERS)
             settings.setdefault("max_gap_registers", gap)
             settings.setdefault("max_gap_bits", gap)
         try:
