@@ -259,3 +259,15 @@ def test_a_scan_result_shows_as_a_table_in_notebooks(libmodbus_like):
     assert "<table" in page
     assert page.count("<tr>") == 1 + 3  # header, 0-99, 100-1099, 1100-1199
     assert "unit 1: batch hr 125" in page
+
+
+def test_quirks_set_a_batch_only_where_the_device_refused_one(libmodbus_like, tmp_path):
+    # Coils 16-215: the largest read is 200 bits because the range ends there, which
+    # says nothing about the device's limit; nothing refused a larger read.
+    with bf.connect(libmodbus_like.url, timeout=TIMEOUT) as plc:
+        result = plc.scan("co", pipeline=0)
+    assert result.max_batch == {"co": 200}
+    assert not result.tables["co"].batch_limit_proven
+    options = result.to_quirks(tmp_path / "device.yaml").options()
+    assert "max_bits_per_request" not in options
+    assert options["unreadable"] == {"co": [[0, 15], [216, 65535]]}

@@ -432,7 +432,8 @@ class ScanResult:
         """The device quirks this scan found, on top of ``base`` (e.g. a file's).
 
         Sets the unreadable ranges, ``max_registers_per_request`` /
-        ``max_bits_per_request`` where the device's batch is below the protocol's, and
+        ``max_bits_per_request`` where the device refused reads below the protocol's
+        limit over addresses it has, and
         ``pipeline: 1`` when pipelined requests came back wrong.
         """
         from bifrost.protocols.modbus.quirks import Quirks
@@ -449,10 +450,12 @@ class ScanResult:
             (("hr", "ir"), "max_registers_per_request", MAX_REGISTERS),
             (("co", "di"), "max_bits_per_request", MAX_BITS),
         ):
+            # Only a limit the device showed: a batch no larger than the longest readable
+            # range says nothing about the device (no request can be longer anyway).
             found = [
                 self.tables[t].max_batch
                 for t in tables
-                if t in self.tables and self.tables[t].max_batch > 0
+                if t in self.tables and self.tables[t].batch_limit_proven
             ]
             if found and min(found) < limit:
                 data[key] = min(found)
