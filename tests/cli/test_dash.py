@@ -368,3 +368,22 @@ def test_without_a_tag_table_an_opcua_servers_variables_are_listed(plant: bf.sim
 
     drive(app, script)
     assert not plc.connected
+
+
+def test_a_raw_address_on_the_command_line_is_listed_and_read(plant: bf.sim.Plant) -> None:
+    plc = plant.connect("modbus")
+    address = "ir:5:uint16"  # the heartbeat's register, named by address
+    app = DashApp(plc, [address], interval=0.2)
+
+    async def script(pilot: Pilot[int]) -> None:
+        names = [e.name for e in app.query_one(TagList).entries]
+        assert names[: len(plc.tags)] == plc.tags.names
+        assert address in names
+        assert app.selected == [address]
+        await until(pilot, lambda: address in app.live.latest, "the address's read")
+        shown = app.live.latest[address].value
+        assert isinstance(shown, int)
+        assert abs(shown - plc.read_value("plant.heartbeat")) < 1000  # the same counter
+        await pilot.press("q")
+
+    drive(app, script)
