@@ -431,12 +431,13 @@ class ModbusDriver(Driver):
         """
         if self._probed:
             return self.pipeline.in_flight > 1
-        self._probed = True
         requests = _probe_requests(plan, self.pipeline.in_flight)
         if len(requests) < 2:
             return True  # nothing to tell apart: the reads' own checks stand
         assert self._tcp is not None
+        # A connection that cannot be opened fails the read here; the next one probes.
         outcomes = await _burst(self._tcp, requests, self.options.timeout)
+        self._probed = True
         for request, outcome in zip(requests, outcomes, strict=True):
             if isinstance(outcome, BaseException):
                 self._fall_back(
