@@ -88,7 +88,8 @@ def test_variables_have_checkboxes_named_by_the_tag_table(ua: bf.Connection) -> 
     try:
         children = browser.expand(TANK)
         assert children == [f"{TANK}/2:Level", f"{TANK}/2:Inflow", f"{TANK}/2:Outflow",
-                            f"{TANK}/2:HighAlarm"]  # fmt: skip
+                            f"{TANK}/2:HighAlarm", f"{TANK}/2:SetLevel",
+                            f"{TANK}/2:HighLevel"]  # fmt: skip
         # Variables in the tag table go by their tag name, folders have no checkbox.
         assert browser.shown == [
             "tank.level",
@@ -101,7 +102,9 @@ def test_variables_have_checkboxes_named_by_the_tag_table(ua: bf.Connection) -> 
         tank = browser._top[-1].children[0]
         assert tank.toggle is not None
         assert not tank.variable
-        assert all(c.variable and c.toggle is None for c in tank.children)
+        variables = tank.children[:4]  # then the SetLevel method and the HighLevel alarm
+        assert all(c.variable and c.toggle is None for c in variables)
+        assert not any(c.variable for c in tank.children[4:])
         assert "Float" in tank.children[0].row.children[1].value
         with pytest.raises(bf.ConfigurationError, match="no folder in the tree"):
             browser.expand(f"{TANK}/2:Nope")
