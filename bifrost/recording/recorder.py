@@ -22,7 +22,6 @@ recording has a path.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import math
 import time
 import warnings
@@ -42,6 +41,7 @@ from bifrost.recording.formats import format_of, header, save
 from bifrost.recording.journal import Journal, RecoveryWarning, StorageError
 from bifrost.recording.session import Recording
 from bifrost.recording.switching import switching
+from bifrost.recording.timing import Wakeup
 from bifrost.results import ReadResult
 from bifrost.subscriptions import Subscription
 
@@ -91,14 +91,9 @@ class RowSink(Protocol):
 
 
 async def _sleep_until(recording: Recording, deadline: float) -> None:
-    loop = asyncio.get_running_loop()
-    delay = deadline - loop.time()
-    if delay <= 0:
-        return
     wakeup = recording._wakeup
     assert wakeup is not None
-    with contextlib.suppress(asyncio.TimeoutError):
-        await asyncio.wait_for(wakeup.wait(), delay)
+    await wakeup.sleep_until(deadline)
 
 
 class _Stamper:
@@ -326,7 +321,7 @@ def _prepare(
         journal = Journal(target, header(recording))  # so does a path in use
         recording.path = str(target)
     recording.clock = default_clock()
-    recording._wakeup = asyncio.Event()
+    recording._wakeup = Wakeup()
     sink = _Sink(recording, journal, flush_interval, _Stamper(recording, recording.clock))
     source = str(recording.metadata.get("endpoint", ""))
     sink.feeds = [s.feed(source, recording.names, recording.dtypes) for s in sinks]

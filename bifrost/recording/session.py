@@ -20,6 +20,7 @@ from bifrost.model import Quality, Tag
 from bifrost.recording import formats
 from bifrost.recording.buffers import SampleBuffer, is_numeric
 from bifrost.recording.journal import QUALITY_SUFFIX
+from bifrost.recording.timing import Wakeup
 
 if TYPE_CHECKING:
     import xarray as xr
@@ -98,7 +99,7 @@ class Recording:
         self._stop_requested = threading.Event()
         self._finished = threading.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._wakeup: asyncio.Event | None = None
+        self._wakeup: Wakeup | None = None
         self._task: asyncio.Task[None] | None = None
         self.error: BaseException | None = None
         self.storage_error: BaseException | None = None
