@@ -17,7 +17,9 @@ session never mixes with the previous one's sequence numbers).
 
 A message the broker refuses (an MQTT 5 PUBACK with an error reason code, e.g. "Not
 authorized") is retried ``max_attempts`` times, then put in the spool's quarantine
-folder instead of blocking the rows behind it.
+folder instead of blocking the rows behind it. A broker that drops the connection
+instead (MQTT 3.1.1, a packet over its size limit) makes the sink send one row at a
+time after two such drops; the row it drops ``max_attempts`` times is quarantined.
 """
 
 from __future__ import annotations
@@ -55,6 +57,7 @@ __all__ = ["Feed", "MqttSink", "SinkStats", "Tls", "TlsWarning"]
 
 _log = logging.getLogger("bifrost.cloud")
 _SINK_NUMBERS = itertools.count(1)
+_PROBE_ACKS = 50  # messages through, one row at a time, before the full window again
 
 PayloadKind = Literal["json", "sparkplug"]
 
@@ -267,6 +270,7 @@ class _Connection:
     ended: threading.Event = field(default_factory=threading.Event)
     refused: str = ""
     deadline: float = 0.0
+    acknowledged: int = 0  # PUBACKs that accepted a message
     subscribed: bool = False
     held: bool = False  # the session had to wait (for Sparkplug's primary host)
     started: bool = False
@@ -431,6 +435,11 @@ class MqttSink:
         self._parts: dict[int, int] = {}
         self._retry: deque[tuple[float, _Flight]] = deque()
         self._backlog_flying = 0
+        # A broker that drops the connection on a message (no reason code): see _note_loss.
+        self._stalls = 0
+        self._probing = False
+        self._probe_acks = 0
+        self._suspects: dict[tuple[int, ...], int] = {}
         self._live = self._back = self._back_end = self._startup_end = self.spool.end
         self._connection: _Connection | None = None
         self._broker_index = 0
@@ -658,6 +667,7 @@ class MqttSink:
         now = time.monotonic()
         if connection is not None:
             if connection.ended.is_set():
+                self._note_loss(connection)
                 self._end_connection(clean=False)
                 self._schedule_retry(connection.refused or "connection lost")
             elif not connection.connected.is_set() and now > connection.deadline:
@@ -876,7 +886,8 @@ class MqttSink:
         spool = self.spool
         # Live rows first: they must not wait behind the backlog.
         end = spool.end
-        if self._live < end and len(self._inflight) < self.window:
+        window = self._window_now()
+        if self._live < end and len(self._inflight) < window:
             rows = self._live_rows(end)
             if rows:
                 for message in self._encoder.messages(rows, historical=False):
@@ -884,10 +895,10 @@ class MqttSink:
         # Then the backlog, a window at a time.
         while (
             self._back < self._back_end
-            and self._backlog_flying < self.backlog_window
-            and len(self._inflight) < self.window
+            and self._backlog_flying < min(self.backlog_window, window)
+            and len(self._inflight) < window
         ):
-            budget = self.backlog_window - self._backlog_flying
+            budget = min(self.backlog_window, window) - self._backlog_flying
             entries = spool.read(self._back, max(1, budget), stop=self._back_end)
             if not entries:
                 self._back = self._back_end
@@ -899,7 +910,7 @@ class MqttSink:
                 self._publish(connection, message, backlog=True)
 
     def _live_rows(self, end: int) -> list[tuple[int, Row]]:
-        room = self.window - len(self._inflight)
+        room = self._window_now() - len(self._inflight)
         rows: list[tuple[int, Row]] = []
         with self._fresh_lock:
             fresh = self._fresh
@@ -918,6 +929,9 @@ class MqttSink:
             rows.extend((e.seq, decode_row(e.payload)) for e in entries)
             self._live = entries[-1].seq + 1
         return rows
+
+    def _window_now(self) -> int:
+        return 1 if self._probing else self.window
 
     def _publish(self, connection: _Connection, message: Message, backlog: bool) -> None:
         if not message.topic:
@@ -954,7 +968,8 @@ class MqttSink:
         with contextlib.suppress(queue.Empty):
             while True:
                 connection, mid, code, reason = self._acks.get_nowait()
-                if connection is not self._connection:
+                current = self._connection
+                if current is None or connection is not current:
                     continue
                 flight = self._inflight.pop(mid, None)
                 if flight is None:
@@ -964,6 +979,11 @@ class MqttSink:
                 if code >= 0x80:
                     self._refused(flight, reason)
                     continue
+                current.acknowledged += 1
+                if self._probing:
+                    self._probe_acks += 1
+                    if self._probe_acks >= _PROBE_ACKS:
+                        self._probing = False
                 for seq in flight.message.seqs:
                     self._part_done(seq, 1)
 
@@ -978,21 +998,57 @@ class MqttSink:
 
     def _refused(self, flight: _Flight, reason: str) -> None:
         self._stats.refused += 1
-        message = flight.message
         if flight.attempts >= self.max_attempts:
-            seq = message.seqs[0]
-            name = message.topic.replace("/", "_")[-80:]
-            path = self.spool.quarantine(seq, name, message.payload, reason)
-            self._stats.last_error = (
-                f"the broker refused a message on {message.topic!r} {flight.attempts} times "
-                f"({reason}); it is in {path}"
-            )
-            _log.error("%s", self._stats.last_error)
-            for seq in message.seqs:
-                self._part_done(seq, 1)
+            self._quarantine(flight, f"refused {flight.attempts} times: {reason}")
             return
         flight.attempts += 1
         self._retry.append((time.monotonic() + 0.2 * flight.attempts, flight))
+
+    def _quarantine(self, flight: _Flight, reason: str) -> None:
+        message = flight.message
+        name = message.topic.replace("/", "_")[-80:]
+        path = self.spool.quarantine(message.seqs[0], name, message.payload, reason)
+        self._stats.last_error = f"the broker {reason} on {message.topic!r}; it is in {path}"
+        _log.error("%s", self._stats.last_error)
+        for seq in message.seqs:
+            self._part_done(seq, 1)
+
+    def _note_loss(self, connection: _Connection) -> None:
+        """A connection dropped; if it had messages in flight and none went through, suspect them.
+
+        A broker that drops the connection instead of refusing with a reason code (an
+        MQTT 3.1.1 broker, a packet over its size limit) would otherwise get the same
+        message again forever. After two such drops the sink sends one row at a time;
+        a row that takes the connection down ``max_attempts`` times alone is quarantined.
+        """
+        if not connection.started or not self._inflight or connection.acknowledged:
+            self._stalls = 0
+            return
+        self._stalls += 1
+        if not self._probing:
+            if self._stalls >= 2:
+                self._probing = True
+                self._probe_acks = 0
+                _log.warning(
+                    "the broker dropped the connection %d times with messages in flight and "
+                    "none acknowledged: sending one row at a time to find the one it refuses",
+                    self._stalls,
+                )
+            return
+        rows = {flight.message.seqs for flight in self._inflight.values()}
+        if len(rows) != 1:
+            return
+        (key,) = rows
+        attempts = self._suspects.get(key, 0) + 1
+        if attempts < self.max_attempts:
+            self._suspects[key] = attempts
+            return
+        self._suspects.pop(key, None)
+        for flight in list(self._inflight.values()):
+            self._quarantine(
+                flight, f"dropped the connection each of {attempts} times it was sent a message"
+            )
+        self._inflight.clear()
 
 
 def _broker(url: str, tls: Tls | bool | None) -> tuple[str, str, int, bool]:

@@ -307,3 +307,37 @@ def test_password_must_be_a_secret_and_never_shows() -> None:
         assert "hunter2" not in repr(sink) + repr(sink.stats) + repr(sink.__dict__)
     finally:
         sink.close()
+
+
+def test_a_message_on_which_the_broker_drops_the_connection_is_quarantined(
+    tmp_path: Path, subscriber_factory: Any
+) -> None:
+    # MQTT 3.1.1 has no reason codes: mosquitto closes the connection of a client that
+    # sends a packet over its max_packet_size. Without quarantine, that message would
+    # take every new connection down, and everything spooled behind it would wait.
+    broker = Mosquitto(tmp_path / "broker", extra=["max_packet_size 1000"])
+    with broker:
+        subscriber = subscriber_factory(broker.port, "plant/#")
+        sink = MqttSink(
+            broker.url, spool=tmp_path / "spool", device="d", protocol="3.1.1", max_attempts=2
+        )
+        try:
+            for i in range(5):
+                sink.send({"n": i})
+            sink.send({"blob": "x" * 3000})
+            for i in range(5, 10):
+                sink.send({"n": i})
+            assert sink.flush(60), sink.stats
+            stats = sink.stats
+            assert stats.quarantined == 1
+            assert stats.pending == 0
+            files = list((tmp_path / "spool" / "quarantine").glob("*.json"))
+            assert len(files) == 1
+            document = json.loads(files[0].read_text())
+            assert "dropped the connection" in document["reason"]
+            assert json.loads(document["payload"])["tag"] == "blob"
+            assert wait_for(lambda: len(_dedup(subscriber.json())) >= 10, 10)
+            values = sorted({m["value"] for m in _dedup(subscriber.json())})
+            assert values == list(range(10))  # everything else went through
+        finally:
+            sink.close()
