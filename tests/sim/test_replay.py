@@ -238,3 +238,29 @@ def test_bad_arguments_are_refused_before_serving(recording: Path, tmp_path: Pat
         replay.serve(s7=0)
     with Replay(recording) as running, pytest.raises(ConfigurationError, match="realtime=False"):
         running.seek(1.0)
+
+
+def test_opcua_clients_see_the_slow_device_and_the_dropout(recording: Path) -> None:
+    pytest.importorskip("asyncua")
+    faults = [Slow(0.3, start=0.0, end=0.5), Dropout(start=0.6, end=0.8)]
+    with bf.sim.replay(recording, realtime=False, faults=faults) as replay:
+        replay.serve(opcua=0)
+        replay.seek(0.3)
+        with replay.connect("opcua", timeout=2.0) as plc:
+            started = time.monotonic()
+            assert replay.row == 3
+            assert np.float32(plc.read_value("level")) == np.float32(_expected(3)["level"])
+            assert time.monotonic() - started >= 0.28
+            replay.seek(0.7)
+            with pytest.raises(bf.TimeoutError):
+                plc.read(["level"])
+            replay.seek(0.9)
+            deadline = time.monotonic() + 20
+            while True:  # a new session once the device answers again
+                try:
+                    value = plc.read_value("count")
+                    break
+                except (bf.ConnectionError, bf.TimeoutError):
+                    assert time.monotonic() < deadline
+                    time.sleep(0.2)
+            assert value == _expected(9)["count"]
