@@ -8,7 +8,6 @@ from collections.abc import Iterator
 
 import pytest
 from cli_support import bifrost
-
 from modbus_server import ModbusTestServer  # tests/ is on the path (tests/conftest.py)
 
 

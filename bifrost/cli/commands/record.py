@@ -59,9 +59,10 @@ def record(
         )
         interrupted = _follow(recording, limit)
     stats = recording.stats
-    stopped = "stopped by Ctrl-C; " if interrupted else ""
+    stopped = "interrupted; " if interrupted else ""
+    noun = "tag" if len(names) == 1 else "tags"
     output.out.print(
-        f"{stopped}{stats.samples} samples of {len(names)} tags -> {recording.path} "
+        f"{stopped}{stats.samples} samples of {len(names)} {noun} -> {recording.path} "
         f"({_size(Path(str(recording.path)))}; missed cycles {stats.missed_cycles}, gaps "
         f"{stats.gaps}, reconnects {stats.reconnects})",
         markup=False,
