@@ -57,6 +57,8 @@ __all__ = ["Feed", "MqttSink", "SinkStats", "Tls", "TlsWarning"]
 
 _log = logging.getLogger("bifrost.cloud")
 _SINK_NUMBERS = itertools.count(1)
+_HISTORY_CHUNK = 5_000  # rows of a finished recording turned into Python rows at a time
+_HISTORY_QUEUE = 20_000  # rows of it waiting for the spool at most
 _PROBE_ACKS = 50  # messages through, one row at a time, before the full window again
 
 PayloadKind = Literal["json", "sparkplug"]
@@ -191,7 +193,10 @@ class SinkStats:
 class Feed:
     """Rows of one device (a fixed list of tags) into a sink; made by :meth:`MqttSink.feed`.
 
-    ``rows`` is cheap and never blocks: it copies the rows and queues them.
+    ``rows`` is cheap and never blocks a live feed: it copies the rows and queues them.
+    A historical feed (a finished recording) is queued in chunks, each waiting until the
+    sink has spooled all but ``_HISTORY_QUEUE`` rows, so a long recording never sits in
+    memory twice, as Python rows, while the disk catches up.
     """
 
     def __init__(
@@ -216,6 +221,21 @@ class Feed:
         quality: npt.NDArray[np.uint8],
     ) -> None:
         """Queue rows: times (ns), one value column per tag, a rows-by-tags quality matrix."""
+        count = len(times)
+        if not self.historical:
+            self._queue(times, columns, quality)
+            return
+        for start in range(0, count, _HISTORY_CHUNK):
+            self.sink._wait_for_room(_HISTORY_QUEUE)
+            stop = start + _HISTORY_CHUNK
+            self._queue(times[start:stop], [c[start:stop] for c in columns], quality[start:stop])
+
+    def _queue(
+        self,
+        times: npt.NDArray[np.int64],
+        columns: list[npt.NDArray[Any]],
+        quality: npt.NDArray[np.uint8],
+    ) -> None:
         count = len(times)
         if count == 0:
             return
@@ -476,6 +496,15 @@ class MqttSink:
         """
         device = self.device or source.replace("/", "_") or "device"
         return Feed(self, device, names, dtypes, historical)
+
+    def _wait_for_room(self, limit: int) -> None:
+        """Wait until at most ``limit`` rows are queued for the spool (historical feeds)."""
+        while (
+            self._incoming.qsize() > limit
+            and self._writer.is_alive()
+            and not self._stopping.is_set()
+        ):
+            time.sleep(0.005)
 
     def put(self, row: Row) -> None:
         """Queue one row (from any thread; never blocks)."""

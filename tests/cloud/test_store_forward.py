@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import errno
 import json
+import threading
 import time
 from collections import defaultdict
 from pathlib import Path
@@ -341,3 +342,42 @@ def test_a_message_on_which_the_broker_drops_the_connection_is_quarantined(
             assert values == list(range(10))  # everything else went through
         finally:
             sink.close()
+
+
+def test_a_long_historical_feed_waits_for_the_spool_instead_of_piling_up(
+    tmp_path: Path,
+) -> None:
+    from bifrost.cloud import sinks
+
+    # No broker: the rows only go to the spool, which is made slower than the feed.
+    sink = MqttSink(f"mqtt://127.0.0.1:{free_port()}", spool=tmp_path / "spool", device="d")
+    try:
+        append = sink.spool.append
+
+        def slow_append(records: Any) -> int:
+            time.sleep(len(records) * 20e-6)
+            return append(records)
+
+        sink.spool.append = slow_append  # type: ignore[method-assign]
+        waiting: list[int] = []
+        done = threading.Event()
+
+        def watch() -> None:
+            while not done.is_set():
+                waiting.append(sink._incoming.qsize())
+                time.sleep(0.002)
+
+        watcher = threading.Thread(target=watch)
+        watcher.start()
+        count = 60_000
+        times = np.arange(count, dtype=np.int64) + 1_700_000_000_000_000_000
+        values = np.arange(count, dtype=np.float64)
+        quality = np.zeros((count, 1), dtype=np.uint8)
+        sink.feed("src", ["x"], ["float64"], historical=True).rows(times, [values], quality)
+        done.set()
+        watcher.join()
+        assert max(waiting) <= sinks._HISTORY_QUEUE + sinks._HISTORY_CHUNK
+        assert max(waiting) > sinks._HISTORY_QUEUE // 2  # the spool was the slower one
+        assert wait_for(lambda: sink.spool.end - sink.spool.head == count, 30)
+    finally:
+        sink.close()
