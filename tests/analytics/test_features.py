@@ -15,6 +15,9 @@ import numpy as np
 import pandas as pd
 import pytest
 import scipy.stats
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
 
 import bifrost as bf
 import bifrost.analytics as bfa
@@ -87,6 +90,29 @@ def test_compiled_kernel_and_twin_agree_with_bands() -> None:
             impl.segment_features(x, t, offsets[::-1].copy(), 0.0, 0, NO_BANDS)
         with pytest.raises(ValueError, match="block"):
             impl.segment_features(x, t, offsets, 6400.0, 0, bands[:1])
+
+
+@needs_rust
+@settings(max_examples=60, deadline=None)
+@given(
+    x=arrays(
+        np.float64,
+        st.integers(0, 300),
+        elements=st.one_of(st.floats(-1e3, 1e3), st.just(np.nan), st.just(0.1)),
+    ),
+    cuts=st.lists(st.integers(0, 300), max_size=6),
+    block=st.sampled_from([0, 4, 16]),
+)
+def test_compiled_kernel_and_twin_agree_on_any_segments(
+    x: np.ndarray, cuts: list[int], block: int
+) -> None:
+    offsets = np.array(sorted({0, x.size, *(c for c in cuts if c <= x.size)}), dtype=np.int64)
+    t = np.arange(x.size) * 0.1
+    bands = np.array([[0.0, 1.0], [1.0, 5.0]]) if block else NO_BANDS
+    args = (x, t, offsets, 10.0, block, bands)
+    np.testing.assert_allclose(
+        _core.segment_features(*args), _numpy.segment_features(*args), rtol=1e-7, atol=1e-6
+    )
 
 
 @pytest.mark.parametrize("impl", IMPLS)

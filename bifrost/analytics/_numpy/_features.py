@@ -139,7 +139,9 @@ def _moments(x: F64, t: F64) -> list[float]:
     if n == 0:
         return [0.0] + [np.nan] * (len(MOMENT_FEATURES) - 1)
     mean = v.mean()
-    d = v - mean
+    # Equal samples have no spread at all (the kernel's one-pass sums are exactly 0),
+    # even when their mean rounds to a neighbouring float.
+    d = v - mean if v.max() > v.min() else np.zeros_like(v)
     m2, m3, m4 = (d * d).mean(), (d**3).mean(), (d**4).mean()
     rms = np.sqrt((v * v).mean())
     peak = np.abs(v).max()
