@@ -65,3 +65,28 @@ def test_quirks_from_the_scanner_turn_pipelining_off(tmp_path):
             state = plc.info()["pipeline"]
     assert state["requested"] == 1
     assert state["fallbacks"] == 0
+
+
+def test_single_registers_are_not_pipelined_before_the_device_is_proven():
+    # Requests of one register each: no probe can tell their replies apart, and
+    # neither could any check, so they go one at a time until a probe has passed.
+    singles = ["hr:0", "hr:200", "hr:400", "hr:600"]
+    with (
+        ReferenceServer({"hr": [(0, 999)]}, pipelining="swap") as server,
+        bf.connect(server.url, timeout=0.3, pipeline=4) as plc,
+    ):
+        for _ in range(3):
+            assert plc.read(singles)["value"].tolist() == [0, 200, 400, 600]
+        state = plc.info()["pipeline"]
+        assert state["fallbacks"] == 0  # nothing went wrong: it was never tried
+        plc.read(TAGS)  # a plan a probe can be made of: the swap is caught
+        assert plc.info()["pipeline"]["in_flight"] == 1
+    with (
+        ReferenceServer({"hr": [(0, 999)]}) as server,
+        bf.connect(server.url, timeout=0.3, pipeline=4) as plc,
+    ):
+        plc.read(TAGS)  # proven
+        assert plc.read(singles)["value"].tolist() == [0, 200, 400, 600]
+        # The four single reads reached the server in one burst (read off one chunk).
+        assert len(set(server.arrivals[-4:])) == 1
+        assert plc.info()["pipeline"]["in_flight"] == 4

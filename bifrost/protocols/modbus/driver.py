@@ -158,6 +158,7 @@ class ModbusDriver(Driver):
         self.pipeline = PipelineStats(options.pipeline, options.pipeline)
         self._proven = False  # the device answered a whole pipelined burst
         self._probed = False  # the first burst, of reads of distinct sizes, was sent
+        self._unprobeable: ReadPlan | None = None  # the last plan no probe can be made of
         self._tcp: TcpTransport | None = None
         # RTU: the serial line, shared with every connection to another unit on it,
         # held from connect() to close().
@@ -431,9 +432,16 @@ class ModbusDriver(Driver):
         """
         if self._probed:
             return self.pipeline.in_flight > 1
+        if plan is self._unprobeable:
+            return False
         requests = _probe_requests(plan, self.pipeline.in_flight)
         if len(requests) < 2:
-            return True  # nothing to tell apart: the reads' own checks stand
+            # Spans of one size only (single registers): no probe can be made of them
+            # and no check would catch swapped replies, so this plan is read one
+            # request at a time until another plan's probe has proven the device.
+            # Remembered, as the connection reads the same plan again and again.
+            self._unprobeable = plan
+            return False
         assert self._tcp is not None
         # A connection that cannot be opened fails the read here; the next one probes.
         outcomes = await _burst(self._tcp, requests, self.options.timeout)
