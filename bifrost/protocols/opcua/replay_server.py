@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import socket
 import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -30,14 +29,13 @@ from asyncua import ua as _ua
 from asyncua.server.server import Server
 
 from bifrost.exceptions import ConfigurationError
-from bifrost.protocols.opcua.server import quiet_asyncua
+from bifrost.protocols.opcua.server import listen, quiet_asyncua
 
 __all__ = ["REPLAY_FOLDER", "REPLAY_NAMESPACE", "ReplayOpcUaBinding", "ReplayVariable"]
 
 ua: Any = _ua
 REPLAY_NAMESPACE = "urn:bifrost:replay"
 REPLAY_FOLDER = "Replay"
-_BIND_ATTEMPTS = 5
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,23 +119,18 @@ class ReplayOpcUaBinding:
         """Build the address space and listen; returns the port."""
         quiet_asyncua()
         self._loop = asyncio.get_running_loop()
-        last: Exception | None = None
-        for _ in range(_BIND_ATTEMPTS if port == 0 else 1):
-            bound = _free_port(host) if port == 0 else port
-            try:
-                await self._start(host, bound)
-            except OSError as exc:
-                last = exc
-                await self.stop()
-                continue
-            self.url = f"opc.tcp://{host}:{bound}/bifrost/"
-            if self._pending is not None:
-                pending, self._pending = self._pending, None
-                self._apply(pending)
-            return bound
-        raise ConfigurationError(
-            f"the replay's OPC UA server cannot listen on {host}:{port}: {last}"
+        bound = await listen(
+            lambda free: self._start(host, free),
+            self.stop,
+            host,
+            port,
+            "the replay's OPC UA server",
         )
+        self.url = f"opc.tcp://{host}:{bound}/bifrost/"
+        if self._pending is not None:
+            pending, self._pending = self._pending, None
+            self._apply(pending)
+        return bound
 
     async def _start(self, host: str, port: int) -> None:
         server = Server()
@@ -191,10 +184,3 @@ async def _notify_changes(changed: list[tuple[Any, Any]]) -> None:
         for key, callback in list(attribute.datachange_callbacks.items()):
             with contextlib.suppress(Exception):  # a closing subscription must not stop the rest
                 await callback(key, dv)
-
-
-def _free_port(host: str) -> int:
-    # asyncua advertises its endpoint URL before it binds: pick the port first.
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind((host, 0))
-        return int(probe.getsockname()[1])

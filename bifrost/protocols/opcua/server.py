@@ -41,7 +41,7 @@ import secrets
 import socket
 import tempfile
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -62,7 +62,7 @@ from bifrost.protocols.opcua.server_methods import add_plant_methods
 from bifrost.secrets import Secret
 from bifrost.sim.tagmap import OPCUA_AUX_FOLDER, OPCUA_NAMESPACE, OPCUA_TAGS, OpcUaTagSpec
 
-__all__ = ["OpcUaBinding", "SecuritySetup", "quiet_asyncua"]
+__all__ = ["OpcUaBinding", "SecuritySetup", "listen", "quiet_asyncua"]
 
 _log = logging.getLogger("bifrost.sim")
 ua: Any = _ua  # asyncua's annotations want its wrapper int types everywhere
@@ -153,6 +153,31 @@ def _free_port(host: str) -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
         probe.bind((host, 0))
         return int(probe.getsockname()[1])
+
+
+async def listen(
+    start: Callable[[int], Awaitable[None]],
+    stop: Callable[[], Awaitable[None]],
+    host: str,
+    port: int,
+    what: str,
+) -> int:
+    """``await start(port)``, or with a free port for 0 (another one if it was taken).
+
+    ``stop()`` undoes a start that failed; ``what`` names the server in the error.
+    Returns the port listened on.
+    """
+    last_error: Exception | None = None
+    for _ in range(_BIND_ATTEMPTS if port == 0 else 1):
+        bound = _free_port(host) if port == 0 else port
+        try:
+            await start(bound)
+        except OSError as exc:  # the free port was taken in between, or port in use
+            last_error = exc
+            await stop()
+            continue
+        return bound
+    raise ConfigurationError(f"{what} cannot listen on {host}:{port}: {last_error}")
 
 
 class OpcUaBinding:
@@ -345,23 +370,18 @@ class OpcUaBinding:
         """Build the address space and listen (in the plant's loop); returns the port."""
         quiet_asyncua()
         self._loop = asyncio.get_running_loop()
-        last_error: Exception | None = None
-        for _ in range(_BIND_ATTEMPTS if port == 0 else 1):
-            bound = _free_port(host) if port == 0 else port
-            try:
-                await self._start_server(host, bound)
-            except OSError as exc:  # the free port was taken in between, or port in use
-                last_error = exc
-                await self._stop_server()
-                continue
-            self.url = f"opc.tcp://{host}:{bound}/bifrost/"
-            if self._pending is not None:
-                pending, self._pending = self._pending, None
-                self._apply(*pending)
-            return bound
-        raise ConfigurationError(
-            f"the simulated OPC UA server cannot listen on {host}:{port}: {last_error}"
+        bound = await listen(
+            lambda free: self._start_server(host, free),
+            self._stop_server,
+            host,
+            port,
+            "the simulated OPC UA server",
         )
+        self.url = f"opc.tcp://{host}:{bound}/bifrost/"
+        if self._pending is not None:
+            pending, self._pending = self._pending, None
+            self._apply(*pending)
+        return bound
 
     async def _start_server(self, host: str, port: int) -> None:
         users = None
