@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import tempfile
 from pathlib import Path
 
@@ -45,10 +46,16 @@ def main() -> None:
     args = parser.parse_args()
     import cairosvg  # type: ignore[import-untyped]  # a dev dependency: SVG to PNG, no browser
 
-    args.out.mkdir(parents=True, exist_ok=True)
+    out = args.out.resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    here = Path.cwd()
     with bf.sim.Plant(seed=1) as plant, tempfile.TemporaryDirectory() as scratch:
         plant.serve(modbus=0)
-        svg = asyncio.run(capture(plant, args.out, Path(scratch)))
+        os.chdir(scratch)  # the status bar shows the recording's file name, not a temp path
+        try:
+            svg = asyncio.run(capture(plant, out, Path()))
+        finally:
+            os.chdir(here)
     png = svg.with_suffix(".png")
     cairosvg.svg2png(url=str(svg), write_to=str(png), output_width=1600)
     print(f"wrote {svg} and {png}")

@@ -24,7 +24,7 @@ import bifrost as bf
 from bifrost.cli.dash import run
 from bifrost.cli.dash.app import DashApp
 from bifrost.cli.dash.live import format_cell, quality_style
-from bifrost.cli.dash.widgets import TagList, ValuesTable, _runs
+from bifrost.cli.dash.widgets import TagList, TrendChart, ValuesTable, _runs, scaled
 from bifrost.cli.dash.write import WriteDialog, parse_value
 from bifrost.model import Quality
 
@@ -318,6 +318,30 @@ def test_typed_values_take_the_current_values_type(text: str, old: Any, expected
 def test_values_that_do_not_fit_are_refused(text: str, old: Any) -> None:
     with pytest.raises(bf.ConfigurationError, match="t: "):
         parse_value("t", text, old)
+
+
+def test_scaled_trend_maps_each_line_to_its_own_range() -> None:
+    nan = float("nan")
+    assert scaled(np.array([1450.0, 1500.0, nan, 1475.0])).tolist()[:2] == [0.0, 1.0]
+    assert scaled(np.array([2.0, 2.0])).tolist() == [0.5, 0.5]
+    assert np.isnan(scaled(np.array([1.0, nan, 3.0]))[1])
+
+
+def test_s_toggles_the_scaled_trend(plant: bf.sim.Plant) -> None:
+    plc = plant.connect("modbus")
+    app = DashApp(plc, ["pump.speed", "tank.level"], interval=0.2)
+
+    async def script(pilot: Pilot[int]) -> None:
+        chart = app.query_one(TrendChart)
+        await until(pilot, lambda: app.live.numeric("tank.level"), "a first reading")
+        assert not chart.scaled
+        await pilot.press("s")
+        assert chart.scaled
+        assert "min-max" in chart.border_subtitle
+        await pilot.press("s", "q")
+        assert not chart.scaled
+
+    drive(app, script)
 
 
 def test_the_trend_is_drawn_in_stretches_of_good_values() -> None:

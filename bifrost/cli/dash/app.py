@@ -105,6 +105,7 @@ class DashApp(App[int]):
         Binding("space", "select_tag", "Select"),
         Binding("r", "record", "Record"),
         Binding("w", "write", "Write"),
+        Binding("s", "scale", "Scale"),
         Binding("escape", "focus_tags", "Tags", show=False),
     ]
 
@@ -243,6 +244,12 @@ class DashApp(App[int]):
         if action == "write":
             return self.writable
         return True
+
+    def action_scale(self) -> None:
+        """Trend on one shared axis, or each line over its own min-max."""
+        chart = self.query_one(TrendChart)
+        chart.scaled = not chart.scaled
+        self._redraw(trend=True)
 
     def action_search(self) -> None:
         """Focus the search field."""

@@ -17,7 +17,7 @@ from textual_plot import HiResMode, PlotWidget
 
 from bifrost.cli.dash.live import LiveValues, format_cell, quality_style
 
-__all__ = ["TagEntry", "TagList", "TrendChart", "ValuesTable", "trend_colour"]
+__all__ = ["TagEntry", "TagList", "TrendChart", "ValuesTable", "scaled", "trend_colour"]
 
 # Distinct on dark and light themes; a tag keeps its colour while it stays selected.
 _COLOURS = ("cyan", "magenta", "yellow", "green", "bright_blue", "red", "white", "bright_magenta")
@@ -212,8 +212,22 @@ def _runs(values: npt.NDArray[np.float64]) -> list[slice]:
     return [slice(start, stop) for start, stop in zip(starts, stops, strict=True)]
 
 
+def scaled(values: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+    """``values`` mapped to 0-1 by their own min and max (a flat line sits at 0.5)."""
+    finite = values[np.isfinite(values)]
+    if not finite.size:
+        return values
+    low, high = float(finite.min()), float(finite.max())
+    if high == low:
+        return np.where(np.isfinite(values), 0.5, np.nan)
+    return (values - low) / (high - low)
+
+
 class TrendChart(PlotWidget):
     """A braille line chart of the selected numeric tags over the last minutes.
+
+    ``scaled`` draws each line over its own min-max as 0-1, so a level in metres and a
+    speed in rpm can be read on one chart (the values table keeps the real numbers).
 
     textual-plot's PlotWidget draws it: a maintained native Textual widget with axes,
     ticks and a legend (a Sparkline has neither axes nor more than one series).
@@ -224,6 +238,7 @@ class TrendChart(PlotWidget):
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id, allow_pan_and_zoom=False)
         self.border_title = "trend"
+        self.scaled = False
 
     def on_mount(self) -> None:
         """Label the time axis."""
@@ -240,8 +255,13 @@ class TrendChart(PlotWidget):
                 continue
             seconds, values = live.trend(name, now)
             colour = trend_colour(names, name)
+            if self.scaled:
+                values = scaled(values)
             for segment in _runs(values):
                 x, y = seconds[segment], values[segment]
                 self.plot(x, y, line_style=colour, hires_mode=HiResMode.BRAILLE, label=name)
             drawn += 1
-        self.border_subtitle = "" if drawn else "select numeric tags to draw their trend"
+        if not drawn:
+            self.border_subtitle = "select numeric tags to draw their trend"
+        else:
+            self.border_subtitle = "each line scaled to its min-max (s)" if self.scaled else ""
