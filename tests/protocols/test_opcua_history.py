@@ -133,6 +133,8 @@ def test_a_variable_without_history_is_named(plc: bf.Connection, stepped: dict[s
     assert bad.quality.iloc[0] != "good"
     assert bad.value.iloc[0] is None
     assert (frame[frame.tag == "tank.level"].quality == "good").all()
+    with pytest.raises(bf.ProtocolError, match=r"ns=2;s=Plant\.Nothing.*server answered Bad"):
+        plc.read_history("ns=2;s=Plant.Nothing", stepped["start"], stepped["end"])
 
 
 def test_unsupported_aggregate_and_bad_arguments(

@@ -506,7 +506,9 @@ class OpcUaDriver(Driver):
         await self._metadata([plan.node_ids[p] for p in positions])
         asked = []
         for p in positions:
-            if self._meta[plan.node_ids[p]].access & _HISTORY_READ:
+            meta = self._meta[plan.node_ids[p]]
+            # No attributes at all (an unknown node): the server's answer names the cause.
+            if meta.access & _HISTORY_READ or meta.data_type is None:
                 asked.append(p)
             else:
                 failed[p] = (
