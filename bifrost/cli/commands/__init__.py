@@ -21,6 +21,7 @@ def register(app: typer.Typer) -> None:
         read,
         record,
         recordings,
+        scan,
         tags,
         watch,
         write,
@@ -35,6 +36,7 @@ def register(app: typer.Typer) -> None:
     app.command()(record.record)
     app.command()(watch.watch)
     app.command()(probe.probe)
+    app.command()(scan.scan)
     app.command()(dash.dash)
     app.command()(plant.sim)
     app.command()(plant.demo)
