@@ -19,6 +19,12 @@ import bifrost as bf
 pytestmark = pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed")
 TMUX = shutil.which("tmux") or "tmux"
 TAGS = ["plant.heartbeat", "tank.level"]
+SCRIPT = Path(sys.executable).with_name("bifrost")  # the installed console script
+# The launcher of bifrost.cli.dash read-only, and the `bifrost dash` verb with writes on.
+LAUNCHERS = {
+    "module": ([sys.executable, "-m", "bifrost.cli.dash"], []),
+    "script": ([str(SCRIPT), "dash"], ["--writable"]),
+}
 
 
 @pytest.fixture(scope="module")
@@ -39,24 +45,27 @@ def heartbeat(screen: str) -> str | None:
     return found.group(1) if found else None
 
 
+@pytest.mark.parametrize("launcher", sorted(LAUNCHERS))
 def test_dash_in_a_real_terminal_shows_changing_values_and_q_quits(
-    plant: bf.sim.Plant, tmp_path: Path
+    plant: bf.sim.Plant, tmp_path: Path, launcher: str
 ) -> None:
+    if launcher == "script" and not SCRIPT.exists():
+        pytest.skip("the bifrost console script is not installed next to this Python")
+    start, flags = LAUNCHERS[launcher]
     table = tmp_path / "plant.csv"
     plant.tags("modbus").to_csv(table)
     session = f"bifrost-dash-{uuid.uuid4().hex[:8]}"
     exit_file = tmp_path / "exit-code"
     command = " ".join(
         [
-            sys.executable,
-            "-m",
-            "bifrost.cli.dash",
+            *start,
             plant.urls["modbus"],
             *TAGS,
             "--tags",
             str(table),
             "--record-dir",
             str(tmp_path),
+            *flags,
         ]
     )
     # The shell writes the dashboard's exit code, so the test sees how it ended, then
@@ -85,7 +94,9 @@ def test_dash_in_a_real_terminal_shows_changing_values_and_q_quits(
         assert "tank.level" in screen
         assert "modbus://127.0.0.1" in screen
         assert "Quit" in screen  # the footer's keys
-        assert "Write" not in screen  # read-only: no write key offered
+        # The write key is offered on a writable connection only.
+        assert ("Write" in screen) == ("--writable" in flags)
+        assert ("writable)" in screen) == ("--writable" in flags)
         tmux("send-keys", "-t", session, "q")
         deadline = time.monotonic() + 30.0
         while not exit_file.exists():
