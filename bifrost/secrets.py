@@ -94,7 +94,8 @@ def secret(reference: str) -> Secret:
     ----------
     reference
         ``"env:NAME"`` reads the environment variable NAME; ``"keyring:SERVICE/USER"``
-        reads the system keyring (needs the ``keyring`` package).
+        reads the system keyring (needs the ``keyring`` package); ``"file:PATH"`` reads
+        a file (a mounted container secret), without its trailing newline.
 
     Raises
     ------
@@ -120,6 +121,16 @@ def secret(reference: str) -> Secret:
         if value is None:
             raise ConfigurationError(f"no keyring entry for service {service!r}, user {user!r}")
         return Secret(str(value), reference)
+    if kind == "file":
+        path = os.path.expanduser(name)
+        try:
+            with open(path, encoding="utf-8") as handle:
+                value = handle.read().rstrip("\r\n")
+        except OSError as exc:
+            raise ConfigurationError(
+                f"cannot read the secret file {path!r}: {exc.strerror or exc}"
+            ) from None
+        return Secret(value, reference)
     raise ConfigurationError(
-        f"unknown secret source {kind!r} in {reference!r}; use env: or keyring:"
+        f"unknown secret source {kind!r} in {reference!r}; use env:, keyring: or file:"
     )
