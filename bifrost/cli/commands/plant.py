@@ -29,6 +29,20 @@ def sim(
             show_default=False,
         ),
     ] = None,
+    modbus_holes: Annotated[
+        str | None,
+        typer.Option(
+            help="Registers the Modbus server refuses (exception 2), e.g. hr:100-199,ir:8-15.",
+            show_default=False,
+        ),
+    ] = None,
+    modbus_max_batch: Annotated[
+        int | None,
+        typer.Option(
+            help="Largest register read the Modbus server accepts (exception 3 above).",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Run the simulated plant on loopback until stopped (Ctrl-C)."""
     import bifrost as bf
@@ -38,7 +52,10 @@ def sim(
         for name, port in (("modbus", modbus), ("s7", s7), ("opcua", opcua))
         if port is not None
     } or {"modbus": 5020}
+    holes = _holes(modbus_holes) if modbus_holes else None
     with bf.sim.Plant(seed=seed) as plant:
+        if holes or modbus_max_batch is not None:
+            plant.modbus_device(holes=holes, max_batch=modbus_max_batch)
         urls = plant.serve(host="127.0.0.1", **ports)
         if tags_out is not None:
             tags_out.mkdir(parents=True, exist_ok=True)
@@ -49,6 +66,22 @@ def sim(
         sys.stdout.flush()
         with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C is how it is meant to stop
             plant.run(seconds=seconds)
+
+
+def _holes(text: str) -> dict[str, list[tuple[int, int]]]:
+    """``hr:100-199,ir:8`` as ``{"hr": [(100, 199)], "ir": [(8, 8)]}``."""
+    from bifrost.exceptions import ConfigurationError
+
+    holes: dict[str, list[tuple[int, int]]] = {}
+    for item in text.split(","):
+        table, _, span = item.strip().partition(":")
+        first, _, last = span.partition("-")
+        if not (first.isdigit() and (last.isdigit() or not last)) or len(span) > 11:
+            raise ConfigurationError(
+                f"--modbus-holes: {item.strip()!r} is not TABLE:FIRST-LAST (e.g. hr:100-199)"
+            )
+        holes.setdefault(table, []).append((int(first), int(last or first)))
+    return holes
 
 
 def demo(
