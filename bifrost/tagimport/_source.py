@@ -18,6 +18,8 @@ from bifrost.tags import TagTable
 
 __all__ = ["Entry", "Source"]
 
+_TAG_FIELDS = ("scale", "offset", "min", "max", "step", "name", "unit", "description")
+
 _PARSERS: dict[str, Callable[[str], Any]] = {
     "modbus": parse_modbus_address,
     "s7": parse_s7_address,
@@ -177,7 +179,10 @@ class Source:
                 meta=meta,
             )
         except ConfigurationError as exc:
-            raise self.error(str(exc), entry.line) from None
+            # Tag names the field in its message ("tag 'a': scale must be ..."): point at it.
+            message = str(exc)
+            named = next((f for f in _TAG_FIELDS if f"': {f} " in message), None)
+            raise self.error(message, entry.line, named) from None
 
 
 def number(

@@ -279,7 +279,7 @@ def _modbus_registers(src: Source, settings: Mapping[str, Any], line: int) -> No
                     modbus_address(table, first, dtype, order, unit),
                     "modbus",
                     at,
-                    scale=scale if scale else 1.0,
+                    scale=1.0 if scale is None else scale,
                     meta={"telegraf_type": str(item.get("data_type", ""))},
                 )
             )
@@ -353,7 +353,7 @@ def _modbus_block(
                 modbus_address(table, offset, dtype, order_for(dtype, order), unit),
                 "modbus",
                 at,
-                scale=scale if scale else 1.0,
+                scale=1.0 if scale is None else scale,
                 meta={"telegraf_type": str(item.get("type", ""))},
             )
         )

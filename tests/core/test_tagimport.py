@@ -593,3 +593,10 @@ def test_node_red_several_servers_need_server() -> None:
         TagTable.from_node_red(text)
     assert TagTable.from_node_red(text, server="meter").names == ["alarms.0", "alarms.1"]
     assert TagTable.from_node_red(text, server="127.0.0.1:502").names[0] == "tank.0"
+
+
+def test_a_zero_scale_is_an_error_naming_the_field() -> None:
+    config = TELEGRAF_REGISTER.replace("scale=0.1, address = [7]", "scale=0.0, address = [7]")
+    at = _line(config, '"frequency"')
+    with pytest.raises(ConfigurationError, match=rf"line {at}, field 'scale': .*non-zero"):
+        TagTable.from_telegraf(config)
