@@ -10,7 +10,6 @@ import math
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
@@ -20,13 +19,13 @@ from bifrost.clock import wall_ns
 from bifrost.exceptions import ProtocolError, ValueOutOfRange, value_repr
 from bifrost.model import DataType, Quality
 from bifrost.protocols.base import ReadResult
+from bifrost.protocols.opcua.nodes import datetime_ns
 from bifrost.protocols.opcua.plan import ReadPlan
 from bifrost.protocols.opcua.status import quality_of, status_name
 from bifrost.values import check_raw
 
 __all__ = ["INT_BOUNDS", "NodeMeta", "OpcUaReadResult", "decode", "plain_value", "to_variant"]
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 # Builtin DataType NodeIds (ns=0) that are variant types, with their NumPy dtypes.
 _NUMPY = {
@@ -55,12 +54,6 @@ class OpcUaReadResult(ReadResult):
 
     server_timestamp_ns: npt.NDArray[np.int64] | None = None
     received_ns: int = 0
-
-
-def _datetime_ns(value: Any) -> int:
-    # asyncua decodes DateTime to aware UTC datetimes with microsecond resolution.
-    delta = value - _EPOCH
-    return int((delta.days * 86_400 + delta.seconds) * 1_000_000_000 + delta.microseconds * 1000)
 
 
 def decode(
@@ -99,8 +92,8 @@ def decode(
         stamp = dv.SourceTimestamp
         served = dv.ServerTimestamp
         if served is not None:
-            server[row] = _datetime_ns(served)
-        source[row] = _datetime_ns(stamp) if stamp is not None else (server[row] or now)
+            server[row] = datetime_ns(served)
+        source[row] = datetime_ns(stamp) if stamp is not None else (server[row] or now)
         variant = dv.Value
         if variant is None or variant.Value is None:
             continue

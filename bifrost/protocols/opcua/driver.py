@@ -8,7 +8,7 @@ import contextlib
 import dataclasses
 import math
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from types import ModuleType
 from typing import Any, ClassVar
 
@@ -63,7 +63,9 @@ from bifrost.protocols.opcua.nodes import (
     NAMESPACE_ARRAY,
     SERVER_STATE,
     TYPE_NAMES,
+    datetime_ns,
     local_node_id,
+    ns_datetime,
     plain,
     read_value_id,
     starts_at_root,
@@ -536,7 +538,7 @@ class OpcUaDriver(Driver):
                 continue
             rows.extend([p] * len(answer.values))
             values.extend(answer.values)
-        start = datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=start_ns // 1000)
+        start = ns_datetime(start_ns)
         errors = []
         for p, (code, why) in sorted(failed.items()):
             rows.append(p)
@@ -1009,14 +1011,11 @@ def _within(values: Sequence[Any], start_ns: int, end_ns: int) -> bool:
         stamp = dv.SourceTimestamp or dv.ServerTimestamp
         if stamp is None:
             return False
-        delta = stamp - _UNIX_EPOCH
-        ns = (delta.days * 86_400 + delta.seconds) * 1_000_000_000 + delta.microseconds * 1000
-        if not start_ns - 1000 <= ns <= end_ns + 1000:
+        if not start_ns - 1000 <= datetime_ns(stamp) <= end_ns + 1000:
             return False
     return True
 
 
-_UNIX_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _CONNECTION_CLOSED = 0x80AE0000  # BadConnectionClosed
 
 

@@ -14,10 +14,11 @@ import asyncio
 import contextlib
 from collections import OrderedDict
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from bifrost.clock import wall_ns
+from bifrost.protocols.opcua.nodes import datetime_ns
 
 __all__ = ["EVENT_FIELDS", "EventSubscription", "KnownEvents", "event_filter", "event_row"]
 
@@ -37,7 +38,6 @@ EVENT_FIELDS = (
 )
 _KNOWN_EVENTS = 10_000  # EventIds remembered for acknowledge()
 _EPOCH_YEAR = 1970
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def event_filter(ua: Any) -> Any:
@@ -60,8 +60,7 @@ def event_filter(ua: Any) -> Any:
 def _ns(value: Any) -> int | None:
     if not isinstance(value, datetime) or value.tzinfo is None or value.year < _EPOCH_YEAR:
         return None
-    delta = value - _EPOCH
-    return (delta.days * 86_400 + delta.seconds) * 1_000_000_000 + delta.microseconds * 1000
+    return datetime_ns(value)
 
 
 def event_row(ua: Any, fields: list[Any]) -> tuple[dict[str, Any], Any]:

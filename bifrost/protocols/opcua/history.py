@@ -9,11 +9,11 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from bifrost.exceptions import ConfigurationError, ProtocolError
 from bifrost.protocols.opcua.limits import batched
+from bifrost.protocols.opcua.nodes import ns_datetime
 
 __all__ = ["AGGREGATES", "NodeHistory", "aggregate_id", "history_details", "read_node_history"]
 
@@ -39,7 +39,6 @@ AGGREGATES = {
     "worst_quality": "WorstQuality",
 }
 _MAX_PAGES = 100_000  # HistoryRead calls one read may make (a server that never ends)
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 _Call = Callable[[str, Any], Awaitable[Any]]
 
@@ -70,10 +69,6 @@ def aggregate_id(ua: Any, name: str) -> Any:
     return ua.NodeId(getattr(ua.ObjectIds, f"AggregateFunction_{official}"), 0)
 
 
-def _datetime(ns: int) -> datetime:
-    return _EPOCH + timedelta(microseconds=ns // 1000)
-
-
 def history_details(
     ua: Any,
     start_ns: int,
@@ -97,8 +92,8 @@ def history_details(
         details.AggregateType = [aggregate_id(ua, aggregate)]
         details.AggregateConfiguration = ua.AggregateConfiguration()
         details.AggregateConfiguration.UseServerCapabilitiesDefaults = True
-    details.StartTime = _datetime(start_ns)
-    details.EndTime = _datetime(end_ns)
+    details.StartTime = ns_datetime(start_ns)
+    details.EndTime = ns_datetime(end_ns)
     return details
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from bifrost.protocols.opcua.address import BrowsePath
@@ -74,3 +75,17 @@ def starts_at_root(path: BrowsePath) -> bool:
     """Whether a browse path starts at the Root folder rather than Objects."""
     # "/Root/Objects/..." and "/Objects/..." both mean below the Root folder.
     return bool(path.elements) and path.elements[0] == (0, "Root")
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def datetime_ns(value: datetime) -> int:
+    """An aware UTC datetime (asyncua's DateTime: microseconds) as ns since the epoch."""
+    delta = value - _EPOCH
+    return (delta.days * 86_400 + delta.seconds) * 1_000_000_000 + delta.microseconds * 1000
+
+
+def ns_datetime(ns: int) -> datetime:
+    """Ns since the epoch as an aware UTC datetime (to the microsecond, as asyncua sends)."""
+    return _EPOCH + timedelta(microseconds=ns // 1000)

@@ -56,8 +56,9 @@ from asyncua.server.user_managers import UserManager
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
 from bifrost.exceptions import ConfigurationError
+from bifrost.protocols.opcua.nodes import datetime_ns
 from bifrost.protocols.opcua.server_alarms import TankAlarm
-from bifrost.protocols.opcua.server_history import PlantHistory, datetime_ns
+from bifrost.protocols.opcua.server_history import PlantHistory
 from bifrost.protocols.opcua.server_methods import add_plant_methods
 from bifrost.secrets import Secret
 from bifrost.sim.tagmap import OPCUA_AUX_FOLDER, OPCUA_NAMESPACE, OPCUA_TAGS, OpcUaTagSpec

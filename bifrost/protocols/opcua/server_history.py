@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 import numpy as np
@@ -22,10 +22,11 @@ import numpy.typing as npt
 from asyncua import ua as _ua
 from asyncua.server.history import HistoryManager
 
-__all__ = ["PlantHistory", "datetime_ns"]
+from bifrost.protocols.opcua.nodes import datetime_ns, ns_datetime
+
+__all__ = ["PlantHistory"]
 
 ua: Any = _ua
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _CALCULATED = 0x0401  # Good, InfoType DataValue, HistorianCalculated
 _AGGREGATES = {
     ua.ObjectIds.AggregateFunction_Average: "average",
@@ -38,21 +39,10 @@ _AGGREGATES = {
 }
 
 
-def datetime_ns(value: datetime) -> int:
-    """An aware UTC datetime as ns since the epoch, exactly."""
-    delta = value - _EPOCH
-    return (delta.days * 86_400 + delta.seconds) * 1_000_000_000 + delta.microseconds * 1000
-
-
 def _ns(value: datetime | None) -> int | None:
     if value is None or value <= ua.get_win_epoch():  # "not given" in OPC UA
         return None
-    delta = value - _EPOCH
-    return (delta.days * 86_400 + delta.seconds) * 1_000_000_000 + delta.microseconds * 1000
-
-
-def _datetime(ns: int) -> datetime:
-    return _EPOCH + timedelta(microseconds=ns // 1000)
+    return datetime_ns(value)
 
 
 class PlantHistory(HistoryManager):
@@ -158,7 +148,7 @@ class PlantHistory(HistoryManager):
         values = []
         for k in page.tolist():
             at = (first + k) % capacity
-            stamp = _datetime(int(self._times[at]))
+            stamp = ns_datetime(int(self._times[at]))
             variant = ua.Variant(_typed(self._values[at, column], vtype), vtype)
             values.append(ua.DataValue(variant, SourceTimestamp=stamp, ServerTimestamp=stamp))
         result.HistoryData = ua.HistoryData()
@@ -188,7 +178,7 @@ class PlantHistory(HistoryManager):
         for t in edges[skip : skip + self.page_size].tolist():
             low = int(np.searchsorted(times, t, "left"))
             high = int(np.searchsorted(times, min(t + interval_ns, end), "left"))
-            stamp = _datetime(t)
+            stamp = ns_datetime(t)
             if high <= low:
                 values.append(
                     ua.DataValue(
