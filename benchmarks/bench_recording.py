@@ -252,6 +252,48 @@ def to_disk(url: str, folder: str) -> dict[str, object]:
     }
 
 
+def amplification_by_data(folder: str) -> dict[str, float]:
+    """Spool + final file over the final file, for kinds of data (500 tags, 1,000 rows).
+
+    The spool is what the recorder writes per flush (100 rows here); the final file is
+    what ``Recording.save`` writes. Bytes as written, no device involved.
+    """
+    from bifrost.recording import spool
+
+    rng = np.random.default_rng(0)
+    rows, width = 1000, 500
+    walk = np.cumsum(rng.normal(0, 0.01, (rows, width)), axis=0) + 20
+    adc = np.round((20 + np.cumsum(rng.normal(0, 0.002, (rows, width)), axis=0)) * 40.96)
+    kinds = {
+        "uint16 registers, uniform noise": ("uint16", rng.integers(0, 65535, (rows, width))),
+        "float32 analog random walk": ("float32", walk.astype(np.float32)),
+        "float32 of a 12-bit ADC, slow": ("float32", (adc / 40.96).astype(np.float32)),
+        "float64 white noise (worst case)": ("float64", rng.normal(size=(rows, width))),
+        "constant": ("uint16", np.full((rows, width), 7)),
+    }
+    times = np.arange(rows, dtype=np.int64) * 10_000_000 + 1_700_000_000_000_000_000
+    times += rng.integers(0, 100_000, rows)
+    quality = np.zeros((rows, width), np.uint8)
+    result = {}
+    for kind, (dtype, values) in kinds.items():
+        numbers = values.astype(np.float64)
+        rec = Recording([Tag(f"t{i}", f"hr:{i}") for i in range(width)], [dtype] * width, 0.01)
+        rec.buffer.extend(times, numbers, np.empty((rows, width), dtype=object), quality)
+        path = os.path.join(folder, "kind.parquet")
+        rec.save(path)
+        final = os.path.getsize(path)
+        spooled = sum(
+            len(
+                spool.encode_rows(
+                    times[s : s + 100], numbers[s : s + 100], None, quality[s : s + 100]
+                )
+            )
+            for s in range(0, rows, 100)
+        )
+        result[kind] = round((final + spooled) / final, 2)
+    return result
+
+
 def conversions() -> dict[str, float]:
     rows, width = 100_000, 100  # 10M values
     tags = [Tag(f"t{i:03d}", f"hr:{i}") for i in range(width)]
@@ -294,6 +336,7 @@ def main() -> dict[str, object]:
     with plant_process("modbus") as urls, tempfile.TemporaryDirectory() as folder:
         url = urls["modbus"]
         disk = to_disk(url, folder)
+        disk["write_amplification_by_data"] = amplification_by_data(folder)
         ours = run_bifrost(url) if SECONDS else {}
         anchor = run_anchor(url) if SECONDS else {}
     result = {
