@@ -91,7 +91,7 @@ def publish(
 
     recording = bf.open_recording(source)
     try:
-        from bifrost.cloud import MqttSink
+        from bifrost.cloud.sinks import MqttSink
     except ImportError as exc:
         from bifrost.exceptions import MissingDependency
 
