@@ -136,12 +136,12 @@ def test_realtime_replay_follows_speed_times_the_clock(recording: Path, loop: bo
                 before, count, after = _bracket(replay, lambda: plc.read_value("count"))
                 row = count - _expected(0)["count"]
                 seen_rows.append(row)
-                # Published within a tick of the clock: never ahead, at most a tick behind
-                # (rows counted around the loop when it wraps).
+                # Published as the clock moves: never ahead, at most 0.1 s (4 rows at this
+                # speed) behind on a busy machine; rows counted around the loop.
                 behind = (before - row) % ROWS if loop else before - row
                 ahead = (row - before) % ROWS if loop else row - before
                 span = (after - before) % ROWS if loop else after - before
-                assert 0 <= behind <= 2 or 0 <= ahead <= span, (before, row, after)
+                assert 0 <= behind <= 4 or 0 <= ahead <= span, (before, row, after)
                 time.sleep(0.03)
     wraps = sum(1 for a, b in itertools.pairwise(seen_rows) if b < a)
     if loop:
