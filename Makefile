@@ -18,7 +18,7 @@ $(PY):
 # bifrost/ to sys.path, so `build` compiles its module in place instead. `bifrost` is
 # what the workspace installed before it was split into distributions.
 PYPROJECTS := pyproject.toml $(wildcard packages/*/pyproject.toml)
-EDITABLE := "packages/bifrost-core[keyring]" \
+EDITABLE := "packages/bifrost-core[keyring,xlsx]" \
 	"packages/bifrost-iot[jupyter,parquet,xarray,zarr,netcdf]" \
 	packages/bifrost-opcua packages/bifrost-cloud packages/bifrost-cli
 $(STAMP): $(PYPROJECTS) | $(PY)
