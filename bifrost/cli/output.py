@@ -32,6 +32,7 @@ __all__ = [
     "emit_records",
     "errors",
     "is_plain",
+    "is_terminal",
     "jsonable",
     "out",
     "records",
@@ -39,6 +40,15 @@ __all__ = [
 ]
 
 Format = Literal["table", "json", "csv"]
+
+
+def is_terminal() -> bool:
+    """Whether stdout is a terminal (live displays redraw only there).
+
+    Asked of the stream itself, not of Rich, which takes ``FORCE_COLOR`` (set in some
+    notebook kernels' environments) for a terminal.
+    """
+    return sys.stdout.isatty()
 
 
 def is_plain() -> bool:
@@ -51,10 +61,12 @@ def _console(stderr: bool = False) -> Console:
     terminal = stream.isatty()
     # Off a terminal Rich would wrap at 80 columns; a table then breaks mid-row.
     width = None if terminal or os.environ.get("COLUMNS") else 160
+    plain = bool(os.environ.get("NO_COLOR")) or not terminal
     return Console(
         stderr=stderr,
         width=width,
-        no_color=bool(os.environ.get("NO_COLOR")) or not terminal,
+        # No colour system: no escape codes at all (bold and italic included).
+        color_system=None if plain else "auto",
         highlight=False,
         soft_wrap=not terminal,
     )

@@ -65,7 +65,9 @@ def check(
         raise ConfigurationError(
             f"{len(problems)} of {len(found.profiles)} profiles in {found.path} have problems"
         )
-    output.out.print(f"{found.path}: {len(found.profiles)} profiles, all valid", markup=False)
+    count = len(found.profiles)
+    noun = "profile" if count == 1 else "profiles"
+    output.out.print(f"{found.path}: {count} {noun}, all valid", markup=False)
 
 
 def _check(profile: store.Profile, connect: bool) -> None:

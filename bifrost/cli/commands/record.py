@@ -81,6 +81,11 @@ def _follow(recording: Recording, limit: float | None) -> bool:
     started = time.monotonic()
     interrupted = False
     try:
+        if not output.is_terminal():
+            # No screen to redraw: the summary line at the end says how it went.
+            while recording.running:
+                time.sleep(_REFRESH_S)
+            return False
         with Live(
             _status(recording, started, limit),
             console=output.out,

@@ -152,7 +152,7 @@ def _live(
 
     rows: list[dict[str, Any]] = []
     title = f"{plc.url}  every {period:g} s  (Ctrl-C stops)"
-    if not output.out.is_terminal:
+    if not output.is_terminal():
         # No screen to redraw: the table of the last cycle, once, when the watch ends.
         try:
             for _ in _cycles(period, limit):
