@@ -283,3 +283,25 @@ def test_sparse_rows_with_more_windows_than_rows(public_backend: str) -> None:
     assert list(out["v.count"]) == [2.0, 1.0]
     assert list(out.index) == [index[0].floor("1ms"), index[2]]
     assert list(out["v.mean"]) == [2.0, 5.0]
+
+
+def test_the_plants_bearing_defect_shows_in_an_opcua_recording() -> None:
+    config = bf.sim.ProcessConfig(
+        bearing_fault_start=0.0,
+        bearing_fault_growth=5.0,  # impacts of 7 mm/s and more by the time it records
+        mean_time_to_stop=1e9,
+        mean_time_to_fault=1e9,
+    )
+    with bf.sim.Plant(seed=2, config=config) as plant, plant.connect("opcua") as plc:
+        rec = plc.record(["pump.vibration"], interval="20ms", duration="2s", progress=False)
+        fs = plant.vibration_rate
+    out = bfa.features(rec, "500ms", fs=fs, features=["count", "kurtosis", "bands"])
+    assert (out["pump.vibration.count"] % 64 == 0).all()
+    full = out[out["pump.vibration.count"] >= 0.8 * out["pump.vibration.count"].max()]
+    assert len(full) >= 2
+    noise = config.vibration_noise**2 / 2  # healthy: sensor noise only, above 1600 Hz
+    high = full["pump.vibration.band_1600_3200Hz"]
+    assert (high > 10 * noise).all()
+    assert high.iloc[-1] > high.iloc[0]  # the defect keeps growing
+    # Healthy, the harmonics make it -1.2 (a sine is -1.5); impacts make it peaky.
+    assert (full["pump.vibration.kurtosis"] > -0.9).all()
