@@ -31,6 +31,7 @@ from bifrost.exceptions import (
 )
 from bifrost.frames import ReadLayout, read_frame
 from bifrost.model import Tag
+from bifrost.planning import gc_paused
 from bifrost.protocols.base import Driver, TimestampKind
 from bifrost.protocols.registry import driver_for_url
 from bifrost.recording import (
@@ -192,8 +193,7 @@ class AsyncConnection:
         TagNotFound
             For a string that is neither a tag name nor an address of the protocol.
         """
-        items = _tag_items(tags)
-        return [self._tags.resolve(item, self._driver.is_address) for item in items]
+        return self._tags.resolve_all(_tag_items(tags), self._driver.is_address)
 
     def _compile(self, tags: TagLike | Sequence[TagLike]) -> _CompiledRead:
         key = tuple(_tag_items(tags))
@@ -202,10 +202,11 @@ class AsyncConnection:
         except TypeError:  # an unhashable item, e.g. a list in the list: resolve() names it
             compiled = None
         if compiled is None:
-            resolved = self.resolve(list(key))
-            if not resolved:
-                raise ConfigurationError("read() needs at least one tag")
-            compiled = _CompiledRead(self._driver.compile_read(resolved), resolved)
+            with gc_paused():
+                resolved = self.resolve(list(key))
+                if not resolved:
+                    raise ConfigurationError("read() needs at least one tag")
+                compiled = _CompiledRead(self._driver.compile_read(resolved), resolved)
             if len(self._plans) >= _PLAN_CACHE_SIZE:
                 self._plans.clear()
             self._plans[key] = compiled

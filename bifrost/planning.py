@@ -13,8 +13,10 @@ and an item limit.
 
 from __future__ import annotations
 
+import gc
 from collections import defaultdict
-from collections.abc import Hashable, Sequence
+from collections.abc import Hashable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -22,7 +24,35 @@ if TYPE_CHECKING:
     import numpy as np
     import numpy.typing as npt
 
-__all__ = ["CostModel", "Item", "Packet", "Span", "coalesce", "coalesce_arrays", "pack"]
+__all__ = [
+    "CostModel",
+    "Item",
+    "Packet",
+    "Span",
+    "coalesce",
+    "coalesce_arrays",
+    "gc_paused",
+    "pack",
+]
+
+
+@contextmanager
+def gc_paused() -> Iterator[None]:
+    """Hold off CPython's cyclic garbage collector while a plan builds its objects.
+
+    A cold plan of 60,000 tags makes a Tag per raw address: enough new objects to set
+    off full collections, each a walk over the whole heap, which made planning cost
+    grow faster than the tag count (10 us per tag at 60,000 against 2 us at 10,000).
+    Nothing a plan builds is cyclic garbage; the collector resumes (if it was on) when
+    the plan is done, and catches up on its own schedule.
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 @dataclass(frozen=True, slots=True)

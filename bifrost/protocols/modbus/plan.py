@@ -7,15 +7,17 @@ in one NumPy step (see :mod:`bifrost.protocols.modbus.codec`).
 
 from __future__ import annotations
 
+import operator
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from itertools import pairwise
-from typing import Any, cast
+from typing import Any, cast, overload
 
 import numpy as np
 import numpy.typing as npt
 
-from bifrost.exceptions import ConfigurationError
+from bifrost.exceptions import AddressError, ConfigurationError
 from bifrost.model import ByteOrder, DataType, Tag
 from bifrost.planning import Span, coalesce_arrays
 from bifrost.protocols.base import parse_tag_address
@@ -64,7 +66,7 @@ class ReadPlan:
     """The requests of one tag list and where each tag's data lands."""
 
     tags: tuple[Tag, ...]
-    addresses: tuple[ModbusAddress, ...]
+    addresses: Sequence[ModbusAddress]
     spans: tuple[Span, ...]
     span_base: tuple[int, ...]  # where each span's data starts in its image
     register_size: int
@@ -99,37 +101,10 @@ def compile_read(tags: Sequence[Tag], options: ModbusOptions) -> ReadPlan:
     costs about the parsing of its addresses.
     """
     n = len(tags)
-    parsed: list[ModbusAddress] = []
-    offsets: list[int] = []
-    ends: list[int] = []
-    key_of: list[int] = []
-    bucket_of: list[int] = []
-    keys: dict[tuple[int, str], int] = {}
-    # (table, dtype, order, length) -> (decode group, registers or bits, is a bit)
-    # Keyed by the enums' ids: members are singletons, and Enum.__hash__ is Python code.
-    shapes: dict[tuple[str, int, int, int], tuple[int, int, bool]] = {}
-    buckets: list[tuple[DataType, ByteOrder, int, bool]] = []
-    for tag in tags:
-        address, unit = resolve(tag, options)
-        parsed.append(address)
-        shape_key = (address.table, id(address.dtype), id(address.order), address.length)
-        shape = shapes.get(shape_key)
-        if shape is None:
-            bits = address.is_bit
-            bucket = (address.dtype, address.order, address.length, bits)
-            if bucket not in buckets:
-                buckets.append(bucket)
-            shape = shapes[shape_key] = (buckets.index(bucket), address.count, bits)
-        key = keys.setdefault((unit, address.table), len(keys))
-        offset = address.offset
-        offsets.append(offset)
-        ends.append(offset + shape[1])
-        key_of.append(key)
-        bucket_of.append(shape[0])
-    offset_arr = np.array(offsets, dtype=np.intp)
-    end_arr = np.array(ends, dtype=np.intp)
-    key_arr = np.array(key_of, dtype=np.intp)
-    key_names = list(keys)
+    columns = _columns_at_once(tags, options)
+    if columns is None:
+        columns = _columns_one_by_one(tags, options)
+    parsed, offset_arr, end_arr, key_arr, key_names, bucket_arr, buckets = columns
     if options.unreadable and n:
         key_arr, key_names = _fence(key_arr, offset_arr, end_arr, key_names, options.unreadable)
     is_bit_key = np.array([is_bit_table(table) for _, table in key_names], dtype=np.bool_)
@@ -149,7 +124,170 @@ def compile_read(tags: Sequence[Tag], options: ModbusOptions) -> ReadPlan:
             merged = coalesce_arrays(keys_, starts, stops, limit, gap)
         for key, start, count, members in merged:
             spans.append(Span(key_names[key], start, count, tuple(indices[members].tolist())))
-    return _layout(tuple(tags), parsed, spans, offset_arr, np.array(bucket_of, np.intp), buckets)
+    return _layout(tuple(tags), parsed, spans, offset_arr, bucket_arr, buckets)
+
+
+# What a plan needs of each tag, as columns: the parsed addresses (a sequence), offsets,
+# ends, request keys (index into key names), decode buckets (index into buckets).
+_Columns = tuple[
+    Sequence[ModbusAddress],
+    npt.NDArray[np.intp],
+    npt.NDArray[np.intp],
+    npt.NDArray[np.intp],
+    list[tuple[int, str]],
+    npt.NDArray[np.intp],
+    list[tuple[DataType, ByteOrder, int, bool]],
+]
+_Bucket = tuple[DataType, ByteOrder, int, bool]
+
+# The plain table:offset[:type[:order]][@unit] form of every address at once, matched
+# over all of them joined by newlines (lower-cased: the grammar is case-insensitive).
+# Any other line (classic references, spaces, errors) falls to the empty alternative and
+# goes through the full parser on its own.
+_PLAIN_LINES = re.compile(
+    r"(?:(co|di|ir|hr):([0-9]{1,5})((?::[a-z0-9\[\]]+){0,2})(?:@([0-9]{1,3}))?|[^\n]*)\n"
+)
+_TABLES: tuple[str, ...] = ("co", "di", "ir", "hr")
+_LAST = 65535
+
+
+class _Addresses(Sequence[ModbusAddress]):
+    """The tags' parsed addresses, parsed again (from the parser's cache) when asked for.
+
+    A plan of many thousand tags needs only their columns; a fallback or a check asks
+    for a few addresses.
+    """
+
+    __slots__ = ("_tags",)
+
+    def __init__(self, tags: Sequence[Tag]) -> None:
+        self._tags = tags
+
+    def __len__(self) -> int:
+        return len(self._tags)
+
+    @overload
+    def __getitem__(self, index: int) -> ModbusAddress: ...
+    @overload
+    def __getitem__(self, index: slice) -> Sequence[ModbusAddress]: ...
+    def __getitem__(self, index: int | slice) -> ModbusAddress | Sequence[ModbusAddress]:
+        if isinstance(index, slice):
+            return [parse_modbus_address(t.address) for t in self._tags[index]]
+        return parse_modbus_address(self._tags[index].address)
+
+
+def _columns_at_once(tags: Sequence[Tag], options: ModbusOptions) -> _Columns | None:
+    """The columns of a plan from one regex pass over all addresses, no object per tag.
+
+    None if any address is not a valid one (or its unit id is refused): the tag-by-tag
+    pass then raises the error naming the first such tag, exactly as it always has.
+    Each distinct table, type and order is parsed once by the full parser.
+    """
+    n = len(tags)
+    if not n:
+        return None
+    addresses = [t.address for t in tags]
+    try:
+        lines = _PLAIN_LINES.findall("\n".join(addresses).lower() + "\n")
+    except TypeError:  # an address that is not a string: the full parser names it
+        return None
+    if len(lines) != n:  # an address with a newline in it
+        return None
+    tables, offset_texts, suffixes, unit_texts = zip(*lines, strict=True)
+    kinds: dict[str, int] = {}
+    kind_of = [kinds.setdefault(k, len(kinds)) for k in map(operator.add, tables, suffixes)]
+    prototypes: list[ModbusAddress] = []
+    for key in kinds:
+        if not key:
+            # Not in the plain form (a classic reference, spaces, an error): rare in a
+            # long list, so the whole list goes tag by tag.
+            return None
+        table, _, suffix = key.partition(":")
+        try:
+            prototypes.append(parse_modbus_address(f"{table}:0{':' if suffix else ''}{suffix}"))
+        except AddressError:
+            return None
+    kind_arr = np.array(kind_of, dtype=np.intp)
+    offset_arr = np.array(list(map(int, offset_texts)), dtype=np.intp)
+    count_of_kind = np.array([p.count for p in prototypes], dtype=np.intp)
+    end_arr = offset_arr + count_of_kind[kind_arr]
+    if offset_arr.max() > _LAST or end_arr.max() > _LAST + 1:
+        return None
+    units: dict[str, int] = {"": options.unit}
+    for text in set(unit_texts):
+        if text and text not in units:
+            unit = int(text)
+            if unit > 255:
+                return None
+            try:
+                check_unit(unit, options.allow_any_unit)
+            except ConfigurationError:
+                return None
+            units[text] = unit
+    unit_arr = np.array([units[u] for u in unit_texts], dtype=np.intp)
+    table_of_kind = np.array([_TABLES.index(p.table) for p in prototypes], dtype=np.intp)
+    key_arr, key_names = _request_keys(unit_arr * 4 + table_of_kind[kind_arr])
+    buckets: list[_Bucket] = []
+    bucket_of_kind = []
+    for p in prototypes:
+        bucket = (p.dtype, p.order, p.length, p.is_bit)
+        if bucket not in buckets:
+            buckets.append(bucket)
+        bucket_of_kind.append(buckets.index(bucket))
+    bucket_arr = np.array(bucket_of_kind, dtype=np.intp)[kind_arr]
+    return _Addresses(tags), offset_arr, end_arr, key_arr, key_names, bucket_arr, buckets
+
+
+def _request_keys(
+    codes: npt.NDArray[np.intp],
+) -> tuple[npt.NDArray[np.intp], list[tuple[int, str]]]:
+    """Request keys numbered in order of first appearance, as the tag-by-tag pass does."""
+    unique, first, inverse = np.unique(codes, return_index=True, return_inverse=True)
+    order = np.argsort(first, kind="stable")
+    rank = np.empty(len(unique), dtype=np.intp)
+    rank[order] = np.arange(len(unique), dtype=np.intp)
+    names = [(int(c) // 4, _TABLES[int(c) % 4]) for c in unique[order].tolist()]
+    return rank[inverse.reshape(-1)], names
+
+
+def _columns_one_by_one(tags: Sequence[Tag], options: ModbusOptions) -> _Columns:
+    """The columns of a plan, tag by tag through the full parser (errors name the tag)."""
+    parsed: list[ModbusAddress] = []
+    offsets: list[int] = []
+    ends: list[int] = []
+    key_of: list[int] = []
+    bucket_of: list[int] = []
+    keys: dict[tuple[int, str], int] = {}
+    # (table, dtype, order, length) -> (decode group, registers or bits, is a bit)
+    # Keyed by the enums' ids: members are singletons, and Enum.__hash__ is Python code.
+    shapes: dict[tuple[str, int, int, int], tuple[int, int, bool]] = {}
+    buckets: list[_Bucket] = []
+    for tag in tags:
+        address, unit = resolve(tag, options)
+        parsed.append(address)
+        shape_key = (address.table, id(address.dtype), id(address.order), address.length)
+        shape = shapes.get(shape_key)
+        if shape is None:
+            bits = address.is_bit
+            bucket = (address.dtype, address.order, address.length, bits)
+            if bucket not in buckets:
+                buckets.append(bucket)
+            shape = shapes[shape_key] = (buckets.index(bucket), address.count, bits)
+        key = keys.setdefault((unit, address.table), len(keys))
+        offset = address.offset
+        offsets.append(offset)
+        ends.append(offset + shape[1])
+        key_of.append(key)
+        bucket_of.append(shape[0])
+    return (
+        parsed,
+        np.array(offsets, dtype=np.intp),
+        np.array(ends, dtype=np.intp),
+        np.array(key_of, dtype=np.intp),
+        list(keys),
+        np.array(bucket_of, dtype=np.intp),
+        buckets,
+    )
 
 
 def _fence(
@@ -228,7 +366,7 @@ def _one_per_tag(
 
 def _layout(
     tags: tuple[Tag, ...],
-    parsed: list[ModbusAddress],
+    parsed: Sequence[ModbusAddress],
     spans: list[Span],
     offsets: npt.NDArray[np.intp],
     bucket_of: npt.NDArray[np.intp],
@@ -252,7 +390,7 @@ def _layout(
         groups.append(DecodeGroup(dtype, order, length, bits, positions, start_of_tag[positions]))
     return ReadPlan(
         tags,
-        tuple(parsed),
+        parsed if isinstance(parsed, _Addresses) else tuple(parsed),
         tuple(spans),
         tuple(span_base),
         sizes["reg"],
