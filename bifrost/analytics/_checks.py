@@ -1,4 +1,4 @@
-"""Validation of parameters that the public functions and the NumPy twins share.
+"""Validation and names that the public functions and the NumPy twins share.
 
 Kept in one place so that both layers reject the same values with the same messages as
 the compiled kernels, whichever backend is in use.
@@ -10,7 +10,22 @@ import numpy as np
 
 from bifrost.exceptions import ConfigurationError
 
-__all__ = ["check_alpha", "check_count", "check_window"]
+__all__ = ["MOMENT_FEATURES", "check_alpha", "check_count", "check_window"]
+
+MOMENT_FEATURES = (
+    "count",
+    "mean",
+    "std",
+    "min",
+    "max",
+    "rms",
+    "peak",
+    "crest",
+    "skewness",
+    "kurtosis",
+    "slope",
+)
+"""Names of the first columns of the ``segment_features`` kernel; the band energies follow."""
 
 
 def check_window(window: object) -> int:

@@ -16,8 +16,8 @@ import numpy as np
 from numpy.typing import NDArray
 
 from bifrost.analytics._backend import kernels
+from bifrost.analytics._checks import MOMENT_FEATURES
 from bifrost.analytics._inputs import is_frame, is_series, pandas
-from bifrost.analytics._numpy._features import MOMENT_FEATURES
 from bifrost.exceptions import ConfigurationError
 
 __all__ = [

@@ -21,7 +21,7 @@ from numpy.typing import NDArray
 
 from bifrost._extras import require
 from bifrost.analytics import _ml
-from bifrost.analytics._numpy._features import MOMENT_FEATURES
+from bifrost.analytics._checks import MOMENT_FEATURES
 from bifrost.exceptions import ConfigurationError
 
 require("sklearn", "The scikit-learn transformers of bifrost.analytics.sklearn")

@@ -22,7 +22,7 @@ from hypothesis.extra.numpy import arrays
 import bifrost as bf
 import bifrost.analytics as bfa
 from bifrost.analytics import _backend, _numpy
-from bifrost.analytics._numpy._features import MOMENT_FEATURES
+from bifrost.analytics._checks import MOMENT_FEATURES
 from bifrost.exceptions import ConfigurationError
 
 try:

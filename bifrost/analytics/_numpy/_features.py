@@ -10,6 +10,8 @@ import itertools
 import numpy as np
 from numpy.typing import NDArray
 
+from bifrost.analytics._checks import MOMENT_FEATURES
+
 __all__ = ["MOMENT_FEATURES", "segment_features", "window_features"]
 
 F64 = NDArray[np.float64]
@@ -51,22 +53,6 @@ def window_features(x: F64, window: int) -> tuple[F64, F64, F64, F64]:
         crest = peak / rms
         kurtosis = np.where(m2 > 0, m4 / (m2 * m2) - 3.0, np.nan)
     return rms, peak, crest, kurtosis
-
-
-MOMENT_FEATURES = (
-    "count",
-    "mean",
-    "std",
-    "min",
-    "max",
-    "rms",
-    "peak",
-    "crest",
-    "skewness",
-    "kurtosis",
-    "slope",
-)
-"""Names of the first columns of :func:`segment_features`; the band energies follow."""
 
 
 def segment_features(
