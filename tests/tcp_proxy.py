@@ -1,4 +1,8 @@
-"""A small TCP proxy on loopback that can stall or cut the connections through it."""
+"""A small TCP proxy on loopback that can stall or cut the connections through it.
+
+With ``rate`` (bytes per second, each direction of each connection) it stands in for a
+slow link: bytes wait in the sockets' buffers as they would behind a thin uplink.
+"""
 
 from __future__ import annotations
 
@@ -11,8 +15,11 @@ from typing import Any
 class FaultyProxy:
     """Forwards 127.0.0.1:<port> to a target; ``stall()``, ``cut()`` and ``heal()`` faults."""
 
-    def __init__(self, target_port: int) -> None:
+    def __init__(self, target_port: int, rate: float | None = None) -> None:
+        if rate is not None and rate <= 0:
+            raise ValueError(f"rate must be a positive number of bytes per second, got {rate!r}")
         self.target_port = target_port
+        self.rate = rate
         self.port = 0
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
@@ -40,9 +47,21 @@ class FaultyProxy:
         return self
 
     async def _pipe(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        rate = self.rate
+        # Small reads on a slow link: what is not yet sent stays in the sender's socket.
+        chunk = 65536 if rate is None else max(1, min(65536, int(rate / 50)))
+        loop = asyncio.get_running_loop()
+        start = loop.time()
+        sent = 0
         with contextlib.suppress(OSError, asyncio.IncompleteReadError):
-            while data := await reader.read(65536):
+            while data := await reader.read(chunk):
                 await self._flowing.wait()  # a stall holds the bytes back
+                if rate is not None:
+                    now = loop.time()
+                    if start + sent / rate < now:
+                        start, sent = now, 0  # an idle link saves up no burst
+                    sent += len(data)
+                    await asyncio.sleep(max(0.0, start + sent / rate - now))
                 writer.write(data)
                 await writer.drain()
         writer.close()

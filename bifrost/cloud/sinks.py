@@ -7,10 +7,15 @@ arrived to the spool as one batch (one fsync), then publishes:
 
 - *live* rows (spooled while connected) at once;
 - the *backlog* (rows spooled while the broker was away, or before a restart), oldest
-  first and marked historical, with at most ``backlog_window`` of its messages in
-  flight, so that a live value never waits behind more than that;
+  first and marked historical, with no more of it in flight than drains in half of
+  ``max_live_delay`` (and at most ``backlog_window`` messages), so that a live value,
+  sent behind it, is late by ``max_live_delay`` at most even over a slow link;
 
-and the broker's PUBACKs move the spool's acknowledged offset. A connection that drops
+and the broker's PUBACKs move the spool's acknowledged offset. The drain rate is
+measured from the PUBACKs: each message's bytes in flight ahead of it (itself included)
+over the time it took to be acknowledged, smoothed; it needs no knowledge of the link,
+and a window of W bytes that comes back in more than the target shrinks to what does
+(Little's law), one that comes back sooner grows. A connection that drops
 loses nothing: everything not acknowledged is replayed from the spool after the next
 connect (paho's own resending is not used: a new client per connection, so a Sparkplug
 session never mixes with the previous one's sequence numbers).
@@ -60,6 +65,7 @@ _SINK_NUMBERS = itertools.count(1)
 _HISTORY_CHUNK = 5_000  # rows of a finished recording turned into Python rows at a time
 _HISTORY_QUEUE = 20_000  # rows of it waiting for the spool at most
 _PROBE_ACKS = 50  # messages through, one row at a time, before the full window again
+_RATE_WEIGHT = 0.1  # of each PUBACK's drain-rate sample in the smoothed estimate
 
 PayloadKind = Literal["json", "sparkplug"]
 
@@ -278,6 +284,9 @@ class _Flight:
     message: Message
     backlog: bool = False
     attempts: int = 1
+    size: int = 0  # bytes on the wire, about
+    ahead: int = 0  # bytes in flight when it was handed to paho, its own included
+    sent: float = 0.0  # time.monotonic() then
 
 
 @dataclass
@@ -346,6 +355,12 @@ class MqttSink:
         Do not verify the broker's certificate (warns). Never the default.
     window, backlog_window
         Messages in flight at most, all told and for the backlog.
+    max_live_delay
+        Seconds a live row may wait behind the backlog (default 0.1: one publish
+        interval of a 10 Hz recording; set it to the feeds' interval). The backlog keeps
+        in flight only what drains in half of it at the rate measured from PUBACKs (the
+        other half is for spooling and the broker's forwarding), and one message at
+        least, so it always moves on. None: only ``backlog_window`` bounds it.
     max_attempts
         Refusals of one message before it is quarantined.
     keepalive, connect_timeout
@@ -375,6 +390,7 @@ class MqttSink:
         tls_insecure: bool = False,
         window: int = 200,
         backlog_window: int = 100,
+        max_live_delay: float | None = 0.1,
         max_attempts: int = 3,
         keepalive: int = 30,
         connect_timeout: float = 5.0,
@@ -420,6 +436,12 @@ class MqttSink:
         self.protocol = protocol
         self.window = max(1, window)
         self.backlog_window = max(1, min(backlog_window, self.window))
+        if max_live_delay is not None and not max_live_delay > 0:
+            raise ConfigurationError(
+                f"max_live_delay must be a positive number of seconds or None, "
+                f"got {max_live_delay!r}"
+            )
+        self.max_live_delay = max_live_delay
         self.max_attempts = max(1, max_attempts)
         self.keepalive = keepalive
         self.connect_timeout = connect_timeout
@@ -443,7 +465,7 @@ class MqttSink:
             self._encoder = JsonEncoder(topic)
         self._stats = SinkStats(broker=self._brokers[0][0])
         self._incoming: queue.SimpleQueue[Row] = queue.SimpleQueue()
-        self._acks: queue.SimpleQueue[tuple[Any, int, int, str]] = queue.SimpleQueue()
+        self._acks: queue.SimpleQueue[tuple[Any, int, int, str, float]] = queue.SimpleQueue()
         self._commands: queue.SimpleQueue[tuple[Any, str, bytes]] = queue.SimpleQueue()
         self._unspooled: deque[Row] = deque()
         self._max_unspooled = 100_000
@@ -455,6 +477,9 @@ class MqttSink:
         self._parts: dict[int, int] = {}
         self._retry: deque[tuple[float, _Flight]] = deque()
         self._backlog_flying = 0
+        self._flying_bytes = 0
+        self._drain_rate: float | None = None  # bytes/s, from PUBACKs on this connection
+        self._row_bytes = 0.0  # bytes of messages per backlog row, smoothed
         # A broker that drops the connection on a message (no reason code): see _note_loss.
         self._stalls = 0
         self._probing = False
@@ -805,6 +830,8 @@ class MqttSink:
         self._parts.clear()
         self._retry.clear()
         self._backlog_flying = 0
+        self._flying_bytes = 0
+        self._drain_rate = None  # the next connection may be another broker, another link
         self._stats.connected = False
         with contextlib.suppress(queue.Empty):
             while True:
@@ -831,7 +858,7 @@ class MqttSink:
         self, client: Any, connection: _Connection, mid: int, reason: Any, properties: Any
     ) -> None:
         acks = self._acks
-        acks.put((connection, mid, int(reason.value), str(reason)))
+        acks.put((connection, mid, int(reason.value), str(reason), time.monotonic()))
         # Wake the sink's thread for a batch of acknowledgements, not for each one (one
         # thread switch per PUBACK costs as much as the publish), unless few are left.
         waiting = acks.qsize()
@@ -921,22 +948,46 @@ class MqttSink:
             if rows:
                 for message in self._encoder.messages(rows, historical=False):
                     self._publish(connection, message, backlog=False)
-        # Then the backlog, a window at a time.
+        # Then the backlog, as much as drains in time.
         while (
             self._back < self._back_end
             and self._backlog_flying < min(self.backlog_window, window)
             and len(self._inflight) < window
         ):
             budget = min(self.backlog_window, window) - self._backlog_flying
-            entries = spool.read(self._back, max(1, budget), stop=self._back_end)
+            budget = min(budget, self._backlog_rows_in_time())
+            if budget <= 0:
+                break
+            entries = spool.read(self._back, budget, stop=self._back_end)
             if not entries:
                 self._back = self._back_end
                 break
             self._back = entries[-1].seq + 1
             rows = [(e.seq, decode_row(e.payload)) for e in entries]
             self._stats.historical += len(rows)
+            before = self._flying_bytes
             for message in self._encoder.messages(rows, historical=True):
                 self._publish(connection, message, backlog=True)
+            per_row = (self._flying_bytes - before) / len(rows)
+            self._row_bytes = (
+                per_row if not self._row_bytes else 0.8 * self._row_bytes + 0.2 * per_row
+            )
+
+    def _backlog_rows_in_time(self) -> int:
+        """Backlog rows that can go now with what is in flight still draining in time.
+
+        One row when nothing of the backlog is in flight (it always moves on); none
+        more until a PUBACK has told how fast the link drains.
+        """
+        if self.max_live_delay is None:
+            return self.window
+        if self._backlog_flying == 0:
+            return 1
+        rate = self._drain_rate
+        if rate is None or not self._row_bytes:
+            return 0
+        room = rate * self.max_live_delay / 2 - self._flying_bytes
+        return int(room / self._row_bytes)
 
     def _live_rows(self, end: int) -> list[tuple[int, Row]]:
         room = self._window_now() - len(self._inflight)
@@ -976,6 +1027,7 @@ class MqttSink:
                 self._part_done(seq, 1)
             return
         flight = _Flight(message, backlog)
+        self._track(flight)
         self._inflight[info.mid] = flight
         if backlog:
             self._backlog_flying += 1
@@ -989,20 +1041,37 @@ class MqttSink:
             info = connection.client.publish(
                 flight.message.topic, flight.message.payload, qos=self.qos
             )
+            self._track(flight)
             self._inflight[info.mid] = flight
             if flight.backlog:
                 self._backlog_flying += 1
 
+    def _track(self, flight: _Flight) -> None:
+        # A PUBLISH's fixed header, topic length, packet id and properties: ~8 bytes.
+        flight.size = len(flight.message.topic) + len(flight.message.payload) + 8
+        self._flying_bytes += flight.size
+        flight.ahead = self._flying_bytes
+        flight.sent = time.monotonic()
+
+    def _drained_in(self, flight: _Flight, acked_at: float) -> None:
+        """Learn the drain rate: the bytes ahead of this message got through in this time."""
+        self._flying_bytes -= flight.size
+        took = max(acked_at - flight.sent, 1e-4)
+        sample = flight.ahead / took
+        rate = self._drain_rate
+        self._drain_rate = sample if rate is None else rate + _RATE_WEIGHT * (sample - rate)
+
     def _handle_acks(self) -> None:
         with contextlib.suppress(queue.Empty):
             while True:
-                connection, mid, code, reason = self._acks.get_nowait()
+                connection, mid, code, reason, acked_at = self._acks.get_nowait()
                 current = self._connection
                 if current is None or connection is not current:
                     continue
                 flight = self._inflight.pop(mid, None)
                 if flight is None:
                     continue
+                self._drained_in(flight, acked_at)
                 if flight.backlog:
                     self._backlog_flying -= 1
                 if code >= 0x80:
