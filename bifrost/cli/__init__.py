@@ -19,10 +19,13 @@ loads pandas when a command first connects.
 
 from __future__ import annotations
 
+from importlib.util import find_spec
+
 from bifrost._extras import require
 
 require("typer", "The bifrost command line")
-require("rich", "The bifrost command line")
+if find_spec("rich") is None:  # rich itself loads when a command prints, not for --help
+    require("rich", "The bifrost command line")  # raises, naming what to install
 
 from bifrost.cli.app import PLUGIN_GROUP, add_plugins, app, main  # noqa: E402
 

@@ -17,9 +17,8 @@ import typer
 from typer import Context
 
 from bifrost.cli import errors as exit_codes
-from bifrost.cli import profiles
+from bifrost.cli import output, profiles
 from bifrost.cli.commands import register
-from bifrost.cli.output import errors
 from bifrost.exceptions import BifrostError
 
 __all__ = ["PLUGIN_GROUP", "add_plugins", "app", "main"]
@@ -118,10 +117,10 @@ def report(error: BaseException) -> int:
     """Print ``error`` as one or two lines (a traceback with ``--debug``); its exit code."""
     if _Settings.debug:
         traceback.print_exception(error, file=sys.stderr)
-    errors.print(f"error: {error}", markup=False, highlight=False, soft_wrap=True)
+    output.errors.print(f"error: {error}", markup=False, highlight=False, soft_wrap=True)
     hint = exit_codes.hint(error)
     if hint:
-        errors.print(f"hint: {hint}", markup=False, highlight=False, soft_wrap=True)
+        output.errors.print(f"hint: {hint}", markup=False, highlight=False, soft_wrap=True)
     return exit_codes.exit_code(error)
 
 

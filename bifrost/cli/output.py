@@ -17,13 +17,15 @@ from collections.abc import Iterable, Mapping
 from enum import Enum
 from typing import TYPE_CHECKING, Any, Literal
 
-from rich import box
-from rich.console import Console
-from rich.table import Table
-from rich.text import Text
-
 if TYPE_CHECKING:
     import pandas as pd
+    from rich.console import Console
+    from rich.table import Table
+
+    # Created on first use (module __getattr__): rich loads only when a command prints,
+    # not for `bifrost --help`.
+    out: Console
+    errors: Console
 
 __all__ = [
     "Format",
@@ -57,6 +59,8 @@ def is_plain() -> bool:
 
 
 def _console(stderr: bool = False) -> Console:
+    from rich.console import Console
+
     stream = sys.stderr if stderr else sys.stdout
     terminal = stream.isatty()
     # Off a terminal Rich would wrap at 80 columns; a table then breaks mid-row.
@@ -72,8 +76,15 @@ def _console(stderr: bool = False) -> Console:
     )
 
 
-out = _console()
-errors = _console(stderr=True)
+_consoles: dict[str, Console] = {}
+
+
+def __getattr__(name: str) -> Any:
+    if name in ("out", "errors"):
+        if name not in _consoles:
+            _consoles[name] = _console(stderr=name == "errors")
+        return _consoles[name]
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def choose_format(as_json: bool, as_csv: bool) -> Format:
@@ -131,6 +142,10 @@ def _text(value: Any) -> str:
 
 def table(rows: Iterable[Mapping[str, Any]], columns: list[str], title: str = "") -> Table:
     """A Rich table of ``rows``; plain (no box, no colour) off a terminal."""
+    from rich import box
+    from rich.table import Table
+    from rich.text import Text
+
     plain = is_plain()
     grid = Table(
         title=title or None,
@@ -171,7 +186,7 @@ def emit_records(rows: list[dict[str, Any]], fmt: Format, title: str = "") -> No
         for row in rows:
             writer.writerow({k: _csv_cell(row.get(k)) for k in columns})
         return
-    out.print(table(rows, columns, title))
+    __getattr__("out").print(table(rows, columns, title))
 
 
 def _csv_cell(value: Any) -> Any:
