@@ -24,7 +24,14 @@ import bifrost as bf
 from bifrost.cli.dash import run
 from bifrost.cli.dash.app import DashApp
 from bifrost.cli.dash.live import format_cell, quality_style
-from bifrost.cli.dash.widgets import TagList, TrendChart, ValuesTable, _runs, scaled
+from bifrost.cli.dash.widgets import (
+    TagList,
+    TrendChart,
+    ValuesTable,
+    _runs,
+    decimated,
+    scaled,
+)
 from bifrost.cli.dash.write import WriteDialog, parse_value
 from bifrost.model import Quality
 
@@ -342,6 +349,21 @@ def test_s_toggles_the_scaled_trend(plant: bf.sim.Plant) -> None:
         assert not chart.scaled
 
     drive(app, script)
+
+
+def test_decimated_lines_keep_their_spikes_order_and_newest_point() -> None:
+    x = np.arange(600.0)
+    y = np.sin(x / 20.0)
+    y[333], y[100] = 5.0, -5.0
+    dx, dy = decimated(x, y, 100)
+    assert len(dx) <= 101
+    assert dy.max() == 5.0
+    assert dy.min() == -5.0
+    assert (np.diff(dx) > 0).all()
+    assert dx[-1] == 599.0
+    assert np.array_equal(dy, y[dx.astype(int)])  # points of the line, not averages
+    short, _ = decimated(x[:50], y[:50], 100)
+    assert len(short) == 50
 
 
 def test_the_trend_is_drawn_in_stretches_of_good_values() -> None:

@@ -17,7 +17,15 @@ from textual_plot import HiResMode, PlotWidget
 
 from bifrost.cli.dash.live import LiveValues, format_cell, quality_style
 
-__all__ = ["TagEntry", "TagList", "TrendChart", "ValuesTable", "scaled", "trend_colour"]
+__all__ = [
+    "TagEntry",
+    "TagList",
+    "TrendChart",
+    "ValuesTable",
+    "decimated",
+    "scaled",
+    "trend_colour",
+]
 
 # Distinct on dark and light themes; a tag keeps its colour while it stays selected.
 _COLOURS = ("cyan", "magenta", "yellow", "green", "bright_blue", "red", "white", "bright_magenta")
@@ -212,6 +220,25 @@ def _runs(values: npt.NDArray[np.float64]) -> list[slice]:
     return [slice(start, stop) for start, stop in zip(starts, stops, strict=True)]
 
 
+def decimated(
+    x: npt.NDArray[np.float64], y: npt.NDArray[np.float64], budget: int
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+    """At most about ``budget`` points of a line: the min and max of each bucket, in order.
+
+    Drawing costs per point, and a chart shows no more points than it has pixels
+    across; keeping each bucket's extremes keeps the spikes a plain stride would drop.
+    """
+    buckets = budget // 2
+    if len(y) <= budget or buckets < 2:
+        return x, y
+    size = len(y) // buckets
+    body = y[: size * buckets].reshape(buckets, size)
+    offsets = np.arange(buckets) * size
+    picks = np.sort(np.concatenate((offsets + body.argmin(axis=1), offsets + body.argmax(axis=1))))
+    picks = np.unique(np.append(picks, len(y) - 1))  # the newest point is always drawn
+    return x[picks], y[picks]
+
+
 def scaled(values: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
     """``values`` mapped to 0-1 by their own min and max (a flat line sits at 0.5)."""
     finite = values[np.isfinite(values)]
@@ -249,6 +276,7 @@ class TrendChart(PlotWidget):
         """Redraw the trend of every numeric tag among ``names``."""
         self.clear()
         now = time.time_ns()
+        budget = max(64, 2 * self.size.width)  # braille: two dots per cell across
         drawn = 0
         for name in names:
             if not live.numeric(name):
@@ -258,7 +286,8 @@ class TrendChart(PlotWidget):
             if self.scaled:
                 values = scaled(values)
             for segment in _runs(values):
-                x, y = seconds[segment], values[segment]
+                share = budget * (segment.stop - segment.start) // len(values) + 2
+                x, y = decimated(seconds[segment], values[segment], share)
                 self.plot(x, y, line_style=colour, hires_mode=HiResMode.BRAILLE, label=name)
             drawn += 1
         if not drawn:
