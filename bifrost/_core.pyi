@@ -78,8 +78,11 @@ def segment_features(
     block: int,
     bands: NDArray[np.float64],
 ) -> NDArray[np.float64]:
-    """Moments (count, mean, std, min, max, rms, peak, crest, skewness, kurtosis, slope)
-    and band energies of the segments ``x[offsets[j]:offsets[j + 1]]``, one row each."""
+    """Moments, slope and band energies of each segment ``x[offsets[j]:offsets[j + 1]]``.
+
+    One row per segment: count, mean, std, min, max, rms, peak, crest, skewness,
+    kurtosis, slope, then the band energies.
+    """
 
 def individuals_limits(x: NDArray[np.float64]) -> tuple[float, float]:
     """Centre line and sigma (mean moving range / d2) of an individuals chart."""

@@ -218,7 +218,7 @@ def test_busy_is_asked_again_with_a_growing_pause_within_the_timeout(server):
 
 
 def test_busy_retries_option_is_checked(server):
-    with pytest.raises(bf.ConfigurationError, match="busy_retries=-1 is outside the accepted range 0-20"):
+    with pytest.raises(bf.ConfigurationError, match="busy_retries=-1 is outside the accepted"):
         bf.connect(server.url, busy_retries=-1)
     with pytest.raises(bf.ConfigurationError, match="busy_retries='many' is invalid"):
         bf.connect(f"{server.url}?busy_retries=many")
