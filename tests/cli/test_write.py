@@ -51,6 +51,7 @@ def test_write_shows_old_and_new_and_asks(server: ModbusTestServer):
     assert server.get("hr", 20, 2) == [0x4248, 0x0000]
     yes = bifrost("write", server.url, "hr:20:float32=75.5", "--writable", input="y\n")
     assert yes.returncode == 0, yes.stderr
+    assert "wrote 1 value" in yes.stdout
     assert _float(server.get("hr", 20, 2)) == 75.5
     scripted = bifrost("write", server.url, "hr:20:float32=80", "--writable", "--yes", "--json")
     assert scripted.returncode == 0, scripted.stderr

@@ -107,7 +107,11 @@ def write(
                 output.errors.print("write cancelled: nothing was written", markup=False)
                 raise typer.Exit(6)
         plc.write(values)
-    output.emit_records(rows, fmt, "written")
+    if fmt == "table" and not yes:
+        # The table was shown before the question; say what happened.
+        output.out.print(f"wrote {len(rows)} value{'s' if len(rows) != 1 else ''}", markup=False)
+    else:
+        output.emit_records(rows, fmt, "written")
 
 
 def _confirmed(count: int) -> bool:
