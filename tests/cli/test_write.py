@@ -79,3 +79,21 @@ def test_a_value_out_of_range_is_refused_before_anything_is_sent(cli_plant: CliP
     assert s7.write_requests == writes + 1
     with cli_plant.connect("s7") as plc:
         assert plc.read_value("reactor.setpoint") == 55.0
+
+
+def test_write_over_opcua(cli_plant: CliPlant):
+    args = cli_plant.args("opcua")
+    dry = bifrost("write", *args, "reactor.setpoint=42.5", "--dry-run", "--json")
+    assert dry.returncode == 0, dry.stderr
+    (request,) = json.loads(dry.stdout)
+    assert request["address"] == "ns=2;s=Plant.Reactor.Setpoint"
+    assert request["value"] == 42.5
+    with cli_plant.connect("opcua") as plc:
+        before = plc.read_value("reactor.setpoint")
+    assert before != 42.5  # the dry run wrote nothing
+    done = bifrost("write", *args, "reactor.setpoint=42.5", "--writable", "--yes", "--json")
+    assert done.returncode == 0, done.stderr
+    (row,) = json.loads(done.stdout)
+    assert (row["old"], row["new"]) == (before, 42.5)
+    with cli_plant.connect("opcua") as plc:
+        assert plc.read_value("reactor.setpoint") == 42.5
