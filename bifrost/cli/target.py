@@ -67,7 +67,7 @@ TargetArg = Annotated[
     str,
     typer.Argument(
         help="Device URL (modbus://HOST:PORT, s7://HOST, opc.tcp://HOST:PORT/...) or @PROFILE.",
-        metavar="URL|@PROFILE",
+        metavar="URL",
         autocompletion=complete_target,
     ),
 ]

@@ -55,7 +55,7 @@ def write(
         list[str],
         typer.Argument(
             help="TAG=VALUE, repeatable (e.g. reactor.setpoint=55.5 hr:12:float32=1).",
-            metavar="TAG=VALUE...",
+            metavar="TAG=VALUE",
             autocompletion=complete_tags,
         ),
     ],
