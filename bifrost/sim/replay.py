@@ -1,8 +1,8 @@
 """Replay a recording as a simulated device: ``bf.sim.replay("run.parquet").serve(modbus=0)``.
 
 A :class:`Replay` is a :class:`~bifrost.sim.Plant` whose values come from a saved
-recording instead of the process model: it serves every recorded tag over Modbus TCP and
-OPC UA with the recording's timing (``speed`` times real time, looping by default), and
+recording instead of the process model: it serves every recorded tag over Modbus TCP, S7
+and OPC UA with the recording's timing (``speed`` times real time, looping by default), and
 can play faults (:mod:`bifrost.sim.faults`): dropouts, frozen values, noise, a slow device.
 
 Tag map (``replay.tags(protocol)``, the same names as the recording):
@@ -12,12 +12,18 @@ Tag map (``replay.tags(protocol)``, the same names as the recording):
   ones) in big-endian order; strings as ``string[n]`` (``n`` the longest recorded value);
   bools as discrete inputs from 0 on (at most 16). Waveform (array) tags are OPC UA only.
   At most 900 holding registers are used.
+- S7: one data block, ``DB100``, just large enough: numeric tags in recording order with
+  their S7 type (``REAL`` for float32, ``LREAL`` float64, ``SINT``/``USINT``, ``INT``/
+  ``WORD``, ``DINT``/``DWORD``, ``LINT``/``ULINT``), words on even offsets; bools as bits
+  (eight to a byte); strings as ``STRING[n]`` (``n`` the longest recorded value, at most
+  254). Waveform (array) tags are OPC UA only. Nothing else is served over S7 (no
+  merkers, inputs or outputs) and nothing is writable.
 - OPC UA: one variable per tag, ``ns=2;s=Replay.<name>``, browse path
   ``/Objects/2:Replay/2:<name>``, of the recorded type (arrays as Double arrays).
 
 What a row with bad quality becomes: over OPC UA its variables have the status
 ``BadNoCommunication`` and no value; Modbus has no per-value status, so there it keeps
-the last good value (0 before the first one).
+the last good value (0 before the first one), and so does S7.
 
 Position: a replay shows, at each moment, the last recorded row at or before its
 position in the recording (sample and hold). With ``realtime=True`` the position runs
@@ -51,7 +57,7 @@ if TYPE_CHECKING:
 
 __all__ = ["Replay", "replay"]
 
-PROTOCOLS = ("modbus", "opcua")
+PROTOCOLS = ("modbus", "s7", "opcua")
 """Protocols a replay serves."""
 
 _MODBUS_REGISTERS = 900  # the plant's Modbus server keeps hr 900 on for its scratch area
@@ -76,6 +82,16 @@ _OPCUA_TYPES = {
     "array": "Double",
 }
 _FLOATS = ("float32", "float64")
+S7_DB = 100
+"""The data block a replay serves its tags in over S7."""
+_S7_TYPES = {"int8": "SINT", "uint8": "USINT", "int16": "INT", "uint16": "WORD"}
+_S7_TYPES.update({"int32": "DINT", "uint32": "DWORD", "int64": "LINT", "uint64": "ULINT"})
+_S7_TYPES.update({"float32": "REAL", "float64": "LREAL"})
+_S7_SIZES = {"SINT": 1, "USINT": 1, "INT": 2, "WORD": 2, "DINT": 4, "DWORD": 4, "REAL": 4}
+_S7_SIZES.update({"LINT": 8, "ULINT": 8, "LREAL": 8})
+_S7_WIDTH = {1: "B", 2: "W", 4: "D", 8: "D"}  # 8-byte types are written on D
+_S7_MAX_STRING = 254
+_S7_MAX_BYTES = 65535
 # step() lands this far after a row's time, so float rounding of the wrapped position can
 # not put it on the row before.
 _AFTER_ROW = 1e-6
@@ -229,6 +245,7 @@ class Replay(Plant):
         self._origin: float | None = None
         self._tick_s = max(0.005, min(0.05, self.interval / self.speed / 2))
         self._modbus, self._opcua = self._layout()
+        self._s7, self._s7_size = self._s7_layout()
         self.realtime = bool(realtime)
         if self.realtime:
             self._start_thread()
@@ -287,6 +304,40 @@ class Replay(Plant):
             for c in self._columns
         ]
         return TagTable(modbus), TagTable(opcua)
+
+    def _s7_layout(self) -> tuple[TagTable, int]:
+        """The S7 tag table in DB100 and the data block's size in bytes."""
+        offset, bit_byte, bit = 0, -1, 8
+        s7: list[Tag] = []
+        for column in self._columns:
+            tag, kind = column.tag, column.kind
+            if kind == "array":
+                continue
+            if kind == "bool":
+                if bit == 8:
+                    bit_byte, bit, offset = offset, 0, offset + 1
+                address = f"DB{S7_DB}.DBX{bit_byte}.{bit}"
+                bit += 1
+            else:
+                if kind == "string":
+                    longest = max((len(str(v)) for v in column.values if v is not None), default=1)
+                    length = min(_S7_MAX_STRING, max(1, longest))
+                    width, s7type, size = "B", f"STRING[{length}]", length + 2
+                else:
+                    s7type = _S7_TYPES[kind]
+                    size = _S7_SIZES[s7type]
+                    width = _S7_WIDTH[size]
+                    offset += offset % 2 if size > 1 else 0  # words on even bytes, as S7 does
+                address = f"DB{S7_DB}.DB{width}{offset}:{s7type}"
+                offset += size
+                bit = 8  # a bool after this value starts a byte of its own
+                if offset > _S7_MAX_BYTES:
+                    raise ConfigurationError(
+                        f"the recording's tags need more than the {_S7_MAX_BYTES} bytes of an "
+                        f"S7 data block (at {tag.name!r}); replay fewer tags"
+                    )
+            s7.append(Tag(tag.name, address, unit=tag.unit, description=tag.description))
+        return TagTable(s7), max(offset, 1)
 
     # -- position -------------------------------------------------------------------------
     def _elapsed(self) -> float:
@@ -397,9 +448,9 @@ class Replay(Plant):
             return self.values()
 
     def row_values(self, protocol: str) -> dict[str, Any]:
-        """The current row as ``protocol``'s server shows it (Modbus: held, never None)."""
+        """The current row as ``protocol``'s server shows it (Modbus, S7: held, never None)."""
         current = self.values()
-        if protocol != "modbus":
+        if protocol == "opcua":
             return current
         row = self.row
         return {
@@ -423,6 +474,8 @@ class Replay(Plant):
             return self._modbus
         if protocol == "opcua":
             return self._opcua
+        if protocol == "s7":
+            return self._s7
         raise ConfigurationError(
             f"a replay does not serve {protocol!r}; available: {', '.join(PROTOCOLS)}"
         )
@@ -439,7 +492,7 @@ class Replay(Plant):
         opcua_aux: int = 0,
         **ports: int,
     ) -> dict[str, str]:
-        """Start servers, e.g. ``serve(modbus=0, opcua=0)`` (no arguments: both)."""
+        """Start servers, e.g. ``serve(modbus=0, s7=0, opcua=0)`` (no arguments: all)."""
         if opcua_security or opcua_aux:
             raise ConfigurationError("a replay's OPC UA server has no security or aux options")
         for protocol in ports:
@@ -459,6 +512,12 @@ class Replay(Plant):
             from bifrost.protocols.modbus.server import ModbusBinding
 
             inner = ModbusBinding(self._modbus, self._lock, aux=0)
+        elif protocol == "s7":
+            from bifrost.protocols.s7.server import S7Binding
+
+            inner = S7Binding(
+                self._s7, self._lock, aux=0, db=S7_DB, db_size=self._s7_size, plant_areas=False
+            )
         else:
             from bifrost._extras import require
 

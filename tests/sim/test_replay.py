@@ -233,9 +233,9 @@ def test_bad_arguments_are_refused_before_serving(recording: Path, tmp_path: Pat
         Replay(tmp_path / "missing.parquet")
     with (
         Replay(recording, realtime=False) as replay,
-        pytest.raises(ConfigurationError, match="does not serve 's7'"),
+        pytest.raises(ConfigurationError, match="does not serve 'profinet'"),
     ):
-        replay.serve(s7=0)
+        replay.serve(profinet=0)
     with Replay(recording) as running, pytest.raises(ConfigurationError, match="realtime=False"):
         running.seek(1.0)
 
@@ -264,3 +264,80 @@ def test_opcua_clients_see_the_slow_device_and_the_dropout(recording: Path) -> N
                     assert time.monotonic() < deadline
                     time.sleep(0.2)
             assert value == _expected(9)["count"]
+
+
+def test_s7_serves_the_recorded_row_in_its_own_data_block(recording: Path) -> None:
+    with bf.sim.replay(recording, realtime=False) as replay:
+        urls = replay.serve(s7=0)
+        assert urls["s7"].startswith("s7://127.0.0.1:")
+        table = replay.tags("s7")
+        assert table["level"].address == "DB100.DBD0:REAL"
+        assert table["temp"].address == "DB100.DBD4:LREAL"
+        assert table["run"].address.startswith("DB100.DBX")
+        assert table["recipe"].address.endswith(":STRING[4]")
+        with replay.connect("s7") as plc:
+            for position, row in [(0.0, 0), (0.35, 3), (1.25, 12), (1.99, 19)]:
+                replay.seek(position)
+                assert replay.row == row
+                values, quality = _read(plc)
+                assert set(quality.values()) == {"good"}
+                _assert_row(values, row)
+                assert (
+                    np.float32(values["level"]).tobytes()
+                    == np.float32(_expected(row)["level"]).tobytes()
+                )
+            # No per-value status over S7 either: the last good row stays.
+            replay.seek(GAP_ROW * INTERVAL + 0.01)
+            _assert_row(_read(plc)[0], GAP_ROW - 1)
+
+
+def test_s7_lays_out_64_bit_integers_and_packs_bools(tmp_path: Path) -> None:
+    names, dtypes = ["big", "a", "b", "small", "huge"], ["int64", "bool", "bool", "int8", "uint64"]
+    rec = Recording([Tag(n, f"mem:{n}") for n in names], dtypes, 1.0)
+    big, huge = -(2**40) - 7, 2**53 - 1  # beyond 32 bits (recordings keep numbers as float64)
+    numbers = np.array([big, 1.0, 0.0, -5.0, huge], dtype=np.float64)
+    rec.buffer.append(1_700_000_000_000_000_000, numbers, None, np.zeros(5, np.uint8))
+    with Replay(rec, realtime=False) as replay:
+        table = replay.tags("s7")
+        assert [table[n].address for n in names] == [
+            "DB100.DBD0:LINT",
+            "DB100.DBX8.0",
+            "DB100.DBX8.1",
+            "DB100.DBB9:SINT",
+            "DB100.DBD10:ULINT",
+        ]
+        with replay.connect("s7") as plc:
+            values, quality = _read(plc)
+    assert set(quality.values()) == {"good"}
+    assert values == {"big": big, "a": True, "b": False, "small": -5, "huge": huge}
+
+
+def test_s7_clients_see_frozen_values_and_the_dropout(recording: Path) -> None:
+    faults = [Frozen("level", start=0.5, end=1.2), Dropout(start=1.4, end=1.6)]
+    with bf.sim.replay(recording, realtime=False, faults=faults) as replay:
+        replay.serve(s7=0)
+        with replay.connect("s7", timeout=0.5) as plc:
+            replay.seek(1.0)
+            values, _ = _read(plc)
+            assert np.float32(values["level"]) == np.float32(_expected(5)["level"])  # frozen
+            assert values["count"] == _expected(10)["count"]
+            replay.seek(1.45)
+            started = time.monotonic()
+            try:
+                _, quality = _read(plc)
+            except (bf.ConnectionError, bf.TimeoutError):
+                pass
+            else:
+                assert all(q.startswith("bad") for q in quality.values()), quality
+            assert time.monotonic() - started >= 0.4  # it waited for an answer
+            replay.seek(1.7)
+            deadline = time.monotonic() + 15
+            while True:  # the client reconnects once the device answers again
+                try:
+                    values, quality = _read(plc)
+                except (bf.ConnectionError, bf.TimeoutError):
+                    values, quality = {}, {"x": "bad"}
+                if set(quality.values()) == {"good"} or time.monotonic() > deadline:
+                    break
+                time.sleep(0.1)
+            _assert_row(values, 17)

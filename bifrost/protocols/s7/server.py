@@ -202,7 +202,7 @@ def write_into(
 
 @dataclass(frozen=True, slots=True)
 class _Group:
-    """Numeric tags of one S7 type, encoded in one go into DB1."""
+    """Numeric tags of one S7 type, encoded in one go into the data block."""
 
     names: tuple[str, ...]
     dtype: DataType
@@ -222,40 +222,62 @@ class S7Binding:
         The plant's lock, held around publish/collect and taken by the write hook.
     aux
         Number of auxiliary channels; DB100 holds the first 16384 of them as REALs.
+    db, db_size
+        The data block the tags live in (default: the plant's DB1 of 64 bytes).
+    plant_areas
+        Whether the plant's other areas (scratch DB2, auxiliary DB100, merkers, inputs,
+        outputs) are served too; a replay serves its one data block only.
     """
 
     protocol = "s7"
 
-    def __init__(self, tags: TagTable, lock: threading.RLock, *, aux: int) -> None:
+    def __init__(
+        self,
+        tags: TagTable,
+        lock: threading.RLock,
+        *,
+        aux: int,
+        db: int = S7_PLANT_DB,
+        db_size: int = S7_PLANT_DB_SIZE,
+        plant_areas: bool = True,
+    ) -> None:
         self._lock = lock
-        self._aux = min(aux, S7_AUX_MAX)
-        self._memory: dict[Key, bytearray] = {
-            (S7Area.DB, S7_PLANT_DB): bytearray(S7_PLANT_DB_SIZE),
-            (S7Area.DB, S7_SCRATCH_DB): bytearray(S7_SCRATCH_DB_SIZE),
-            (S7Area.DB, S7_AUX_DB): bytearray(4 * max(self._aux, 1)),
-            (S7Area.MK, 0): bytearray(S7_MARKER_SIZE),
-            (S7Area.PE, 0): bytearray(S7_IO_SIZE),
-            (S7Area.PA, 0): bytearray(S7_IO_SIZE),
-        }
+        self._aux = min(aux, S7_AUX_MAX) if plant_areas else 0
+        self._db = db
+        self._memory: dict[Key, bytearray] = {(S7Area.DB, db): bytearray(db_size)}
+        if plant_areas:
+            if db in (S7_SCRATCH_DB, S7_AUX_DB):
+                raise ConfigurationError(f"DB{db} is one of the plant's own data blocks")
+            self._memory.update(
+                {
+                    (S7Area.DB, S7_SCRATCH_DB): bytearray(S7_SCRATCH_DB_SIZE),
+                    (S7Area.DB, S7_AUX_DB): bytearray(4 * max(self._aux, 1)),
+                    (S7Area.MK, 0): bytearray(S7_MARKER_SIZE),
+                    (S7Area.PE, 0): bytearray(S7_IO_SIZE),
+                    (S7Area.PA, 0): bytearray(S7_IO_SIZE),
+                }
+            )
         self._writable = {
             key: np.full(len(memory), 0xFF if key[0] in (S7Area.MK, S7Area.PA) else 0, np.uint8)
             for key, memory in self._memory.items()
         }
-        self._writable[(S7Area.DB, S7_SCRATCH_DB)][:] = 0xFF
-        plant_key = (S7Area.DB, S7_PLANT_DB)
+        if plant_areas:
+            self._writable[(S7Area.DB, S7_SCRATCH_DB)][:] = 0xFF
+        plant_key = (S7Area.DB, db)
         self._plant = np.frombuffer(self._memory[plant_key], dtype=np.uint8)
-        self._aux_view = np.frombuffer(self._memory[(S7Area.DB, S7_AUX_DB)], dtype=">f4")
+        aux_memory = self._memory[(S7Area.DB, S7_AUX_DB)] if plant_areas else bytearray()
+        self._aux_view = np.frombuffer(aux_memory, dtype=">f4")
         self._addresses: list[tuple[str, S7Address, float, float]] = []
-        used = np.zeros(S7_PLANT_DB_SIZE * 8, dtype=np.bool_)
-        self._owner_byte = np.full(S7_PLANT_DB_SIZE, -1, dtype=np.intp)
+        used = np.zeros(db_size * 8, dtype=np.bool_)
+        self._owner_byte = np.full(db_size, -1, dtype=np.intp)
         self._owner_bit: dict[tuple[int, int], int] = {}
         grouped: dict[DataType, list[int]] = {}
         self._strings: list[int] = []
         self._bits: list[int] = []
         for i, tag in enumerate(tags):
             a = parse_s7_address(tag.address)
-            if a.area != "DB" or a.db != S7_PLANT_DB or a.end > S7_PLANT_DB_SIZE:
-                raise ConfigurationError(f"tag {tag.name!r}: {a} is outside the plant's DB1")
+            if a.area != "DB" or a.db != db or a.end > db_size:
+                raise ConfigurationError(f"tag {tag.name!r}: {a} is outside DB{db}")
             bits = (
                 slice(a.offset * 8 + a.bit, a.offset * 8 + a.bit + 1)
                 if a.is_bit
@@ -327,11 +349,12 @@ class S7Binding:
             # bits may share a byte).
             np.bitwise_and.at(image, self._bit_byte, ~self._bit_mask)
             np.bitwise_or.at(image, self._bit_byte[on], self._bit_mask[on])
-        aux_f4 = aux[: self._aux].astype(">f4")
-        with self._area_lock((S7Area.DB, S7_PLANT_DB)):
+        with self._area_lock((S7Area.DB, self._db)):
             self._plant[:] = image
-        with self._area_lock((S7Area.DB, S7_AUX_DB)):
-            self._aux_view[: len(aux_f4)] = aux_f4
+        if self._aux:
+            aux_f4 = aux[: self._aux].astype(">f4")
+            with self._area_lock((S7Area.DB, S7_AUX_DB)):
+                self._aux_view[: len(aux_f4)] = aux_f4
 
     def _area_lock(self, key: Key) -> contextlib.AbstractContextManager[Any]:
         # The server reads an area under its own lock: take it so a reader never sees
@@ -366,7 +389,7 @@ class S7Binding:
             return NO_OBJECT
         with self._lock, self._area_lock(key):
             code = write_into(memory, start, bit, data, self._writable[key])
-            if code != OK or key != (S7Area.DB, S7_PLANT_DB):
+            if code != OK or key != (S7Area.DB, self._db):
                 return code
             if bit is not None:
                 owner = self._owner_bit.get((start, bit), -1)
