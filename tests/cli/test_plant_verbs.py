@@ -45,6 +45,7 @@ def test_sim_serves_and_writes_its_tag_tables(tmp_path: Path):
     assert set(urls) == {"modbus", "s7"}
     assert done.returncode == 0, done.stderr
     assert '"tag": "tank.level"' in done.stdout
-    assert bf.TagTable.from_yaml(tmp_path / "modbus.yaml").names == bf.sim.Plant(
-        realtime=False
-    ).tags("modbus").names
+    assert (
+        bf.TagTable.from_yaml(tmp_path / "modbus.yaml").names
+        == bf.sim.Plant(realtime=False).tags("modbus").names
+    )
