@@ -346,6 +346,12 @@ class Gateway:
                     alpn=tuple(tls.alpn),
                     insecure=tls.insecure,
                 )
+            # A live value may be late by one publish interval of the devices it carries.
+            intervals = [
+                d.interval
+                for d in self.config.devices.values()
+                if d.interval > 0 and (d.sinks is None or name in d.sinks)
+            ]
             self.sinks[name] = MqttSink(
                 sink.url,
                 topic=sink.topic,
@@ -363,6 +369,7 @@ class Gateway:
                 node=sink.node,
                 primary_host=sink.primary_host,
                 on_write=self._write,
+                max_live_delay=min(intervals, default=0.1),
             )
         for name, device in self.config.devices.items():
             targets = device.sinks if device.sinks is not None else list(self.sinks)
