@@ -457,26 +457,69 @@ class OpcUaBinding:
             items.append(_variable_item(var, parent))
             if var.spec.unit:
                 properties.append((var.node_id, var.spec.unit))
+        aux_folder = None
         if self._aux:
             aux_folder = folder(
                 f"Plant.{OPCUA_AUX_FOLDER}", plant, "Auxiliary benchmark channels (UInt16)"
             )
-            for i, node_id in enumerate(self._aux_ids):
-                spec = OpcUaTagSpec(
-                    f"aux.{i:04d}", node_id.Identifier, "UInt16", "", False, "Auxiliary channel"
-                )
-                items.append(_variable_item(_Var(spec, node_id, ua.VariantType.UInt16), aux_folder))
         for node_id, unit in properties:
             items.append(_units_item(node_id, unit))
         results = await server.iserver.isession.add_nodes(items)
         for result in results:
             result.StatusCode.check()
+        if aux_folder is not None:
+            self._add_aux(server, aux_folder)
         aspace = server.iserver.aspace
         for var in self._vars:
             var.attribute = aspace[var.node_id].attributes[_VALUE]
             if var.spec.writable:
                 server.set_attribute_value_setter(var.node_id, self._on_write(var.spec))
         self._aux_vars = [aspace[node_id].attributes[_VALUE] for node_id in self._aux_ids]
+
+    def _add_aux(self, server: Server, folder_id: ua.NodeId) -> None:
+        """Add the auxiliary variables below their (new, empty) folder.
+
+        asyncua checks every new child against all references of its parent, which is
+        quadratic in a folder's size (5,000 variables took a minute to start). They are
+        added without a parent, and the folder's references, unique by construction,
+        appended directly.
+        """
+        iserver = server.iserver
+        component = ua.NodeId(ua.ObjectIds.HasComponent)
+        variable_type = ua.NodeId(ua.ObjectIds.BaseDataVariableType)
+        items = []
+        for i, node_id in enumerate(self._aux_ids):
+            spec = OpcUaTagSpec(
+                f"aux.{i:04d}", node_id.Identifier, "UInt16", "", False, "Auxiliary channel"
+            )
+            item = _variable_item(_Var(spec, node_id, ua.VariantType.UInt16), ua.NodeId())
+            items.append(item)
+        refused = list(iserver.node_mgt_service.try_add_nodes(items, check=False))
+        if refused:
+            raise ConfigurationError(f"could not add {len(refused)} auxiliary OPC UA variables")
+        folder = iserver.aspace[folder_id]
+        up = ua.ReferenceDescription(
+            ReferenceTypeId=component,
+            NodeId=folder_id,
+            NodeClass=ua.NodeClass.Object,
+            BrowseName=ua.QualifiedName(OPCUA_AUX_FOLDER, 2),
+            DisplayName=ua.LocalizedText(OPCUA_AUX_FOLDER),
+            TypeDefinition=ua.NodeId(ua.ObjectIds.FolderType),
+            IsForward=False,
+        )
+        for item in items:
+            folder.references.append(
+                ua.ReferenceDescription(
+                    ReferenceTypeId=component,
+                    NodeId=item.RequestedNewNodeId,
+                    NodeClass=ua.NodeClass.Variable,
+                    BrowseName=item.BrowseName,
+                    DisplayName=item.NodeAttributes.DisplayName,
+                    TypeDefinition=variable_type,
+                    IsForward=True,
+                )
+            )
+            iserver.aspace[item.RequestedNewNodeId].references.append(up)
 
     def _hook_services(self, server: Server) -> None:
         iserver = server.iserver
