@@ -977,9 +977,10 @@ class MqttSink:
         """Backlog rows that can go now with what is in flight still draining in time.
 
         One row when nothing of the backlog is in flight (it always moves on); none
-        more until a PUBACK has told how fast the link drains.
+        more until a PUBACK has told how fast the link drains. QoS 0 has no PUBACKs to
+        measure by: only the count window bounds it.
         """
-        if self.max_live_delay is None:
+        if self.max_live_delay is None or self.qos == 0:
             return self.window
         if self._backlog_flying == 0:
             return 1
