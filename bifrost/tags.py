@@ -1,4 +1,19 @@
-"""Tag tables: named tags loaded from CSV or YAML, looked up by name."""
+"""Tag tables: named tags loaded from CSV or YAML, looked up by name.
+
+A YAML table may carry the device's workarounds next to its tags, applied by every
+connection that uses the table (``bf.connect(url, tags="plant.yaml")``)::
+
+    quirks:
+      device: {vendor: Acme, model: PM-200}
+      one_request_per_tag: true
+      pause_between_requests: 20ms
+    tags:
+      - {name: tank.level, address: "hr:0:float32"}
+
+The keys are those of a device quirks file; the protocol checks them when connecting
+(Modbus: :class:`bifrost.protocols.modbus.quirks.Quirks`), and explicit connection
+options and ``quirks=`` win over them.
+"""
 
 from __future__ import annotations
 
@@ -9,8 +24,10 @@ import os
 import warnings
 from collections import deque
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from itertools import repeat
 from pathlib import Path
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 from bifrost.exceptions import (
@@ -25,7 +42,7 @@ from bifrost.model import Tag
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["TagLike", "TagTable", "read_tag_text"]
+__all__ = ["TableQuirks", "TagLike", "TagTable", "key_lines", "read_tag_text"]
 
 TagLike = str | Tag
 """A tag as given by a user: a name from the tag table, a ``Tag``, or a raw address."""
@@ -33,6 +50,7 @@ TagLike = str | Tag
 _FIELDS = ("name", "address", "unit", "scale", "offset", "description", "writable")
 # Engineering limits: columns (keys) of their own, written out only by tables that use them.
 _LIMITS = ("min", "max", "step")
+_QUIRKS = "quirks"  # a YAML table's section of device workarounds
 _TRUE = {"1", "true", "yes", "y", "on", "x"}
 _FALSE = {"0", "false", "no", "n", "off", ""}
 
@@ -115,6 +133,41 @@ def _tag_from_record(record: Mapping[Any, Any], where: str) -> Tag:
         raise ConfigurationError(f"{where}: {exc}") from None
 
 
+@dataclass(frozen=True, slots=True)
+class TableQuirks:
+    """A tag table's ``quirks:`` section: device workarounds for connections using it.
+
+    The protocol checks the keys when a connection uses the table (a key it has no option
+    for is an error naming both); ``source`` and ``lines`` (line of each key path below
+    ``quirks:``) are for its messages.
+    """
+
+    values: Mapping[str, Any]
+    source: str = field(default="", compare=False)  # equal sections from two files are equal
+    lines: Mapping[tuple[Any, ...], int] = field(default_factory=dict, compare=False)
+
+    METADATA = frozenset({"device"})
+    """Keys that describe the device rather than set an option."""
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.values, Mapping) or not all(isinstance(k, str) for k in self.values):
+            where = f"{self.source}: " if self.source else ""
+            raise ConfigurationError(
+                f"{where}a tag table's quirks are a mapping of option: value, got "
+                f"{value_repr(self.values)}"
+            )
+        object.__setattr__(self, "values", MappingProxyType(dict(self.values)))
+
+    @property
+    def where(self) -> str:
+        """Where the section is, for messages."""
+        return f"{self.source}, {_QUIRKS}:" if self.source else f"the tag table's {_QUIRKS}:"
+
+    def options(self) -> dict[str, Any]:
+        """The connection options the section sets (the device description left out)."""
+        return {k: v for k, v in self.values.items() if k not in self.METADATA}
+
+
 class TagTable(Sequence[Tag]):
     """An ordered collection of uniquely named tags.
 
@@ -122,6 +175,9 @@ class TagTable(Sequence[Tag]):
     ----------
     tags
         The tags; names must be unique.
+    quirks
+        Device workarounds for the connections using this table (the keys of a device
+        quirks file), or None.
 
     Examples
     --------
@@ -130,7 +186,12 @@ class TagTable(Sequence[Tag]):
     'hr:0:float32'
     """
 
-    def __init__(self, tags: Iterable[Tag] = ()) -> None:
+    def __init__(
+        self, tags: Iterable[Tag] = (), *, quirks: Mapping[str, Any] | TableQuirks | None = None
+    ) -> None:
+        if quirks is not None and not isinstance(quirks, TableQuirks):
+            quirks = TableQuirks(quirks)
+        self.quirks: TableQuirks | None = quirks if quirks is None or quirks.values else None
         self._tags: list[Tag] = []
         self._by_name: dict[str, Tag] = {}
         if isinstance(tags, str | bytes | bytearray) or not isinstance(tags, Iterable):
@@ -150,7 +211,13 @@ class TagTable(Sequence[Tag]):
 
     # -- construction -------------------------------------------------------------------
     @classmethod
-    def from_records(cls, records: Iterable[Mapping[str, Any]], source: str = "") -> TagTable:
+    def from_records(
+        cls,
+        records: Iterable[Mapping[str, Any]],
+        source: str = "",
+        *,
+        quirks: Mapping[str, Any] | TableQuirks | None = None,
+    ) -> TagTable:
         """Build a table from dicts with the keys of :class:`Tag` (extra keys go to meta)."""
         prefix = f"{source}, " if source else ""
         tags: list[Tag] = []
@@ -164,7 +231,7 @@ class TagTable(Sequence[Tag]):
                 )
             first[tag.name] = i
             tags.append(tag)
-        return cls(tags)
+        return cls(tags, quirks=quirks)
 
     @classmethod
     def from_csv(cls, source: TextSource, encoding: str | None = None) -> TagTable:
@@ -194,9 +261,10 @@ class TagTable(Sequence[Tag]):
     def from_yaml(cls, source: TextSource, encoding: str | None = None) -> TagTable:
         """Read a YAML tag list.
 
-        Accepted shapes: a list of tag mappings; ``{"tags": [...]}``; or a mapping of
-        name to address or to a mapping of the other fields. ``source`` and ``encoding``
-        are as for :meth:`from_csv`.
+        Accepted shapes: a list of tag mappings; ``{"tags": [...]}``, optionally with
+        ``quirks:`` (see the module docstring); or a mapping of name to address or to a
+        mapping of the other fields. ``source`` and ``encoding`` are as for
+        :meth:`from_csv`.
         """
         import yaml
 
@@ -212,7 +280,10 @@ class TagTable(Sequence[Tag]):
             # cannot build: an impossible date, a base-2 int with no digits, an int of
             # more than 4300 digits.
             raise ConfigurationError(f"{where}: not valid YAML: {exc}") from None
+        quirks = None
         if isinstance(data, Mapping) and "tags" in data:
+            if data.get(_QUIRKS) is not None:
+                quirks = TableQuirks(data[_QUIRKS], where, _quirk_lines(text))
             data = data["tags"]
         if isinstance(data, Mapping):
             records: list[Mapping[Any, Any]] = []
@@ -225,9 +296,9 @@ class TagTable(Sequence[Tag]):
                     raise ConfigurationError(
                         f"{where}: tag {value_repr(name)} needs an address, got {value_repr(spec)}"
                     )
-            return cls.from_records(records, where)
+            return cls.from_records(records, where, quirks=quirks)
         if isinstance(data, list) and all(isinstance(r, Mapping) for r in data):
-            return cls.from_records(data, where)
+            return cls.from_records(data, where, quirks=quirks)
         raise ConfigurationError(
             f"{where}: expected a list of tags or a mapping name: address, got {value_repr(data)}"
         )
@@ -356,7 +427,7 @@ class TagTable(Sequence[Tag]):
             except KeyError:
                 raise TagNotFound(self._not_found_message(key)) from None
         if isinstance(key, slice):
-            return TagTable(self._tags[key])
+            return TagTable(self._tags[key], quirks=self.quirks)
         return self._tags[key]
 
     def __contains__(self, key: object) -> bool:
@@ -365,7 +436,11 @@ class TagTable(Sequence[Tag]):
         return key in self._by_name
 
     def __eq__(self, other: object) -> bool:
-        return isinstance(other, TagTable) and self._tags == other._tags
+        return (
+            isinstance(other, TagTable)
+            and self._tags == other._tags
+            and self.quirks == other.quirks
+        )
 
     __hash__ = None  # type: ignore[assignment]
 
@@ -488,11 +563,48 @@ class TagTable(Sequence[Tag]):
             writer.writerows(records)
 
     def to_yaml(self, path: str | os.PathLike[str]) -> None:
-        """Write the table as YAML (readable again by :meth:`from_yaml`)."""
+        """Write the table (and its quirks) as YAML, readable again by :meth:`from_yaml`."""
         import yaml
 
+        data: dict[str, Any] = {}
+        if self.quirks is not None:
+            data[_QUIRKS] = _plain(self.quirks.values)
+        data["tags"] = self.to_records()
         with open(path, "w", encoding="utf-8") as handle:
-            yaml.safe_dump({"tags": self.to_records()}, handle, sort_keys=False)
+            yaml.safe_dump(data, handle, sort_keys=False, allow_unicode=True)
+
+
+def _plain(value: Any) -> Any:
+    # safe_dump writes dicts and lists only (the section's values are read-only views).
+    if isinstance(value, Mapping):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    return value
+
+
+def key_lines(node: Any, path: tuple[Any, ...], out: dict[tuple[Any, ...], int]) -> None:
+    """Fill ``out`` with the line (1-based) of each key path under a composed YAML node."""
+    import yaml
+
+    out[path] = node.start_mark.line + 1
+    if isinstance(node, yaml.MappingNode):
+        for key, value in node.value:
+            child = (*path, key.value)
+            key_lines(value, child, out)
+            out[child] = key.start_mark.line + 1
+    elif isinstance(node, yaml.SequenceNode):
+        for i, item in enumerate(node.value):
+            key_lines(item, (*path, i), out)
+
+
+def _quirk_lines(text: str) -> dict[tuple[Any, ...], int]:
+    """The line of each key path below ``quirks:`` (paths without the ``quirks`` key)."""
+    import yaml
+
+    lines: dict[tuple[Any, ...], int] = {}
+    key_lines(yaml.compose(text, Loader=yaml.SafeLoader), (), lines)
+    return {k[1:]: v for k, v in lines.items() if k[:1] == (_QUIRKS,)}
 
 
 # A raw address becomes a Tag named after it thousands of times in a cold plan; Tag's

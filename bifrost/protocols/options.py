@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs
 
 from bifrost.exceptions import ConfigurationError, value_repr
+from bifrost.tags import TableQuirks, key_lines
 
-__all__ = ["convert", "explain_errors", "flag", "load_yaml", "query"]
+__all__ = ["TABLE_QUIRKS", "convert", "explain_errors", "flag", "load_yaml", "query"]
+
+TABLE_QUIRKS = "table_quirks"
+"""The option a connection passes its tag table's ``quirks:`` section in (a TableQuirks)."""
 
 
 def query(query_string: str) -> dict[str, str]:
@@ -36,8 +40,14 @@ def convert(
     """Convert each option with its converter; unknown keys and bad values are errors.
 
     Options whose value is None are left out (the option's default applies). Values of
-    keys containing a ``hidden`` word never appear in messages.
+    keys containing a ``hidden`` word never appear in messages. A tag table's quirks
+    (:data:`TABLE_QUIRKS`) are options too, below the explicit ones; a key ``protocol``
+    has no option for is an error naming both.
     """
+    table = settings.get(TABLE_QUIRKS)
+    if table is not None:
+        settings = {**table_options(table, converters, protocol), **settings}
+        del settings[TABLE_QUIRKS]
     values: dict[str, Any] = {}
     for key, value in settings.items():
         if key not in converters:
@@ -57,6 +67,26 @@ def convert(
             shown = "<hidden>" if any(word in key for word in hidden) else value_repr(value)
             raise ConfigurationError(f"{protocol} option {key}={shown} is invalid") from None
     return values
+
+
+def table_options(table: Any, known: Iterable[str], protocol: str) -> dict[str, Any]:
+    """A tag table's quirks as options of ``protocol``, each key checked to be one."""
+    if not isinstance(table, TableQuirks):
+        raise ConfigurationError(
+            f"{TABLE_QUIRKS} is set by the connection from its tag table's quirks: section"
+        )
+    options = table.options()
+    names = set(known)
+    for key in options:
+        if key not in names:
+            line = table.lines.get((key,))
+            at = f" line {line}:" if line else ""
+            raise ConfigurationError(
+                f"{table.where}{at} {protocol} has no option {key!r}: this tag table's "
+                f"quirks cannot apply to a {protocol} connection ({protocol} options: "
+                f"{', '.join(sorted(names))})"
+            )
+    return options
 
 
 def load_yaml(path: str | os.PathLike[str], what: str) -> tuple[Any, dict[tuple[Any, ...], int]]:
@@ -81,22 +111,8 @@ def load_yaml(path: str | os.PathLike[str], what: str) -> tuple[Any, dict[tuple[
         raise ConfigurationError(f"{where}: not valid YAML: {exc}") from None
     lines: dict[tuple[Any, ...], int] = {}
     if node is not None:
-        _lines(node, (), lines)
+        key_lines(node, (), lines)
     return data, lines
-
-
-def _lines(node: Any, path: tuple[Any, ...], out: dict[tuple[Any, ...], int]) -> None:
-    import yaml
-
-    out[path] = node.start_mark.line + 1
-    if isinstance(node, yaml.MappingNode):
-        for key, value in node.value:
-            child = (*path, key.value)
-            _lines(value, child, out)
-            out[child] = key.start_mark.line + 1
-    elif isinstance(node, yaml.SequenceNode):
-        for i, item in enumerate(node.value):
-            _lines(item, (*path, i), out)
 
 
 def explain_errors(

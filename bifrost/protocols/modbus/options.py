@@ -9,7 +9,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from bifrost.exceptions import ConfigurationError
-from bifrost.protocols.options import convert, flag, query
+from bifrost.protocols.options import TABLE_QUIRKS, convert, flag, query
 
 __all__ = [
     "MAX_BITS",
@@ -79,15 +79,19 @@ class ModbusOptions:
         parts = urlsplit(url)
         settings: dict[str, Any] = {**query(parts.query), **kwargs}
         values: dict[str, Any] = {}
+        table = settings.pop(TABLE_QUIRKS, None)
         source = settings.pop("quirks", None)
-        if source is not None:
+        if table is not None or source is not None:
             from bifrost.protocols.modbus import quirks
 
-            loaded = quirks.load(source)
-            # Explicit options (keywords, the URL's query) win over the file's.
-            settings = {**loaded.options(), **settings}
-            if not isinstance(source, quirks.Quirks | dict):
-                values["quirks"] = str(source)
+            # Explicit options (keywords, the URL's query) win over the quirks file's,
+            # which win over the tag table's.
+            if source is not None:
+                settings = {**quirks.load(source).options(), **settings}
+                if not isinstance(source, quirks.Quirks | dict):
+                    values["quirks"] = str(source)
+            if table is not None:
+                settings = {**quirks.Quirks.from_table(table).options(), **settings}
         gap = settings.pop("merge_gap", None)
         if gap is not None:
             # One knob for both tables; max_gap_registers/max_gap_bits still win.

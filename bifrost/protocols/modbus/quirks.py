@@ -42,6 +42,7 @@ from bifrost.protocols.modbus.options import (
     unreadable_ranges,
 )
 from bifrost.protocols.options import explain_errors, load_yaml
+from bifrost.tags import TableQuirks
 
 __all__ = ["DeviceInfo", "Quirks", "load"]
 
@@ -111,6 +112,15 @@ class Quirks(BaseModel):
     def from_mapping(cls, data: Any, where: str = "<quirks>") -> Quirks:
         """Check a mapping (e.g. a gateway's ``quirks:`` block) into quirks."""
         return cls._validated(data, where, {})
+
+    @classmethod
+    def from_table(cls, table: TableQuirks) -> Quirks:
+        """Check a tag table's ``quirks:`` section (errors name its file, line and key)."""
+        if not isinstance(table, TableQuirks):
+            raise ConfigurationError(
+                "table_quirks is set by the connection from its tag table's quirks: section"
+            )
+        return cls._validated(dict(table.values), table.where.rstrip(":"), table.lines)
 
     @classmethod
     def from_yaml(cls, path: str | os.PathLike[str]) -> Quirks:
