@@ -33,6 +33,7 @@ from bifrost.frames import ReadLayout, read_frame
 from bifrost.model import Tag
 from bifrost.planning import gc_paused
 from bifrost.protocols.base import Driver, TimestampKind
+from bifrost.protocols.options import TABLE_QUIRKS
 from bifrost.protocols.registry import driver_for_url
 from bifrost.recording import (
     Recording,
@@ -103,6 +104,9 @@ class AsyncConnection:
         self._url = redact_url(url)
         self._writable = bool(writable)
         self._tags = TagTable() if tags is None else TagTable.load(tags)
+        if self._tags.quirks is not None:
+            # The table's device workarounds: options below the explicit ones.
+            options = {TABLE_QUIRKS: self._tags.quirks, **options}
         self._driver: Driver = driver_for_url(url, timeout=timeout, **options)
         self._timeout = float(timeout)
         self._plans: dict[tuple[TagLike, ...], _CompiledRead] = {}
@@ -179,7 +183,13 @@ class AsyncConnection:
 
     @tags.setter
     def tags(self, value: TagSource) -> None:
-        self._tags = TagTable() if value is None else TagTable.load(value)
+        table = TagTable() if value is None else TagTable.load(value)
+        if table.quirks is not None and table.quirks != self._tags.quirks:
+            raise ConfigurationError(
+                f"{table.quirks.where} the device quirks of a tag table apply when connecting: "
+                "pass the table as connect(url, tags=...)"
+            )
+        self._tags = table
         self._plans.clear()
 
     # -- helpers --------------------------------------------------------------------------
