@@ -463,7 +463,14 @@ class AsyncConnection:
             )
         else:
             start_recording(
-                recording, read, duration_s, done, path=target, flush_interval=flush_s, sinks=sinks
+                recording,
+                read,
+                duration_s,
+                done,
+                path=target,
+                flush_interval=flush_s,
+                sinks=sinks,
+                lead=self._driver.cycle_lead,
             )
         self._recordings.append(recording)
         if self._device is None:

@@ -88,12 +88,23 @@ class Driver(abc.ABC):
         """The requests a plan sends, one dict per request (no I/O)."""
         return [{"request": "read", "tags": len(getattr(plan, "tags", ()))}]
 
+    @property
+    def cycle_lead(self) -> float:
+        """Seconds before a cycle is due that a recorder hands it to :meth:`execute_read_at`.
+
+        A driver that waits on a worker thread needs the cycle early, so that the thread
+        hand-over does not delay the request; one whose requests go out from the loop
+        (the default, 0) is handed each cycle at its due time: no second timer and loop
+        wake-up per cycle for it.
+        """
+        return 0.0
+
     async def execute_read_at(self, plan: Any, due: float) -> ReadResult:
         """Run a plan with its first request going out at monotonic time ``due``.
 
-        Recorders call this a little before ``due``; drivers with a worker thread
-        override it to wait on that thread, so that no thread hand-over sits between
-        the due time and the request.
+        Recorders call this :attr:`cycle_lead` before ``due``; drivers with a worker
+        thread override it to wait on that thread, so that no thread hand-over sits
+        between the due time and the request.
         """
         delay = due - time.monotonic()
         if delay > 0:

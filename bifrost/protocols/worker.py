@@ -18,9 +18,12 @@ from typing import Any, TypeVar
 
 from bifrost.exceptions import BifrostError
 
-__all__ = ["Abandoned", "BlockingWorker"]
+__all__ = ["HANDOVER_LEAD", "Abandoned", "BlockingWorker"]
 
 T = TypeVar("T")
+# Seconds before a cycle is due that a recorder hands it to a driver waiting on its
+# worker thread, so that the hand-over to the thread does not delay the request.
+HANDOVER_LEAD = 0.002
 
 
 class Abandoned(BifrostError):

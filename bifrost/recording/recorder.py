@@ -56,7 +56,6 @@ __all__ = [
 ReadFn = Callable[[float], Awaitable[ReadResult]]
 """Reads the recording's tags, the first request going out at the given monotonic time."""
 
-_LEAD = 0.002  # s: hand the cycle to the driver this early, so no hop delays the request
 SubscribeFn = Callable[[Callable[[ReadResult], None]], Awaitable[Subscription]]
 
 
@@ -240,6 +239,7 @@ async def _run(
     duration_s: float | None,
     sink: _Sink,
     on_done: Callable[[], Any],
+    lead: float,
 ) -> None:
     loop = asyncio.get_running_loop()
     interval = recording.interval_s
@@ -259,7 +259,7 @@ async def _run(
     try:
         while k < cycles and not recording._stop_requested.is_set():
             due = start + k * interval
-            await _sleep_until(recording, due - min(_LEAD, interval / 4))
+            await _sleep_until(recording, due - min(lead, interval / 4))
             if recording._stop_requested.is_set():
                 break
             now = loop.time()
@@ -344,10 +344,15 @@ def start_recording(
     path: str | None = None,
     flush_interval: float = 1.0,
     sinks: Sequence[RowSink] = (),
+    lead: float = 0.0,
 ) -> asyncio.Task[None]:
-    """Start polling on the running loop; returns the task."""
+    """Start polling on the running loop; returns the task.
+
+    ``read(due)`` is called ``lead`` seconds before each cycle is due (the driver's
+    :attr:`~bifrost.protocols.base.Driver.cycle_lead`).
+    """
     sink = _prepare(recording, path, flush_interval, sinks)
-    return _launch(recording, _run(recording, read, duration_s, sink, on_done))
+    return _launch(recording, _run(recording, read, duration_s, sink, on_done, lead))
 
 
 class _CarryForward:

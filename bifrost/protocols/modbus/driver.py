@@ -74,7 +74,7 @@ from bifrost.protocols.modbus.plan import (
 )
 from bifrost.protocols.modbus.transport import TcpTransport, TransactionIds
 from bifrost.protocols.modbus.wire import Dropped, Pending, Resend
-from bifrost.protocols.worker import BlockingWorker
+from bifrost.protocols.worker import HANDOVER_LEAD, BlockingWorker
 
 if TYPE_CHECKING:
     from bifrost.protocols.modbus.scan import ScanResult
@@ -368,6 +368,11 @@ class ModbusDriver(Driver):
                 return await self._read_tcp(plan)
             finally:
                 self._tcp.disconnect()
+
+    @property
+    def cycle_lead(self) -> float:
+        """RTU waits on its worker thread: handed each cycle early; TCP at its due time."""
+        return HANDOVER_LEAD if self._tcp is None else 0.0
 
     async def execute_read_at(self, plan: ReadPlan, due: float) -> ReadResult:
         """Like :meth:`execute_read`, the first request going out at monotonic ``due``."""

@@ -45,7 +45,7 @@ from bifrost.protocols.s7.plan import (
     layout,
     resolve,
 )
-from bifrost.protocols.worker import BlockingWorker
+from bifrost.protocols.worker import HANDOVER_LEAD, BlockingWorker
 
 __all__ = ["S7Driver"]
 
@@ -217,6 +217,11 @@ class S7Driver(Driver):
     async def execute_read(self, plan: ReadPlan) -> ReadResult:
         """Send the planned requests (in one call onto the worker) and decode the replies."""
         return await self._execute(plan, None)
+
+    @property
+    def cycle_lead(self) -> float:
+        """snap7 runs on the worker thread: each cycle is handed over early."""
+        return HANDOVER_LEAD
 
     async def execute_read_at(self, plan: ReadPlan, due: float) -> ReadResult:
         """Like :meth:`execute_read`; the worker itself waits until monotonic ``due``."""
