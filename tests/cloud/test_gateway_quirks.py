@@ -20,8 +20,8 @@ def _closed_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _config(tmp_path: Path, url: str, quirks: str) -> Path:
-    tags = "{" + ", ".join(f"r{i}: 'hr:{i}'" for i in range(30)) + "}"
+def _config(tmp_path: Path, url: str, quirks: str, tags: str = "") -> Path:
+    tags = tags or "{" + ", ".join(f"r{i}: 'hr:{i}'" for i in range(30)) + "}"
     path = tmp_path / "gateway.yaml"
     path.write_text(
         f"""\
@@ -74,3 +74,21 @@ def test_a_missing_quirks_file_is_the_device_error(tmp_path: Path):
         finally:
             gateway.close()
         assert server.requests == 0
+
+
+def test_a_device_reads_with_the_quirks_of_its_tag_table(tmp_path: Path):
+    rows = "\n".join(f"  - {{name: r{i}, address: 'hr:{i}'}}" for i in range(30))
+    (tmp_path / "meter-tags.yaml").write_text(
+        f"quirks:\n  max_registers_per_request: 10\ntags:\n{rows}\n"
+    )
+    with QuirkyServer() as server:
+        server.max_registers = 10  # larger reads are refused
+        gateway = Gateway(_config(tmp_path, server.url, "null", tags="meter-tags.yaml"))
+        gateway.start()
+        try:
+            wait_for(lambda: len([s for s in server.seen if s.function == 3]) >= 6, timeout=10)
+        finally:
+            gateway.close()
+    reads = [s for s in server.seen if s.function == 3]
+    assert {s.count for s in reads} == {10}
+    assert gateway.devices["meter"].error == ""
