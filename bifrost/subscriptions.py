@@ -224,10 +224,30 @@ class Subscription:
             await asyncio.sleep(max(0.0, next_due - loop.time()))
 
     def _attach(self, handle: NativeSubscription) -> None:
-        """Make this the handle of a driver's own subscription (events) already running."""
+        """Make this the handle of a driver's own subscription (events) already running.
+
+        A handle that makes itself again after a lost session (OPC UA events) has an
+        ``on_restore`` hook: it reports here as :meth:`_resubscribe` does for data.
+        """
         self._loop = asyncio.get_running_loop()
         self._handle = handle
         self.native = True
+        if hasattr(handle, "on_restore"):
+            handle.on_restore = self._restored
+
+    def _restored(self, error: BifrostError | None, final: bool) -> None:
+        """A self-restoring handle was made again (``error`` None) or failed to be.
+
+        ``final``: it cannot be made again (the server refuses it now); the
+        subscription ends.
+        """
+        if error is None:
+            self.resubscriptions += 1
+            return
+        self.last_error = error
+        if final:
+            self.errors += 1
+            self._done.set()
 
     async def _close(self) -> None:
         if self._resubscriber is not None:

@@ -48,7 +48,12 @@ from bifrost.protocols.opcua.codec import (
     plain_value,
     to_variant,
 )
-from bifrost.protocols.opcua.events import EventSubscription, KnownEvents, event_filter
+from bifrost.protocols.opcua.events import (
+    EventStream,
+    EventSubscription,
+    KnownEvents,
+    event_filter,
+)
 from bifrost.protocols.opcua.history import history_details, read_node_history
 from bifrost.protocols.opcua.limits import OperationLimits, batched, read_limits
 from bifrost.protocols.opcua.methods import (
@@ -92,6 +97,7 @@ from bifrost.protocols.opcua.status import (
 from bifrost.protocols.opcua.subscription import (
     DEFAULT_QUEUE,
     OpcUaSubscription,
+    PublishWatcher,
     subscription_parameters,
 )
 
@@ -116,7 +122,7 @@ class OpcUaDriver(Driver):
         self._meta: dict[Any, NodeMeta] = {}
         self._limits = OperationLimits(read=options.max_nodes_per_read)
         self._server_fingerprint: str | None = None
-        self._subscriptions: list[OpcUaSubscription] = []
+        self._subscriptions: list[PublishWatcher] = []
         self._events = KnownEvents()
         self._event_subscriptions: list[EventSubscription] = []
         self._methods: dict[tuple[int, OpcUaAddress, OpcUaAddress], MethodSignature] = {}
@@ -292,9 +298,9 @@ class OpcUaDriver(Driver):
 
     async def close(self) -> None:
         """Close the session (idempotent); subscriptions end with it."""
-        for handle in self._event_subscriptions:
-            handle.closed = True
-        self._event_subscriptions = []
+        handles, self._event_subscriptions = self._event_subscriptions, []
+        for handle in handles:
+            await handle.stop_restoring()
         subscriptions, self._subscriptions = self._subscriptions, []
         for subscription in subscriptions:
             subscription.closed = True
@@ -562,56 +568,77 @@ class OpcUaDriver(Driver):
         self._events.add(event_id, condition)
 
     async def subscribe_events(
-        self, source: str, on_events: Callable[[list[dict[str, Any]]], None]
+        self,
+        source: str,
+        on_events: Callable[[list[dict[str, Any]]], None],
+        on_restore: Callable[[BifrostError | None, bool], None] | None = None,
     ) -> EventSubscription:
-        """An event monitored item on ``source``; conditions already active come first."""
-        ua = self._module()
-        address = parse_opcua_address(source)
-        client = await self._ensure_connected()
-        node = await self._node_of(address, source)
-        handle = EventSubscription(self, client, on_events)
-        params = subscription_parameters(ua, _EVENT_INTERVAL_S, 1)
-        response = await self._call(
-            "creating an event subscription",
-            client.uaclient.create_subscription(params, handle.on_publish),
-        )
-        handle.subscription_id = response.SubscriptionId
-        request = ua.MonitoredItemCreateRequest()
-        request.ItemToMonitor = read_value_id(ua, node, ua.AttributeIds.EventNotifier)
-        request.MonitoringMode = ua.MonitoringMode.Reporting
-        parameters = ua.MonitoringParameters()
-        parameters.ClientHandle = 1
-        parameters.SamplingInterval = 0.0
-        parameters.QueueSize = _EVENT_QUEUE
-        parameters.DiscardOldest = True
-        parameters.Filter = event_filter(ua)
-        request.RequestedParameters = parameters
-        create = ua.CreateMonitoredItemsParameters()
-        create.SubscriptionId = handle.subscription_id
-        create.ItemsToCreate = [request]
-        create.TimestampsToReturn = ua.TimestampsToReturn.Both
+        """An event monitored item on ``source``; conditions already active come first.
+
+        It is made again after a lost session (see :class:`EventSubscription`, which
+        tells ``on_restore``).
+        """
+        handle = EventSubscription(self, source, on_events, on_restore)
         try:
+            await self.open_event_stream(handle)
+        except BifrostError:
+            await handle.close()
+            raise
+        self._event_subscriptions.append(handle)
+        return handle
+
+    async def open_event_stream(self, handle: EventSubscription) -> None:
+        """Make ``handle``'s subscription and event monitored item on this session."""
+        ua = self._module()
+        address = parse_opcua_address(handle.source)
+        client = await self._ensure_connected()
+        node = await self._node_of(address, handle.source)
+        stream = EventStream(handle, client)
+        handle.stream = stream  # set first: a loss while it is made is the handle's to see
+        params = subscription_parameters(ua, _EVENT_INTERVAL_S, 1)
+        try:
+            response = await self._call(
+                "creating an event subscription",
+                client.uaclient.create_subscription(params, stream.on_publish),
+            )
+            stream.subscription_id = response.SubscriptionId
+            request = ua.MonitoredItemCreateRequest()
+            request.ItemToMonitor = read_value_id(ua, node, ua.AttributeIds.EventNotifier)
+            request.MonitoringMode = ua.MonitoringMode.Reporting
+            parameters = ua.MonitoringParameters()
+            parameters.ClientHandle = 1
+            parameters.SamplingInterval = 0.0
+            parameters.QueueSize = _EVENT_QUEUE
+            parameters.DiscardOldest = True
+            parameters.Filter = event_filter(ua)
+            request.RequestedParameters = parameters
+            create = ua.CreateMonitoredItemsParameters()
+            create.SubscriptionId = stream.subscription_id
+            create.ItemsToCreate = [request]
+            create.TimestampsToReturn = ua.TimestampsToReturn.Both
             (result,) = await self._call(
                 "monitoring events", client.uaclient.create_monitored_items(create)
             )
             code = result.StatusCode.value
             if code >> 30 >= 2:
                 raise ProtocolError(
-                    f"{source} emits no events the OPC UA server at {self.endpoint} lets "
-                    f"this client monitor ({status_name(code)})",
+                    f"{handle.source} emits no events the OPC UA server at {self.endpoint} "
+                    f"lets this client monitor ({status_name(code)})",
                     code=code,
                 )
         except BifrostError:
-            await handle.close()
+            if handle.stream is stream:
+                handle.stream = None
+            await stream.close()
             raise
-        self._event_subscriptions.append(handle)
+        self._subscriptions.append(stream)
+        stream.started(response)
         refresh = ua.CallMethodRequest()
         refresh.ObjectId = ua.NodeId(ua.ObjectIds.ConditionType)
         refresh.MethodId = ua.NodeId(ua.ObjectIds.ConditionType_ConditionRefresh)
-        refresh.InputArguments = [ua.Variant(handle.subscription_id, ua.VariantType.UInt32)]
+        refresh.InputArguments = [ua.Variant(stream.subscription_id, ua.VariantType.UInt32)]
         with contextlib.suppress(BifrostError):  # a server without conditions
             await self._call("refreshing conditions", client.uaclient.call([refresh]))
-        return handle
 
     async def acknowledge(self, event_id: bytes, comment: str) -> None:
         """Call Acknowledge on the condition that sent ``event_id`` (seen by this client)."""

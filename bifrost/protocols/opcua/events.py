@@ -3,24 +3,36 @@
 One subscription with one monitored item on the source node's EventNotifier; the event
 filter selects the fields bifrost shows (time, source, severity, message, the
 condition's name and Active/Acked/Confirmed states, Retain, EventId, ConditionId).
-ConditionRefresh is called once, so conditions already active are reported first.
-The EventId → ConditionId of every event seen is kept (bounded) for
-:func:`acknowledge_request`.
+ConditionRefresh is called once per session, so conditions already active are reported
+first, and again after the subscription is made anew on a new session (a lost session
+is noticed as for data subscriptions, see ``subscription.py``). The EventId →
+ConditionId of every event seen is kept (bounded) for acknowledge.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
+from bifrost.backoff import Backoff
 from bifrost.clock import wall_ns
+from bifrost.exceptions import BifrostError, ConnectionError, TimeoutError
 from bifrost.protocols.opcua.nodes import datetime_ns
+from bifrost.protocols.opcua.subscription import PublishWatcher
 
-__all__ = ["EVENT_FIELDS", "EventSubscription", "KnownEvents", "event_filter", "event_row"]
+__all__ = [
+    "EVENT_FIELDS",
+    "EventStream",
+    "EventSubscription",
+    "KnownEvents",
+    "event_filter",
+    "event_row",
+]
 
 # (browse path below the event type, key of the row)
 EVENT_FIELDS = (
@@ -37,6 +49,8 @@ EVENT_FIELDS = (
     (("ConfirmedState", "Id"), "confirmed"),
 )
 _KNOWN_EVENTS = 10_000  # EventIds remembered for acknowledge()
+_RESTORE_FIRST_S = 0.2  # first wait before making a lost event subscription again
+_log = logging.getLogger(__name__)
 _EPOCH_YEAR = 1970
 
 
@@ -96,47 +110,141 @@ def _type_name(ua: Any, node_id: Any) -> str:
     return str(node_id.to_string())
 
 
-class EventSubscription:
-    """One event monitored item on a source node; rows go to ``on_events``."""
+class EventStream(PublishWatcher):
+    """One server subscription with the event monitored item; belongs to an EventSubscription."""
 
-    def __init__(self, owner: Any, client: Any, on_events: Callable[[list[dict[str, Any]]], None]):
+    def __init__(self, handle: EventSubscription, client: Any) -> None:
+        super().__init__(handle._owner, client)
+        self._handle = handle
+
+    def _events(self, events: Sequence[Any]) -> None:
+        self._handle.deliver(events)
+
+    def _report_lost(self, code: int) -> None:
+        self._handle.stream_lost(self, code)
+
+
+class EventSubscription:
+    """Events of one source node, delivered to ``on_events``; outlives its sessions.
+
+    Each session carries one :class:`EventStream`. When it is lost (the same signs as a
+    data subscription's: the connection closed, the server silent or saying the session
+    is gone), the subscription is made again on a new session with backoff, and
+    ConditionRefresh re-sends the active conditions; EventIds already delivered are
+    not delivered again. ``on_restore(None, False)`` (settable: bifrost.subscriptions
+    hooks in) tells of a restored subscription,
+    ``on_restore(error, False)`` of an attempt that failed for now (the server away), and
+    ``on_restore(error, True)`` that it cannot be restored (the server refuses the
+    source now): the subscription then ends (``active`` False).
+    """
+
+    def __init__(
+        self,
+        owner: Any,
+        source: str,
+        on_events: Callable[[list[dict[str, Any]]], None],
+        on_restore: Callable[[BifrostError | None, bool], None] | None = None,
+    ) -> None:
         self._owner = owner
-        self._client = client
+        self.source = source
         self._on_events = on_events
-        self.subscription_id: int | None = None
+        self.on_restore = on_restore
+        self.stream: EventStream | None = None
         self.closed = False
+        self.restores = 0
+        self.last_error: BifrostError | None = None
+        self._restorer: asyncio.Task[None] | None = None
         # ConditionRefresh re-sends an event that may also have come live: once each.
         self._seen = KnownEvents()
 
-    async def on_publish(self, result: Any) -> None:
-        """Asyncua's publish loop awaits this with each PublishResult."""
+    @property
+    def active(self) -> bool:
+        """Whether events can still arrive (now or after a restore)."""
+        return not self.closed
+
+    @property
+    def subscription_id(self) -> int | None:
+        """The server's id of the current subscription (None while restoring)."""
+        return None if self.stream is None else self.stream.subscription_id
+
+    def deliver(self, events: Sequence[Any]) -> None:
+        """Rows of the events not delivered before, to ``on_events``."""
         if self.closed:
             return
         ua = self._owner._module()
         rows = []
-        for data in result.NotificationMessage.NotificationData or []:
-            for item in getattr(data, "Events", None) or []:
-                row, condition = event_row(ua, list(item.EventFields or []))
-                event_id = row["event_id"]
-                if event_id is not None:
-                    if self._seen.condition(event_id) is not None:
-                        continue
-                    self._seen.add(event_id, condition if condition is not None else True)
-                    if condition is not None:
-                        self._owner.remember_event(event_id, condition)
-                rows.append(row)
+        for item in events:
+            row, condition = event_row(ua, list(item.EventFields or []))
+            event_id = row["event_id"]
+            if event_id is not None:
+                if self._seen.condition(event_id) is not None:
+                    continue
+                self._seen.add(event_id, condition if condition is not None else True)
+                if condition is not None:
+                    self._owner.remember_event(event_id, condition)
+            rows.append(row)
         if rows:
             self._on_events(rows)
 
-    async def close(self) -> None:
-        """Delete the subscription on the server (quietly if the session is gone)."""
-        self.closed = True
-        subscription_id, self.subscription_id = self.subscription_id, None
-        if subscription_id is None or self._client is not self._owner._client:
+    def stream_lost(self, stream: EventStream, code: int) -> None:
+        """The session under ``stream`` is gone: make the subscription again."""
+        del code  # the row-less event feed has no quality to report it with
+        if self.closed or stream is not self.stream:
             return
-        with contextlib.suppress(Exception):
-            async with asyncio.timeout(self._owner.options.timeout):
-                await self._client.uaclient.delete_subscriptions([subscription_id])
+        self.stream = None
+        if self._restorer is None:  # a restore under way sees the stream gone
+            self._restorer = asyncio.get_running_loop().create_task(
+                self._restore(), name="bifrost-opcua-events-restore"
+            )
+
+    async def _restore(self) -> None:
+        backoff = Backoff(first=_RESTORE_FIRST_S)
+        try:
+            while not self.closed:
+                await asyncio.sleep(backoff.failed())
+                try:
+                    await self._owner.connect()
+                    await self._owner.open_event_stream(self)
+                except (ConnectionError, TimeoutError) as exc:  # the server is away: retry
+                    self._report(exc, final=False)
+                    continue
+                except BifrostError as exc:  # it answers, but no longer for this source
+                    self.closed = True
+                    self._report(exc, final=True)
+                    return
+                if self.stream is None or self.stream.lost:
+                    continue  # lost again while it was being made
+                self.restores += 1
+                if self.on_restore is not None:
+                    self.on_restore(None, False)
+                return
+        finally:
+            self._restorer = None
+
+    def _report(self, error: BifrostError, *, final: bool) -> None:
+        self.last_error = error
+        if final:
+            _log.warning("event subscription on %s ended: %s", self.source, error)
+        if self.on_restore is not None:
+            self.on_restore(error, final)
+
+    async def stop_restoring(self) -> None:
+        """End the subscription here without a word to the server (its session ends)."""
+        self.closed = True
+        restorer, self._restorer = self._restorer, None
+        if restorer is not None and restorer is not asyncio.current_task():
+            restorer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await restorer
+
+    async def close(self) -> None:
+        """End the subscription; delete it on the server (quietly if the session is gone)."""
+        await self.stop_restoring()
+        stream, self.stream = self.stream, None
+        if stream is not None:
+            await stream.close()
+        with contextlib.suppress(ValueError):
+            self._owner._event_subscriptions.remove(self)
 
 
 class KnownEvents:

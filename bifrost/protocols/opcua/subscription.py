@@ -67,7 +67,7 @@ class _Owner(Protocol):
     def _client(self) -> Any: ...
 
     @property
-    def _subscriptions(self) -> list[OpcUaSubscription]: ...
+    def _subscriptions(self) -> list[PublishWatcher]: ...
 
     def abandon(self, client: Any, code: int) -> None: ...
 
@@ -94,19 +94,15 @@ def subscription_parameters(ua: Any, interval_s: float, items: int) -> Any:
     return params
 
 
-class OpcUaSubscription:
-    """A native subscription: turns publish responses into ReadResults, in order, once."""
+class PublishWatcher:
+    """One server subscription's publish responses, in order, once; notices its loss.
 
-    def __init__(
-        self,
-        driver: _Owner,
-        plan: ReadPlan,
-        on_data: Callable[[ReadResult], None],
-        client: Any,
-    ) -> None:
+    Subclasses say what a data change or an event list becomes and what the loss means
+    (:meth:`_data_change`, :meth:`_events`, :meth:`_report_lost`).
+    """
+
+    def __init__(self, driver: _Owner, client: Any) -> None:
         self._driver = driver
-        self._plan = plan
-        self._on_data = on_data
         self._client = client
         self.subscription_id: int | None = None
         self.closed = False
@@ -132,23 +128,6 @@ class OpcUaSubscription:
         self._heard = time.monotonic()
         self._watcher = asyncio.get_running_loop().create_task(
             self._watch(), name="bifrost-opcua-watch"
-        )
-
-    def report_failed(self, failed: Sequence[tuple[int, int]]) -> None:
-        """Deliver once, with bad quality, the tags the server would not monitor."""
-        positions = np.asarray([p for p, _ in failed], dtype=np.intp)
-        n = len(positions)
-        quality = np.asarray([quality_of(code) for _, code in failed], dtype=np.uint8)
-        self._on_data(
-            OpcUaReadResult(
-                tuple(self._plan.tags[p] for p in positions),
-                [],
-                quality,
-                np.full(n, wall_ns(), dtype=np.int64),
-                [],
-                positions,
-                np.zeros(n, dtype=np.int64),
-            )
         )
 
     async def on_publish(self, result: Any) -> None:
@@ -243,56 +222,30 @@ class OpcUaSubscription:
         self.publishes += 1
         for notification in message.NotificationData or ():
             if isinstance(notification, ua.DataChangeNotification):
-                self._data_change(notification.MonitoredItems)
+                if not self.lost:
+                    self._data_change(notification.MonitoredItems)
+            elif isinstance(notification, ua.EventNotificationList):
+                if not self.lost:
+                    self._events(notification.Events or ())
             elif isinstance(notification, ua.StatusChangeNotification):
                 code = notification.Status.value if notification.Status is not None else 0
                 if code >> 30 >= 2:
                     self._lost(code)
 
     def _data_change(self, items: Sequence[Any]) -> None:
-        if self.lost:
-            return
-        rounds: list[tuple[list[int], list[Any]]] = []
-        seen: dict[int, int] = {}
-        for item in items:
-            handle = item.ClientHandle
-            k = seen.get(handle, 0)
-            seen[handle] = k + 1
-            if k == len(rounds):
-                rounds.append(([], []))
-            rounds[k][0].append(handle)
-            rounds[k][1].append(item.Value)
-        for handles, values in rounds:
-            where = np.asarray(handles, dtype=np.intp)
-            self._on_data(
-                decode(
-                    self._plan,
-                    where,
-                    values,
-                    self._driver.endpoint,
-                    reading=False,
-                    indices=where,
-                )
-            )
+        """A DataChangeNotification's MonitoredItems (none expected by default)."""
+
+    def _events(self, events: Sequence[Any]) -> None:
+        """An EventNotificationList's Events (none expected by default)."""
+
+    def _report_lost(self, code: int) -> None:
+        """Tell the listener the subscription is gone (``code``: why)."""
 
     def _lost(self, code: int) -> None:
-        """Tell the listener, once, that every tag's value is no longer current."""
         if self.lost or self.closed:
             return
         self.lost = True
-        n = len(self._plan.tags)
-        quality = quality_of(code)
-        self._on_data(
-            OpcUaReadResult(
-                self._plan.tags,
-                [],
-                np.full(n, quality if quality >= Quality.BAD else Quality.BAD, dtype=np.uint8),
-                np.full(n, wall_ns(), dtype=np.int64),
-                [],
-                None,
-                np.zeros(n, dtype=np.int64),
-            )
-        )
+        self._report_lost(code)
 
     def connection_lost(self, client: Any, code: int) -> None:
         """The driver dropped ``client``: if it carried this subscription, it is lost."""
@@ -322,3 +275,75 @@ class OpcUaSubscription:
         with contextlib.suppress(Exception):
             async with asyncio.timeout(self._driver.options.timeout):
                 await self._client.uaclient.delete_subscriptions([subscription_id])
+
+
+class OpcUaSubscription(PublishWatcher):
+    """A native data-change subscription: publish responses become ReadResults."""
+
+    def __init__(
+        self,
+        driver: _Owner,
+        plan: ReadPlan,
+        on_data: Callable[[ReadResult], None],
+        client: Any,
+    ) -> None:
+        super().__init__(driver, client)
+        self._plan = plan
+        self._on_data = on_data
+
+    def report_failed(self, failed: Sequence[tuple[int, int]]) -> None:
+        """Deliver once, with bad quality, the tags the server would not monitor."""
+        positions = np.asarray([p for p, _ in failed], dtype=np.intp)
+        n = len(positions)
+        quality = np.asarray([quality_of(code) for _, code in failed], dtype=np.uint8)
+        self._on_data(
+            OpcUaReadResult(
+                tuple(self._plan.tags[p] for p in positions),
+                [],
+                quality,
+                np.full(n, wall_ns(), dtype=np.int64),
+                [],
+                positions,
+                np.zeros(n, dtype=np.int64),
+            )
+        )
+
+    def _data_change(self, items: Sequence[Any]) -> None:
+        rounds: list[tuple[list[int], list[Any]]] = []
+        seen: dict[int, int] = {}
+        for item in items:
+            handle = item.ClientHandle
+            k = seen.get(handle, 0)
+            seen[handle] = k + 1
+            if k == len(rounds):
+                rounds.append(([], []))
+            rounds[k][0].append(handle)
+            rounds[k][1].append(item.Value)
+        for handles, values in rounds:
+            where = np.asarray(handles, dtype=np.intp)
+            self._on_data(
+                decode(
+                    self._plan,
+                    where,
+                    values,
+                    self._driver.endpoint,
+                    reading=False,
+                    indices=where,
+                )
+            )
+
+    def _report_lost(self, code: int) -> None:
+        """Every tag's value is no longer current: one all-bad result, no values."""
+        n = len(self._plan.tags)
+        quality = quality_of(code)
+        self._on_data(
+            OpcUaReadResult(
+                self._plan.tags,
+                [],
+                np.full(n, quality if quality >= Quality.BAD else Quality.BAD, dtype=np.uint8),
+                np.full(n, wall_ns(), dtype=np.int64),
+                [],
+                None,
+                np.zeros(n, dtype=np.int64),
+            )
+        )
