@@ -219,6 +219,52 @@ def test_downsample_matches_tsdownsample(
     np.testing.assert_array_equal(got, expected)
 
 
+def long_signal_with_ties_and_nan(n: int, nan_runs: bool) -> np.ndarray:
+    """Few distinct values (equal extremes in many bins and across the kernel's chunks
+    of 64 bins), sparse NaN, and optionally NaN runs that cover whole bins."""
+    g = rng(11)
+    y = np.round(np.cumsum(g.normal(size=n)) / 40.0)
+    y[g.random(n) < 0.05] = np.nan
+    if nan_runs:
+        for start in range(1_000, n, 97_000):
+            y[start : start + 300] = np.nan
+    return y
+
+
+@pytest.mark.parametrize("impl", IMPLS)
+@pytest.mark.parametrize("method", ["minmax", "minmaxlttb"])
+@pytest.mark.parametrize("with_x", [False, True])
+def test_long_downsample_with_ties_and_nan_matches_tsdownsample(
+    impl: ModuleType, method: str, with_x: bool
+) -> None:
+    # Long enough for the kernel's bin scan to be shared between threads.
+    n, n_out = 700_001, 2_000
+    y = long_signal_with_ties_and_nan(n, nan_runs=False)
+    x = np.cumsum(rng(12).uniform(0.5, 1.5, size=n)) if with_x else None
+    args = (x, y) if with_x else (y,)
+    expected = DOWNSAMPLERS[method]().downsample(*args, n_out=n_out)
+    np.testing.assert_array_equal(impl.downsample(y, n_out, method, x), expected)
+    # tsdownsample's default is one thread; its parallel path agrees.
+    np.testing.assert_array_equal(
+        DOWNSAMPLERS[method]().downsample(*args, n_out=n_out, parallel=True), expected
+    )
+
+
+@needs_rust
+def test_long_downsample_with_nan_bins_matches_twin_and_tsdownsample_minmax() -> None:
+    n, n_out = 700_001, 2_000
+    y = long_signal_with_ties_and_nan(n, nan_runs=True)
+    np.testing.assert_array_equal(
+        _core.downsample(y, n_out, "minmax"), MinMaxDownsampler().downsample(y, n_out=n_out)
+    )
+    # An all-NaN bin hands NaN to the LTTB stage, where tsdownsample lets it into its
+    # averages and ours leaves it out (see test_downsample_with_nan_and_edges): the
+    # kernel is checked against its NumPy twin there.
+    got = _core.downsample(y, n_out, "minmaxlttb")
+    np.testing.assert_array_equal(got, _numpy.downsample(y, n_out, "minmaxlttb"))
+    assert not np.isnan(y[got[1:-1]]).all()
+
+
 def reference_lttb(y: np.ndarray, n_out: int) -> np.ndarray:
     """LTTB from its definition, bucket by bucket, leaving missing samples out.
 

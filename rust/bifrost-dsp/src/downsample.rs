@@ -8,9 +8,14 @@
 use rayon::prelude::*;
 
 use crate::DspError;
+use crate::share::map_shared;
 
 /// Inputs at least this long are scanned by several threads.
 const PARALLEL_FROM: usize = 1 << 18;
+
+/// Bins per claim of the shared scan: a few hundred thousand samples, so that a helper
+/// that is descheduled mid-chunk holds the caller up briefly.
+const BINS_PER_CHUNK: usize = 64;
 
 /// Bounds `[start, end)` of the bins, `None` for a bin without samples.
 type Bin = Option<(usize, usize)>;
@@ -430,7 +435,7 @@ fn minmax_checking_x(x: Option<&[f64]>, y: &[f64], n_out: usize) -> Option<Vec<u
     // hand-off costs more than it saves.
     let present: Vec<(usize, usize)> = bins.iter().flatten().copied().collect();
     let picked: Vec<[usize; 2]> = if n >= PARALLEL_FROM {
-        present.par_iter().with_min_len(64).map(pick).collect()
+        map_shared(present.len(), BINS_PER_CHUNK, &|i| pick(&present[i]))
     } else {
         present.iter().map(pick).collect()
     };

@@ -52,6 +52,7 @@ mod features;
 mod filter;
 mod resample;
 mod rolling;
+mod share;
 mod spc;
 mod spectral;
 
