@@ -132,7 +132,9 @@ def test_historical_replay_is_flagged_and_batched(tmp_path: Path, subscriber_fac
     assert [m.timestamp for m in metrics] == [
         (base + i * 1_000_000) // 1_000_000 for i in range(200)
     ]
-    assert len(data) < 10  # batched, not one message per row
+    # Batched, not one message per row (the first few small while the sink learns from
+    # PUBACKs how much of the backlog drains within max_live_delay).
+    assert len(data) < 20
     assert _kinds(messages).index("DBIRTH") < _kinds(messages).index("DDATA")
 
 
