@@ -552,8 +552,12 @@ class Spool:
                 for segment in self._segments:
                     if not segment.times or segment.times[0] >= cutoff:
                         break
-                    # Times are in append order: drop the prefix older than the cutoff.
-                    n = bisect.bisect_left(segment.times, cutoff)
+                    # Times are in append order: drop the prefix older than the cutoff,
+                    # of the records appended so far (a batch being fsynced is not yet).
+                    committed = max(0, self._next - segment.first)
+                    n = min(bisect.bisect_left(segment.times, cutoff), committed)
+                    if n == 0:
+                        break
                     dropped += self._drop(segment.first, segment.first + n)
                     if n < len(segment.times):
                         break
@@ -567,7 +571,14 @@ class Spool:
     def _drop_oldest_segments(self) -> int:
         """Drop whole segments, oldest first, until the spool fits ``max_bytes``."""
         dropped = 0
-        while self.size > self.max_bytes and len(self._segments) > 1:
+        # Only segments whose records all count: a segment written by an append that is
+        # still in its fsync (outside the lock) would never become done, and the loop
+        # would spin holding the lock the append waits for. That append caps afterwards.
+        while (
+            self.size > self.max_bytes
+            and len(self._segments) > 1
+            and self._segments[0].end <= self._next
+        ):
             oldest = self._segments[0]
             dropped += self._drop(oldest.first, oldest.end)
             self._remove_done_segments()

@@ -91,3 +91,38 @@ def test_a_torn_tail_is_cut_off(tmp_path: Path) -> None:
 def test_one_spool_per_folder(tmp_path: Path) -> None:
     with Spool(tmp_path), pytest.raises(SpoolError, match="in use"):
         Spool(tmp_path)
+
+
+def test_a_cap_during_an_appends_fsync_neither_spins_nor_drops_that_batch(tmp_path: Path) -> None:
+    import threading
+
+    spool = Spool(tmp_path / "spool", segment_bytes=4096, max_bytes=8192)
+    spool.append([(i, b"x" * 500) for i in range(20)])  # several segments, capped
+    in_fsync = threading.Event()
+    release = threading.Event()
+    sync = spool._sync
+
+    def slow_sync(fd: int) -> None:
+        in_fsync.set()
+        release.wait(10)
+        sync(fd)
+
+    spool._sync = slow_sync  # type: ignore[method-assign]
+    writer = threading.Thread(target=spool.append, args=([(i, b"y" * 500) for i in range(40)],))
+    writer.start()
+    assert in_fsync.wait(10)
+    enforcer = threading.Thread(target=spool.enforce, daemon=True)
+    enforcer.start()
+    enforcer.join(5)
+    release.set()
+    # It used to spin forever holding the lock (closing would then hang too).
+    assert not enforcer.is_alive()
+    writer.join(10)
+    try:
+        assert not writer.is_alive()
+        kept = [entry.payload[:1] for entry in spool]
+        assert kept
+        assert kept[-1] == b"y"  # the newest batch is kept, the oldest dropped
+        assert spool.dropped + spool.pending == 60
+    finally:
+        spool.close()
