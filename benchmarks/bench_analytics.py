@@ -5,12 +5,21 @@ backend), its reference and ``np.copyto`` of the same array (the memory-bandwidt
 floor), interleaved, median of rounds. Prints the table, saves
 ``benchmarks/results/analytics.json`` and, with ``--plot PATH``, a chart.
 
+MinMaxLTTB is also run 7 times (``--runs``), each run a median of interleaved rounds
+against tsdownsample's ``MinMaxLTTBDownsampler`` on the same input, ``n_out`` and
+``minmax_ratio``: against its default (one thread) and ``parallel=True``, and once more
+in a child process with ``RAYON_NUM_THREADS=1`` (bifrost on one thread as well). The
+min / median / max of the per-run ratios go to ``results/downsampling.json``.
+
 Run with OPENBLAS_CORETYPE/OPENBLAS_L2_SIZE unset (see DEPENDENCIES.md).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
+import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -21,7 +30,7 @@ import scipy.signal as sg
 from tsdownsample import MinMaxLTTBDownsampler
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _common import interleaved, save
+from _common import interleaved, machine_load, save, spread
 
 import bifrost.analytics as bfa
 
@@ -38,8 +47,10 @@ TASKS: list[tuple[str, str, float]] = [
     ("sosfiltfilt order 4, 1 ch", "scipy sosfiltfilt", 1.5),
     (f"sosfiltfilt order 4, {CHANNELS} ch", "scipy sosfiltfilt", 3.0),
     ("welch nperseg 4096", "scipy welch", 2.0),
-    ("MinMaxLTTB -> 2000", "tsdownsample", 1 / 1.1),
+    ("MinMaxLTTB -> 2000", "tsdownsample", 1.1),
 ]
+# tsdownsample's own default (MinMaxLTTBDownsampler.downsample's minmax_ratio).
+N_OUT, MINMAX_RATIO = 2000, 4
 
 
 def contenders(x: np.ndarray) -> list[dict[str, Callable[[], object]]]:
@@ -93,11 +104,61 @@ def contenders(x: np.ndarray) -> list[dict[str, Callable[[], object]]]:
             "copyto": copy,
         },
         {
-            "bifrost": lambda: bfa.downsample(x, n_out=2000),
-            "reference": lambda: downsampler.downsample(x, n_out=2000),
+            "bifrost": lambda: bfa.downsample(x, n_out=N_OUT, minmax_ratio=MINMAX_RATIO),
+            "reference": lambda: downsampler.downsample(x, n_out=N_OUT, minmax_ratio=MINMAX_RATIO),
             "copyto": copy,
         },
     ]
+
+
+def downsampling_runs(x: np.ndarray, runs: int, rounds: int) -> dict[str, object]:
+    """MinMaxLTTB against tsdownsample: per run the median of interleaved rounds."""
+    downsampler = MinMaxLTTBDownsampler()
+    group: dict[str, Callable[[], object]] = {
+        "bifrost": lambda: bfa.downsample(x, n_out=N_OUT, minmax_ratio=MINMAX_RATIO),
+        "tsdownsample": lambda: downsampler.downsample(x, n_out=N_OUT, minmax_ratio=MINMAX_RATIO),
+        "tsdownsample_parallel": lambda: downsampler.downsample(
+            x, n_out=N_OUT, minmax_ratio=MINMAX_RATIO, parallel=True
+        ),
+    }
+    if os.environ.get("RAYON_NUM_THREADS") == "1":
+        # tsdownsample's parallel path would be on one thread too: nothing to compare.
+        del group["tsdownsample_parallel"]
+    medians: dict[str, list[float]] = {name: [] for name in group}
+    for _ in range(runs):
+        for name, median in interleaved(group, rounds=rounds).items():
+            medians[name].append(median)
+    ratios = {
+        f"vs_{name}": spread([t / b for t, b in zip(times, medians["bifrost"], strict=True)])
+        for name, times in medians.items()
+        if name != "bifrost"
+    }
+    return {
+        "threads": os.environ.get("RAYON_NUM_THREADS", "default"),
+        "runs": runs,
+        "rounds_per_run": rounds,
+        "ms": {
+            name: {k: round(v * 1e3, 3) for k, v in spread(t).items()}
+            for name, t in medians.items()
+        },
+        "speedup": {name: {k: round(v, 3) for k, v in r.items()} for name, r in ratios.items()},
+        "load": machine_load(),
+    }
+
+
+def signal() -> np.ndarray:
+    return np.random.default_rng(0).normal(size=N).cumsum() * 1e-2
+
+
+def print_downsampling(result: dict[str, object]) -> None:
+    speedups = result["speedup"]
+    assert isinstance(speedups, dict)
+    for name, r in speedups.items():
+        print(
+            f"MinMaxLTTB, bifrost threads={result['threads']}, {name}: "
+            f"{r['min']:.2f}x / {r['median']:.2f}x / {r['max']:.2f}x "
+            f"(min/median/max of {result['runs']} runs, target >= 1.1x)"
+        )
 
 
 def plot(rows: list[dict[str, object]], path: Path) -> None:
@@ -130,16 +191,29 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--plot", type=Path)
+    parser.add_argument("--runs", type=int, default=7, help="MinMaxLTTB runs")
+    parser.add_argument("--run-rounds", type=int, default=15, help="rounds per MinMaxLTTB run")
+    parser.add_argument("--downsampling", action="store_true", help="only the MinMaxLTTB runs")
+    parser.add_argument("--child-json", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
-    x = np.random.default_rng(0).normal(size=N).cumsum() * 1e-2
+    x = signal()
+    if args.child_json:
+        print(json.dumps(downsampling_runs(x, args.runs, args.run_rounds)))
+        return
+    if not args.downsampling:
+        table(x, args.rounds, args.plot)
+    compare_downsampling(x, args.runs, args.run_rounds)
+
+
+def table(x: np.ndarray, rounds: int, plot_path: Path | None) -> None:
     rows: list[dict[str, object]] = []
-    print(f"backend={bfa.backend()}  N={N:,}  rounds={args.rounds} (median)")
+    print(f"backend={bfa.backend()}  N={N:,}  rounds={rounds} (median)")
     header = (
         f"{'task':32} {'bifrost':>9} {'reference':>10} {'copyto':>8} {'speedup':>8} {'target':>7}"
     )
     print(header)
     for (task, reference, target), group in zip(TASKS, contenders(x), strict=True):
-        times = interleaved(group, rounds=args.rounds)
+        times = interleaved(group, rounds=rounds)
         speedup = times["reference"] / times["bifrost"]
         row = {
             "task": task,
@@ -158,9 +232,28 @@ def main() -> None:
             f"{row['copyto_ms']:>7}ms {speedup:>7.2f}x {target:>6.2f}x"
             f"{'' if row['met'] else '  (missed)'}"
         )
-    save("analytics", {"n": N, "backend": bfa.backend(), "rounds": args.rounds, "rows": rows})
-    if args.plot:
-        plot(rows, args.plot)
+    save("analytics", {"n": N, "backend": bfa.backend(), "rounds": rounds, "rows": rows})
+    if plot_path:
+        plot(rows, plot_path)
+
+
+def compare_downsampling(x: np.ndarray, runs: int, rounds: int) -> None:
+    """The MinMaxLTTB runs with bifrost's default threads here, then on one thread."""
+    default = downsampling_runs(x, runs, rounds)
+    child = [sys.executable, __file__, "--child-json", "--runs", str(runs)]
+    single = json.loads(
+        subprocess.run(
+            [*child, "--run-rounds", str(rounds)],
+            env={**os.environ, "RAYON_NUM_THREADS": "1"},
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+    )
+    for result in (default, single):
+        print_downsampling(result)
+    payload = {"n": N, "n_out": N_OUT, "minmax_ratio": MINMAX_RATIO, "runs": [default, single]}
+    save("downsampling", payload)
 
 
 if __name__ == "__main__":
