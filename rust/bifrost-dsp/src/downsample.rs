@@ -5,8 +5,6 @@
 //! `x` (sorted ascending), bins of equal width in `x`. NaN samples are never selected
 //! unless a whole bin is NaN (then its first sample stands in).
 
-use rayon::prelude::*;
-
 use crate::DspError;
 use crate::share::map_shared;
 
@@ -89,13 +87,16 @@ fn ends_finite(x: &[f64]) -> bool {
     x[0].is_finite() && x[x.len() - 1].is_finite()
 }
 
-/// Runs `task` on every piece of `x` (by several threads when long), `None` as soon as
-/// one returns `None`, else the pieces' results in order.
-fn by_piece<T: Send>(x: &[f64], task: impl Fn(usize, usize) -> Option<T> + Sync) -> Option<Vec<T>> {
+/// Runs `task` on every piece of `x` (shared with free pool threads when long), `None`
+/// if one returns `None`, else the pieces' results in order.
+fn by_piece<T: Send + 'static>(
+    x: &[f64],
+    task: impl Fn(usize, usize) -> Option<T> + Sync,
+) -> Option<Vec<T>> {
     let pieces = x.len().div_ceil(PIECE);
     let run = |p: usize| task(p * PIECE, ((p + 1) * PIECE).min(x.len()));
     if x.len() >= PARALLEL_FROM {
-        (0..pieces).into_par_iter().map(run).collect()
+        map_shared(pieces, 1, &run).into_iter().collect()
     } else {
         (0..pieces).map(run).collect()
     }

@@ -67,8 +67,9 @@ impl<T> Job<T> {
             let end = ((c + 1) * self.chunk).min(self.items);
             for i in c * self.chunk..end {
                 // SAFETY: the chunk is claimed, so its owner is waiting (contract above);
-                // `i < items`, the length of `out`, and no other thread writes `out[i]`.
-                unsafe { self.out.add(i).write((*self.task)(i)) };
+                // `i < items`, the length of `out`, and no other thread touches `out[i]`
+                // (the default it replaces is dropped).
+                unsafe { *self.out.add(i) = (*self.task)(i) };
             }
             claims.done.fetch_add(1, Ordering::Release);
         }
@@ -78,14 +79,14 @@ impl<T> Job<T> {
 /// `(0..items).map(task)` in chunks of `chunk` items, run by the caller and by up to
 /// `rayon::current_num_threads() - 1` pool threads that are free (none with one thread,
 /// or for a single chunk). `task` must not panic (that aborts the process).
-pub(crate) fn map_shared<T: Copy + Default + Send + 'static>(
+pub(crate) fn map_shared<T: Default + Send + 'static>(
     items: usize,
     chunk: usize,
     task: &(dyn Fn(usize) -> T + Sync),
 ) -> Vec<T> {
     let chunk = chunk.max(1);
     let chunks = items.div_ceil(chunk);
-    let mut out = vec![T::default(); items];
+    let mut out: Vec<T> = (0..items).map(|_| T::default()).collect();
     let helpers = rayon::current_num_threads()
         .saturating_sub(1)
         .min(chunks.saturating_sub(1));
@@ -151,6 +152,12 @@ mod tests {
             assert_eq!(got, (0..items).map(|i| i * i).collect::<Vec<_>>());
             assert_eq!(calls.load(Ordering::Relaxed), items);
         }
+    }
+
+    #[test]
+    fn owned_results_are_kept_whole() {
+        let got = map_shared(500, 3, &|i| vec![i; i % 4]);
+        assert_eq!(got, (0..500).map(|i| vec![i; i % 4]).collect::<Vec<_>>());
     }
 
     #[test]
