@@ -146,3 +146,23 @@ def test_a_subscription_the_server_refuses_after_the_loss_ends_and_says_why(
     assert "BadTooManyMonitoredItems" in str(subscription.last_error)
     assert subscription.errors == 1
     assert subscription.resubscriptions == 0
+
+
+def test_while_the_server_is_away_the_subscription_waits_and_says_why(
+    plc: bf.Connection, proxy: FaultyProxy
+) -> None:
+    events = _Events()
+    subscription = plc.subscribe_events(PLANT, events)
+    try:
+        proxy.stall()  # new connections get no answer
+        proxy.cut()
+        _wait_for(lambda: subscription.last_error is not None, "a failed attempt")
+        assert isinstance(subscription.last_error, bf.ConnectionError)
+        assert subscription.active  # the server is away, not refusing: it keeps trying
+        proxy.heal()
+        _wait_for(lambda: subscription.resubscriptions >= 1, "the event subscription again")
+        _retry(lambda: plc.call(TANK, "2:SetLevel", 3.9), "the connection")
+        _wait_for(lambda: events.count(active=True) >= 1, "an alarm after the outage")
+    finally:
+        proxy.heal()
+        subscription.cancel()
