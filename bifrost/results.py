@@ -16,6 +16,8 @@ if TYPE_CHECKING:
 
 __all__ = ["ReadResult"]
 
+_BAD = int(Quality.BAD)  # compared with every result's qualities: the enum looked up once
+
 
 @dataclass(slots=True)
 class ReadResult:
@@ -59,7 +61,7 @@ class ReadResult:
         out = np.full(len(self.tags), None, dtype=object)
         for positions, values in self.columns:
             out[positions] = values.tolist() if values.dtype != object else values
-        bad = self.quality >= Quality.BAD
+        bad = self.quality >= _BAD
         if bad.any():
             out[bad] = None
         return out
@@ -72,5 +74,7 @@ class ReadResult:
         for positions, values in self.columns:
             if values.dtype.kind in "biuf":
                 out[positions] = values
-        out[self.quality >= Quality.BAD] = np.nan
+        bad = self.quality >= _BAD
+        if bad.any():
+            out[bad] = np.nan
         return out

@@ -256,6 +256,10 @@ async def _run(
     k = 0
     error: BaseException | None = None
     stats = recording._stats
+    buffer = recording.buffer
+    # Fixed by the tags for the recording's life: looked at once, not every cycle.
+    all_numeric = bool(buffer.numeric.all())
+    lateness_log = recording._timing.lateness
     try:
         while k < cycles and not recording._stop_requested.is_set():
             due = start + k * interval
@@ -273,7 +277,7 @@ async def _run(
             k += 1
             if failing and now < retry_at:
                 # Still backing off: the row says so, and the device is left alone.
-                recording.buffer.append_gap(stamper.row(), Quality.BAD_COMM_LOST)
+                buffer.append_gap(stamper.row(), Quality.BAD_COMM_LOST)
                 stats.gaps += 1
                 sink.maybe_flush()
                 continue
@@ -281,7 +285,7 @@ async def _run(
                 result = await read(due)
             except BifrostError as exc:
                 timed_out = isinstance(exc, TimeoutError)
-                recording.buffer.append_gap(
+                buffer.append_gap(
                     stamper.row(), Quality.BAD_TIMEOUT if timed_out else Quality.BAD_COMM_LOST
                 )
                 stats.gaps += 1
@@ -294,13 +298,13 @@ async def _run(
                 quality = np.array(result.quality, dtype=np.uint8)
                 stamp = stamper.row(quality)
                 started = result.started if result.started is not None else now
-                recording._timing.lateness.append(max(0.0, started - due))
+                lateness_log.append(max(0.0, started - due))
                 if failing:
                     stats.reconnects += 1
                     failing = False
                     backoff.succeeded()
-                objects = result.values() if not recording.buffer.numeric.all() else None
-                recording.buffer.append(stamp, result.as_float(), objects, quality)
+                objects = None if all_numeric else result.values()
+                buffer.append(stamp, result.as_float(), objects, quality)
             sink.maybe_flush()
     except asyncio.CancelledError:
         pass

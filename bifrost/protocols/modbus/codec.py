@@ -69,9 +69,16 @@ def decode_registers(
     if dtype is DataType.STRING or dtype is DataType.BOOL:
         raise ValueError(f"decode_registers handles numeric types, not {dtype.value}")
     width = registers_for(dtype)
+    target = dtype.numpy_dtype
+    if width == 1 and target.itemsize == 2:
+        # One register per value (the common case, read every cycle): the register as
+        # read is the value's bits, so no gather matrix, byte-order views or copies.
+        single: U16 = image[starts]
+        if order.swap_bytes:
+            single = single.byteswap()
+        return single.view(target)
     words = _reorder(_gather(image, starts, width), order)
     big_endian = np.ascontiguousarray(words, dtype=">u2")
-    target = dtype.numpy_dtype
     values = big_endian.view(target.newbyteorder(">")).reshape(len(starts))
     return values.astype(target, copy=False)
 

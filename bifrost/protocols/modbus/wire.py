@@ -47,7 +47,7 @@ class Dropped(Exception):
 class Pending:
     """One request on the wire, waiting for its reply."""
 
-    __slots__ = ("future", "request", "sent", "seq", "straggler", "tid", "timer")
+    __slots__ = ("deadline", "future", "request", "sent", "seq", "straggler", "tid")
 
     def __init__(self, request: Request, tid: int, future: asyncio.Future[Reply]) -> None:
         self.request = request
@@ -55,13 +55,11 @@ class Pending:
         self.future = future
         self.sent = 0.0
         self.seq = 0  # the order it went on the wire
-        self.timer: asyncio.TimerHandle | None = None
+        self.deadline = 0.0  # on the loop's clock; the connection's deadline timer fails it
         self.straggler: asyncio.TimerHandle | None = None
 
     def settle(self) -> None:
-        """Cancel the timers (the outcome is known)."""
-        if self.timer is not None:
-            self.timer.cancel()
+        """Cancel the straggler timer (the outcome is known)."""
         if self.straggler is not None:
             self.straggler.cancel()
 
@@ -98,6 +96,10 @@ class MbapStream(asyncio.Protocol):
         self._buffer = bytearray()
         self._recent: dict[int, None] = {}
         self._seq = 0
+        # One timer for the connection, at the earliest deadline of the requests waiting,
+        # rather than one per request armed and cancelled every cycle: a request answered
+        # in time leaves it alone, and it fails only requests whose own deadline passed.
+        self._deadline_timer: asyncio.TimerHandle | None = None
 
     # -- asyncio.Protocol -----------------------------------------------------------------
     def connection_made(self, transport: Any) -> None:  # noqa: D102
@@ -150,6 +152,8 @@ class MbapStream(asyncio.Protocol):
             self.idle_bytes = 0
         loop = asyncio.get_running_loop()
         now = time.monotonic()
+        deadline = loop.time() + timeout
+        waiting = self.waiting
         frames = []
         for pending in pendings:
             request = pending.request
@@ -158,8 +162,13 @@ class MbapStream(asyncio.Protocol):
             )
             pending.sent = now
             pending.seq = self._seq = self._seq + 1
-            pending.timer = loop.call_later(timeout, _expire, pending)
-            self.waiting[pending.tid] = pending
+            pending.deadline = deadline
+            waiting[pending.tid] = pending
+        timer = self._deadline_timer
+        if timer is None or timer.when() > deadline:
+            if timer is not None:
+                timer.cancel()
+            self._deadline_timer = loop.call_at(deadline, self._expire_due, deadline)
         self.transport.write(frames[0] if len(frames) == 1 else b"".join(frames))
 
     def forget(self, pending: Pending) -> None:
@@ -239,17 +248,29 @@ class MbapStream(asyncio.Protocol):
             self.transport.close()
         self._fail_all(Resend())
 
+    def _expire_due(self, due: float) -> None:
+        # Fails the requests whose deadline is this timer's, then waits for the next one.
+        self._deadline_timer = None
+        following = None
+        for pending in self.waiting.values():
+            if pending.deadline <= due:
+                if not pending.future.done():
+                    pending.future.set_exception(TimeoutError())
+            elif following is None or pending.deadline < following:
+                following = pending.deadline
+        if following is not None and not self.closed:
+            loop = asyncio.get_running_loop()
+            self._deadline_timer = loop.call_at(following, self._expire_due, following)
+
     def _fail_all(self, exc: Exception) -> None:
+        if self._deadline_timer is not None:
+            self._deadline_timer.cancel()
+            self._deadline_timer = None
         waiting, self.waiting = self.waiting, {}
         for pending in waiting.values():
             pending.settle()
             if not pending.future.done():
                 pending.future.set_exception(exc)
-
-
-def _expire(pending: Pending) -> None:
-    if not pending.future.done():
-        pending.future.set_exception(TimeoutError())
 
 
 def _dropped(pending: Pending) -> None:
