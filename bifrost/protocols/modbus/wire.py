@@ -110,36 +110,55 @@ class MbapStream(asyncio.Protocol):
         self._fail_all(Closed())
 
     def data_received(self, data: bytes) -> None:  # noqa: D102
-        buffer = self._buffer
-        buffer += data
         if not self.waiting:
             self.idle_bytes += len(data)
             if self.idle_bytes > MAX_IDLE_BYTES:
                 self.flooded = True
                 self.close()
                 return
-        while len(buffer) >= _HEADER:
-            tid, protocol, length, unit = MBAP.unpack_from(buffer)
+        buffer = self._buffer
+        if buffer:
+            buffer += data
+            data = bytes(buffer)
+            buffer.clear()
+        # Frames are cut from one immutable chunk (the common case: the replies of a
+        # burst arrive together), each copied once; what is left of a frame is kept.
+        size = len(data)
+        offset = 0
+        waiting = self.waiting
+        answered = None
+        while size - offset >= _HEADER:
+            tid, protocol, length, unit = MBAP.unpack_from(data, offset)
             if protocol != 0:
                 self._out_of_sync(tid, f"protocol id {protocol} in the MBAP header, expected 0")
                 return
             if not 2 <= length <= _MAX_LENGTH:
                 self._out_of_sync(tid, f"MBAP length {length}, outside 2-{_MAX_LENGTH}")
                 return
-            end = 6 + length
-            if len(buffer) < end:
-                return
-            pdu = bytes(buffer[_HEADER:end])
-            del buffer[:end]
-            pending = self.waiting.pop(tid, None)
+            end = offset + 6 + length
+            if size < end:
+                break
+            pdu = data[offset + _HEADER : end]
+            offset = end
+            pending = waiting.pop(tid, None)
             if pending is None:
                 self.stale_replies += 1
                 if tid in self._recent:
                     self.duplicates += 1
                 continue
-            self._answered(pending, unit, pdu)
+            if self._answered(pending, unit, pdu) and (
+                answered is None or pending.seq > answered.seq
+            ):
+                answered = pending
             if self.closed:
                 return
+            waiting = self.waiting
+        if offset < size:
+            buffer += data[offset:]
+        if answered is not None and self.straggler is not None and self.waiting:
+            # Once per chunk, not per reply: the latest-sent request answered covers
+            # every request sent before it, and the replies of one chunk came together.
+            self._watch_stragglers(answered)
 
     # -- requests -------------------------------------------------------------------------
     def send(self, pendings: list[Pending], timeout: float) -> None:
@@ -190,9 +209,15 @@ class MbapStream(asyncio.Protocol):
         self._fail_all(Closed())
 
     # -- inside ---------------------------------------------------------------------------
-    def _answered(self, pending: Pending, unit: int, pdu: bytes) -> None:
-        pending.settle()
-        self._remember(pending.tid)
+    def _answered(self, pending: Pending, unit: int, pdu: bytes) -> bool:
+        # Whether the reply answered its request (False: rejected by the checks).
+        if pending.straggler is not None:
+            pending.straggler.cancel()
+        tid = pending.tid
+        recent = self._recent
+        recent[tid] = None
+        if len(recent) > _RECENT:
+            del recent[next(iter(recent))]
         future = pending.future
         request = pending.request
         try:
@@ -204,11 +229,10 @@ class MbapStream(asyncio.Protocol):
                 future.set_exception(exc)
             if not exc.in_sync:
                 self._reset()
-            return
+            return False
         if not future.done():
             future.set_result(reply)
-        if self.straggler is not None and self.waiting:
-            self._watch_stragglers(pending)
+        return True
 
     def _watch_stragglers(self, answered: Pending) -> None:
         # Requests sent before the one just answered are still waiting: a device that
@@ -223,12 +247,6 @@ class MbapStream(asyncio.Protocol):
                 break
             if pending.straggler is None:
                 pending.straggler = loop.call_later(grace, _dropped, pending)
-
-    def _remember(self, tid: int) -> None:
-        recent = self._recent
-        recent[tid] = None
-        if len(recent) > _RECENT:
-            del recent[next(iter(recent))]
 
     def _out_of_sync(self, tid: int, reason: str) -> None:
         # The request the header names, or else the oldest one waiting, gets the blame;
