@@ -129,6 +129,30 @@ class SampleBuffer:
             self._used[-1] = self._fill
             self._rows += 1
 
+    def reserve(self) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.uint8]]:
+        """The next row's value and quality cells, for a reader to decode straight into.
+
+        The row is not part of the buffer until :meth:`commit` (readers of the buffer
+        never see it half-filled); :meth:`append_gap` instead fills the same row as a gap.
+        Only for buffers of numeric tags: the values are one float64 per tag, in order.
+        """
+        if len(self._object_index):
+            raise ValueError("rows are reserved only in buffers of numeric tags")
+        with self._lock:
+            if self._fill == self._size:
+                self._new_chunk()
+            _, numbers, _, qualities = self._chunks[-1]
+            row = self._fill
+        return numbers[row], qualities[row]
+
+    def commit(self, time_ns: int) -> None:
+        """Append the row :meth:`reserve` gave, as filled, stamped ``time_ns``."""
+        with self._lock:
+            self._chunks[-1][0][self._fill] = time_ns
+            self._fill += 1
+            self._used[-1] = self._fill
+            self._rows += 1
+
     def extend(
         self,
         times: npt.NDArray[np.int64],

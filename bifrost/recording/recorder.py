@@ -36,7 +36,8 @@ import pandas as pd
 from bifrost.backoff import Backoff
 from bifrost.clock import Clock, default_clock
 from bifrost.exceptions import BifrostError, TimeoutError
-from bifrost.model import Quality
+from bifrost.model import Quality, Tag
+from bifrost.protocols.base import RowRead
 from bifrost.recording.formats import format_of, header, save
 from bifrost.recording.journal import Journal, RecoveryWarning, StorageError
 from bifrost.recording.session import Recording
@@ -233,6 +234,12 @@ async def _end(
     on_done()
 
 
+def _raw(tags: Sequence[Tag]) -> bool:
+    # A row reader gives the device's values as they are: only for tags that a read's
+    # scaling would leave alone.
+    return not any(t.is_scaled or t.min is not None or t.max is not None for t in tags)
+
+
 async def _run(
     recording: Recording,
     read: ReadFn,
@@ -240,6 +247,7 @@ async def _run(
     sink: _Sink,
     on_done: Callable[[], Any],
     lead: float,
+    rows: RowRead | None = None,
 ) -> None:
     loop = asyncio.get_running_loop()
     interval = recording.interval_s
@@ -260,6 +268,8 @@ async def _run(
     # Fixed by the tags for the recording's life: looked at once, not every cycle.
     all_numeric = bool(buffer.numeric.all())
     lateness_log = recording._timing.lateness
+    if not all_numeric or not _raw(recording.tags):
+        rows = None
     try:
         while k < cycles and not recording._stop_requested.is_set():
             due = start + k * interval
@@ -282,7 +292,12 @@ async def _run(
                 sink.maybe_flush()
                 continue
             try:
-                result = await read(due)
+                if rows is not None:
+                    # Decoded straight into the buffer's next row, committed once stamped.
+                    values, quality = buffer.reserve()
+                    started = await rows(due, values, quality)
+                else:
+                    result = await read(due)
             except BifrostError as exc:
                 timed_out = isinstance(exc, TimeoutError)
                 buffer.append_gap(
@@ -295,16 +310,20 @@ async def _run(
             else:
                 # Stamped here, not by the driver: one clock for every row, whatever the
                 # device's timestamps (OPC UA's come from the server's clock).
-                quality = np.array(result.quality, dtype=np.uint8)
+                if rows is None:
+                    quality = np.array(result.quality, dtype=np.uint8)
+                    started = result.started if result.started is not None else now
                 stamp = stamper.row(quality)
-                started = result.started if result.started is not None else now
                 lateness_log.append(max(0.0, started - due))
                 if failing:
                     stats.reconnects += 1
                     failing = False
                     backoff.succeeded()
-                objects = None if all_numeric else result.values()
-                buffer.append(stamp, result.as_float(), objects, quality)
+                if rows is not None:
+                    buffer.commit(stamp)
+                else:
+                    objects = None if all_numeric else result.values()
+                    buffer.append(stamp, result.as_float(), objects, quality)
             sink.maybe_flush()
     except asyncio.CancelledError:
         pass
@@ -349,14 +368,18 @@ def start_recording(
     flush_interval: float = 1.0,
     sinks: Sequence[RowSink] = (),
     lead: float = 0.0,
+    rows: RowRead | None = None,
 ) -> asyncio.Task[None]:
     """Start polling on the running loop; returns the task.
 
     ``read(due)`` is called ``lead`` seconds before each cycle is due (the driver's
-    :attr:`~bifrost.protocols.base.Driver.cycle_lead`).
+    :attr:`~bifrost.protocols.base.Driver.cycle_lead`). ``rows``, the driver's
+    :meth:`~bifrost.protocols.base.Driver.row_reader` of the same plan, replaces it
+    when every tag is numeric and raw (no scale, offset or limits): each cycle is then
+    decoded straight into the buffer's next row.
     """
     sink = _prepare(recording, path, flush_interval, sinks)
-    return _launch(recording, _run(recording, read, duration_s, sink, on_done, lead))
+    return _launch(recording, _run(recording, read, duration_s, sink, on_done, lead, rows))
 
 
 class _CarryForward:

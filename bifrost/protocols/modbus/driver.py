@@ -42,7 +42,7 @@ from bifrost.exceptions import (
 )
 from bifrost.model import DataType, Quality, Tag
 from bifrost.planning import Span
-from bifrost.protocols.base import Driver, ReadResult
+from bifrost.protocols.base import Driver, ReadResult, RowRead
 from bifrost.protocols.modbus import codec
 from bifrost.protocols.modbus.address import ModbusAddress
 from bifrost.protocols.modbus.client import (
@@ -67,9 +67,11 @@ from bifrost.protocols.modbus.plan import (
     ReadPlan,
     compile_read,
     decode,
+    decode_row,
     explain,
     is_bit_table,
     resolve,
+    row_layout,
     span_unit_table,
 )
 from bifrost.protocols.modbus.transport import TcpTransport, TransactionIds
@@ -385,6 +387,37 @@ class ModbusDriver(Driver):
             await asyncio.sleep(delay)
         return await self.execute_read(plan)
 
+    def row_reader(self, plan: ReadPlan) -> RowRead | None:
+        """Modbus TCP cycles decoded straight into a recording's row (RTU: None).
+
+        The same requests, checks, qualities and timeouts as :meth:`execute_read_at`;
+        only the result goes into the caller's row instead of a ReadResult.
+        """
+        tcp = self._tcp
+        if tcp is None:
+            return None
+        layout = row_layout(plan)
+        lock = self._lock
+
+        async def read_row(
+            due: float, values: npt.NDArray[np.float64], quality: npt.NDArray[np.uint8]
+        ) -> float:
+            delay = due - time.monotonic()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            async with lock:
+                started = time.monotonic()
+                try:
+                    replies = await self._replies_tcp(plan)
+                finally:
+                    if self.options.close_after_each_cycle:
+                        tcp.disconnect()
+            quality[:] = replies.quality
+            decode_row(layout, replies.registers, replies.bits, quality, values)
+            return started
+
+        return read_row
+
     def _new_replies(self, plan: ReadPlan) -> _Replies:
         return _Replies(
             np.zeros(plan.register_size, dtype=np.uint16),
@@ -408,6 +441,9 @@ class ModbusDriver(Driver):
     # -- reading over TCP, on the loop ----------------------------------------------------
     async def _read_tcp(self, plan: ReadPlan) -> ReadResult:
         started = time.monotonic()
+        return self._result(plan, await self._replies_tcp(plan), started)
+
+    async def _replies_tcp(self, plan: ReadPlan) -> _Replies:
         replies = self._new_replies(plan)
         if self.pipeline.in_flight > 1 and len(plan.spans) > 1 and await self._trust_bursts(plan):
             fallbacks = self.pipeline.fallbacks
@@ -419,13 +455,13 @@ class ModbusDriver(Driver):
             )
             await self._pipelined(plan, jobs, replies)
             if self.pipeline.fallbacks == fallbacks:
-                return self._result(plan, replies, started)
+                return replies
             # A burst went wrong: a reply under another request's id may have passed for
             # its answer, so nothing from the burst is kept; ask again one at a time.
             replies = self._new_replies(plan)
         for span, base, request in zip(plan.spans, plan.span_base, plan.requests, strict=True):
             await self._sequential(plan, _Job(span, base, request), replies)
-        return self._result(plan, replies, started)
+        return replies
 
     async def _trust_bursts(self, plan: ReadPlan) -> bool:
         """Whether to pipeline; before the first burst, a probe that replies cannot fool.

@@ -32,11 +32,14 @@ __all__ = [
     "READ_FUNCTIONS",
     "DecodeGroup",
     "ReadPlan",
+    "RowLayout",
     "compile_read",
     "decode",
+    "decode_row",
     "explain",
     "is_bit_table",
     "resolve",
+    "row_layout",
     "span_table",
     "span_unit_table",
 ]
@@ -437,3 +440,76 @@ def decode(
     if group.dtype is DataType.STRING:
         return codec.decode_strings(registers, group.starts, group.length, group.order)
     return codec.decode_registers(registers, group.starts, group.dtype, group.order)
+
+
+_Where = slice | npt.NDArray[np.intp]
+
+
+@dataclass(frozen=True, slots=True)
+class RowLayout:
+    """How a plan's groups decode into one row of floats (a recording's), fixed per plan.
+
+    ``groups`` pairs each group with where its values go in the row, for 16-bit
+    registers read as they are the slice of the register image that holds them (no
+    gather), and the values' NumPy type. ``rest`` are the tags no numeric group covers: NaN, as
+    :meth:`~bifrost.results.ReadResult.as_float` gives them.
+    """
+
+    groups: tuple[tuple[DecodeGroup, _Where, slice | None, np.dtype[Any]], ...]
+    rest: npt.NDArray[np.intp]
+
+
+def _as_slice(index: npt.NDArray[np.intp]) -> _Where:
+    # Consecutive indices become a slice: a view to copy from or into, not a gather.
+    if len(index) and np.array_equal(index, np.arange(index[0], index[0] + len(index))):
+        return slice(int(index[0]), int(index[0]) + len(index))
+    return index
+
+
+def row_layout(plan: ReadPlan) -> RowLayout:
+    """The :class:`RowLayout` of ``plan`` (see :func:`decode_row`)."""
+    groups = []
+    covered = np.zeros(len(plan.tags), dtype=np.bool_)
+    for group in plan.groups:
+        if group.dtype is DataType.STRING:
+            continue
+        direct = None
+        target = group.dtype.numpy_dtype
+        if (
+            not group.bits
+            and codec.registers_for(group.dtype) == 1
+            and target.itemsize == 2
+            and not group.order.swap_bytes
+        ):
+            starts = _as_slice(group.starts)
+            direct = starts if isinstance(starts, slice) else None
+        groups.append((group, _as_slice(group.positions), direct, target))
+        covered[group.positions] = True
+    return RowLayout(tuple(groups), np.flatnonzero(~covered))
+
+
+_BAD = 128  # Quality.BAD: compared every cycle, looked up once
+
+
+def decode_row(
+    layout: RowLayout,
+    registers: npt.NDArray[np.uint16],
+    bits: npt.NDArray[np.bool_],
+    quality: npt.NDArray[np.uint8],
+    out: npt.NDArray[np.float64],
+) -> None:
+    """Decode a read's images into ``out``, one float64 per tag, NaN where bad or not numeric.
+
+    The same values, cast the same way, as ``ReadResult.as_float()`` of the read's
+    result; ``quality`` is the read's (one code per tag).
+    """
+    for group, where, direct, target in layout.groups:
+        if direct is not None:
+            out[where] = registers[direct].view(target)
+        else:
+            out[where] = decode(group, registers, bits)
+    if len(layout.rest):
+        out[layout.rest] = np.nan
+    bad = quality >= _BAD
+    if bad.any():
+        out[bad] = np.nan
