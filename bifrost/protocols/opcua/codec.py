@@ -7,7 +7,6 @@ node's variant type, checked against its type and range.
 from __future__ import annotations
 
 import math
-from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -19,28 +18,22 @@ from bifrost.clock import wall_ns
 from bifrost.exceptions import ProtocolError, ValueOutOfRange, value_repr
 from bifrost.model import DataType, Quality
 from bifrost.protocols.base import ReadResult
-from bifrost.protocols.opcua.nodes import datetime_ns
 from bifrost.protocols.opcua.plan import ReadPlan
-from bifrost.protocols.opcua.status import quality_of, status_name
+from bifrost.protocols.opcua.status import qualities, quality_of, status_name
+from bifrost.protocols.opcua.wire import WireValues, from_data_values
 from bifrost.values import check_raw
 
-__all__ = ["INT_BOUNDS", "NodeMeta", "OpcUaReadResult", "decode", "plain_value", "to_variant"]
+__all__ = [
+    "INT_BOUNDS",
+    "NodeMeta",
+    "OpcUaReadResult",
+    "decode",
+    "decode_values",
+    "plain_value",
+    "to_variant",
+]
 
-
-# Builtin DataType NodeIds (ns=0) that are variant types, with their NumPy dtypes.
-_NUMPY = {
-    1: np.bool_,
-    2: np.int8,
-    3: np.uint8,
-    4: np.int16,
-    5: np.uint16,
-    6: np.int32,
-    7: np.uint32,
-    8: np.int64,
-    9: np.uint64,
-    10: np.float32,
-    11: np.float64,
-}
+_NAT = np.iinfo(np.int64).min  # no timestamp in WireValues
 
 
 @dataclass(slots=True)
@@ -70,66 +63,58 @@ def decode(
     For reads the result covers every tag of the plan; for notifications (``reading``
     False) only the given positions, in that order, with ``indices`` set.
     """
-    n = len(plan.tags) if reading else len(data_values)
-    quality = np.full(n, Quality.BAD_CONFIG, dtype=np.uint8)
-    source = np.zeros(n, dtype=np.int64)
-    server = np.zeros(n, dtype=np.int64)
-    groups: dict[int, tuple[list[int], list[Any]]] = {}
-    arrays: tuple[list[int], list[Any]] = ([], [])
-    bad: dict[int, list[int]] = defaultdict(list)
+    values = from_data_values(data_values)
+    return decode_values(plan, positions, values, endpoint, reading=reading, indices=indices)
+
+
+def decode_values(
+    plan: ReadPlan,
+    positions: npt.NDArray[np.intp] | Sequence[int],
+    values: WireValues,
+    endpoint: str,
+    *,
+    reading: bool,
+    indices: npt.NDArray[np.intp] | None = None,
+) -> OpcUaReadResult:
+    """:func:`decode` of values already in columns (a ReadResponse decoded by ``wire``)."""
+    count = len(values)
+    if reading:
+        n = len(plan.tags)
+        where = np.asarray(positions, dtype=np.intp)
+    else:
+        n = count
+        where = np.arange(count, dtype=np.intp)
+    if len(where) != count:
+        # The caller checks each reply's count against its request; this is the last
+        # line of that check, before any value lands on another tag's row.
+        raise ProtocolError(
+            f"the OPC UA server at {endpoint} answered {count} values for {len(where)} nodes"
+        )
     now = wall_ns()
-    for k, dv in enumerate(data_values):
-        row = int(positions[k]) if reading else k
-        status = dv.StatusCode
-        code = status.value if status is not None else 0
-        if code:
-            q = quality_of(code)
-            quality[row] = q
-            if q >= Quality.BAD:
-                bad[code].append(row)
-        else:
-            quality[row] = Quality.GOOD
-        stamp = dv.SourceTimestamp
-        served = dv.ServerTimestamp
-        if served is not None:
-            server[row] = datetime_ns(served)
-        source[row] = datetime_ns(stamp) if stamp is not None else (server[row] or now)
-        variant = dv.Value
-        if variant is None or variant.Value is None:
-            continue
-        value = variant.Value
-        if isinstance(value, list):
-            arrays[0].append(row)
-            arrays[1].append(value)
-            continue
-        vtype = int(variant.VariantType)
-        group = groups.get(vtype)
-        if group is None:
-            group = groups[vtype] = ([], [])
-        group[0].append(row)
-        group[1].append(value)
-    columns = []
-    for vtype, (rows, items) in groups.items():
-        where = np.asarray(rows, dtype=np.intp)
-        dtype = _NUMPY.get(vtype)
-        if dtype is not None:
-            column: npt.NDArray[Any] = np.asarray(items, dtype=dtype)
-        else:
-            column = np.empty(len(items), dtype=object)
-            for j, item in enumerate(items):
-                column[j] = item
-        columns.append((where, column))
-    if arrays[0]:
-        column = np.empty(len(arrays[0]), dtype=object)
-        for j, item in enumerate(arrays[1]):
-            column[j] = np.asarray(item)
-        columns.append((np.asarray(arrays[0], dtype=np.intp), column))
+    quality = np.full(n, Quality.BAD_CONFIG, dtype=np.uint8)
+    per_value = qualities(values.status)
+    quality[where] = per_value
+    served = values.server_ns
+    has_server = served != _NAT
+    server = np.zeros(n, dtype=np.int64)
+    server[where] = np.where(has_server, served, 0)
+    source = np.zeros(n, dtype=np.int64)
+    # No source timestamp: the server's, else the time of decoding.
+    fallback = np.where(has_server, served, now)
+    source[where] = np.where(values.source_ns != _NAT, values.source_ns, fallback)
+    columns = [(where[k], column) for k, column in values.columns]
     errors = []
     if reading:
+        bad: dict[int, list[int]] = {}
+        failed = per_value >= Quality.BAD
+        if failed.any():
+            codes = values.status[failed].tolist()
+            for code, row in zip(codes, where[failed].tolist(), strict=True):
+                bad.setdefault(code, []).append(row)
         for position, code in plan.unresolved:
             quality[position] = quality_of(code)
             source[position] = now
-            bad[code].append(position)
+            bad.setdefault(code, []).append(position)
         for code, rows in bad.items():
             names = [plan.tags[r].name for r in rows]
             shown = ", ".join(repr(x) for x in names[:5]) + (" …" if len(names) > 5 else "")

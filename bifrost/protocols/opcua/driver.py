@@ -45,6 +45,7 @@ from bifrost.protocols.opcua.codec import (
     NodeMeta,
     OpcUaReadResult,
     decode,
+    decode_values,
     plain_value,
     to_variant,
 )
@@ -100,6 +101,7 @@ from bifrost.protocols.opcua.subscription import (
     PublishWatcher,
     subscription_parameters,
 )
+from bifrost.protocols.opcua.wire import WireError, WireValues, from_data_values, read_response
 
 __all__ = ["OpcUaDriver"]
 
@@ -460,10 +462,43 @@ class OpcUaDriver(Driver):
         client = await self._ensure_connected()
         if plan.generation != self._generation:
             await self._resolve(plan)
-        values: list[Any] = []
+        ua = self._module()
+        parts = []
         for params in plan.batches:
-            values.extend(await self._call("reading", client.uaclient.read(params)))
-        return decode(plan, plan.positions, values, self.endpoint, reading=True)
+            part = await self._read_call(ua, client, params)
+            asked = len(params.NodesToRead)
+            if len(part) != asked:
+                # Read results pair with the request's nodes by order alone: a reply of
+                # another length cannot be matched to them.
+                raise ProtocolError(
+                    f"the OPC UA server at {self.endpoint} answered {len(part)} values to a "
+                    f"Read of {asked} nodes"
+                )
+            parts.append(part)
+        values = WireValues.concat(parts) if parts else from_data_values([])
+        return decode_values(plan, plan.positions, values, self.endpoint, reading=True)
+
+    async def _read_call(self, ua: Any, client: Any, params: Any) -> WireValues:
+        """One Read request; its response decoded into columns (``wire``)."""
+        send = getattr(client.uaclient, "_send_request", None)
+        if send is None:  # an asyncua without the raw request: its own DataValues
+            return from_data_values(await self._call("reading", client.uaclient.read(params)))
+        request = ua.ReadRequest()
+        request.Parameters = params
+
+        async def exchange() -> WireValues:
+            # asyncua's session.read, with the response's body decoded here; inside
+            # _call, so that a failed ServiceResult is translated as any failed call.
+            return read_response(ua, await send(request))
+
+        try:
+            result: WireValues = await self._call("reading", exchange())
+        except WireError as exc:
+            raise ProtocolError(
+                f"the OPC UA server at {self.endpoint} sent a ReadResponse that cannot be "
+                f"decoded: {exc}"
+            ) from None
+        return result
 
     def restamp(self, result: ReadResult, timestamp: TimestampKind) -> ReadResult:
         """The result with server or received timestamps as ``timestamp_ns``.

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+import numpy.typing as npt
+
 from bifrost.model import Quality
 
-__all__ = ["quality_of"]
+__all__ = ["qualities", "quality_of"]
 
 # StatusCode bits (OPC UA Part 4, 7.39): severity in the top two bits; for InfoType
 # DataValue (bits 10-11 = 01) bit 7 says the server's queue overflowed.
@@ -68,6 +71,17 @@ def quality_of(code: int) -> Quality:
     if base in _NO_DATA:
         return Quality.BAD_NO_DATA
     return Quality.BAD
+
+
+def qualities(codes: npt.NDArray[np.uint32]) -> npt.NDArray[np.uint8]:
+    """:func:`quality_of` of each code (each distinct code mapped once)."""
+    out = np.full(len(codes), Quality.GOOD, dtype=np.uint8)
+    nonzero = np.flatnonzero(codes)
+    if len(nonzero):
+        found, inverse = np.unique(codes[nonzero], return_inverse=True)
+        table = np.array([quality_of(int(c)) for c in found], dtype=np.uint8)
+        out[nonzero] = table[inverse]
+    return out
 
 
 def status_name(code: int) -> str:
