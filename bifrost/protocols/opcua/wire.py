@@ -54,6 +54,8 @@ _I64 = struct.Struct("<q").unpack_from
 # "after 9999") counts as not sent.
 _EPOCH_US = 11_644_473_600_000_000  # 1970-01-01 in microseconds since 1601
 _MAX_US = np.iinfo(np.int64).max // 1000
+_MAX_NS = _MAX_US * 1000
+_NO_STAMP = int(_NAT)
 
 
 class WireError(ValueError):
@@ -281,27 +283,41 @@ class _Others:
         return columns
 
 
-def _stamp_ns(stamp: datetime | None) -> int:
-    if stamp is None:
-        return int(_NAT)
+def _stamp_ns(stamp: datetime) -> int:
     ns = datetime_ns(stamp)
-    return ns if abs(ns // 1000) <= _MAX_US and ns != _NAT else int(_NAT)
+    return ns if -_MAX_NS <= ns <= _MAX_NS else _NO_STAMP
 
 
 def _stamps(dv: Any) -> tuple[int, int, int]:
     status = dv.StatusCode
     code = status.value if status is not None else 0
-    return code, _stamp_ns(dv.SourceTimestamp), _stamp_ns(dv.ServerTimestamp)
+    source, server = dv.SourceTimestamp, dv.ServerTimestamp
+    return (
+        code,
+        _NO_STAMP if source is None else _stamp_ns(source),
+        _NO_STAMP if server is None else _stamp_ns(server),
+    )
 
 
 def from_data_values(data_values: Sequence[Any]) -> WireValues:
     """The same columns from DataValues asyncua decoded (notifications, history)."""
-    n = len(data_values)
-    status = np.zeros(n, np.uint32)
-    source = np.full(n, _NAT)
-    server = np.full(n, _NAT)
+    codes: list[int] = []
+    sources: list[int] = []
+    servers: list[int] = []
     others = _Others()
     for k, dv in enumerate(data_values):
-        status[k], source[k], server[k] = _stamps(dv)
-        others.add(k, dv.Value)
-    return WireValues(status, source, server, others.columns())
+        status = dv.StatusCode
+        codes.append(status.value if status is not None else 0)
+        stamp = dv.SourceTimestamp
+        sources.append(_NO_STAMP if stamp is None else _stamp_ns(stamp))
+        stamp = dv.ServerTimestamp
+        servers.append(_NO_STAMP if stamp is None else _stamp_ns(stamp))
+        variant = dv.Value
+        if variant is not None and variant.Value is not None:
+            others.add(k, variant)
+    return WireValues(
+        np.array(codes, dtype=np.uint32),
+        np.array(sources, dtype=np.int64),
+        np.array(servers, dtype=np.int64),
+        others.columns(),
+    )
