@@ -8,6 +8,7 @@ status codes never come out as good values.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -20,6 +21,7 @@ from asyncua.common.utils import Buffer
 from asyncua.ua.ua_binary import struct_from_binary, struct_to_binary
 
 import bifrost as bf
+from bifrost.protocols.opcua import OpcUaDriver, OpcUaOptions
 from bifrost.protocols.opcua.wire import WireError, WireValues, from_data_values, read_response
 from bifrost.sim import Plant
 
@@ -251,3 +253,49 @@ def test_bad_and_uncertain_values_are_never_good(plant: Plant, altered: list[Any
     values: dict[Any, Any] = frame["value"].to_dict()
     assert pd.isna(values["tank.level"])
     assert values["reactor.temperature"] == good["value"].to_dict()["reactor.temperature"]
+
+
+class _WithoutRawRequests:
+    """An asyncua UaClient as another asyncua version may have it: no ``_send_request``."""
+
+    def __init__(self, inner: Any) -> None:
+        self._inner = inner
+        self.asked: list[str] = []
+
+    def __getattr__(self, name: str) -> Any:
+        self.asked.append(name)
+        if name == "_send_request":
+            raise AttributeError(name)
+        return getattr(self._inner, name)
+
+
+def test_without_raw_requests_asyncua_decodes_the_same(plant: Plant) -> None:
+    tags = list(plant.tags("opcua"))
+
+    proxy: list[_WithoutRawRequests] = []
+
+    async def main() -> tuple[bf.ReadResult, bf.ReadResult]:
+        driver = OpcUaDriver(OpcUaOptions.from_url(plant.urls["opcua"], security="None"))
+        plan = driver.compile_read(tags)
+        try:
+            ours = await driver.execute_read(plan)
+            client = driver._client
+            proxy.append(_WithoutRawRequests(client.uaclient))
+            client.uaclient = proxy[0]
+            theirs = await driver.execute_read(plan)
+        finally:
+            await driver.close()
+        return ours, theirs
+
+    ours, theirs = asyncio.run(main())
+    assert "read" in proxy[0].asked
+    assert not ours.errors
+    assert not theirs.errors
+    np.testing.assert_array_equal(ours.quality, theirs.quality)
+    np.testing.assert_array_equal(ours.timestamp_ns, theirs.timestamp_ns)
+    for mine, expected in zip(ours.values(), theirs.values(), strict=True):
+        if isinstance(expected, np.ndarray):
+            np.testing.assert_array_equal(mine, expected)
+        else:
+            assert type(mine) is type(expected)
+            assert mine == expected
