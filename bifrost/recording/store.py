@@ -19,6 +19,7 @@ import numpy as np
 from bifrost._extras import lazy
 from bifrost.exceptions import ConfigurationError
 from bifrost.model import Quality, Tag
+from bifrost.recording.csvfile import read_csv
 from bifrost.recording.formats import format_of, header, save
 from bifrost.recording.journal import (
     META_KEY,
@@ -53,6 +54,9 @@ def save_recording(recording: Recording, path: str | os.PathLike[str]) -> str:
 def open_recording(path: str | os.PathLike[str]) -> Recording:
     """Read a recording written by :meth:`Recording.save` or streamed with ``path=``.
 
+    A ``.csv`` file (as ``bifrost convert`` writes one) is read by
+    :func:`bifrost.recording.csvfile.read_csv`, with what a CSV cannot carry left out.
+
     When the final file is missing but its parts are there (the recording process died
     while streaming), the recording is recovered from the parts; ``path`` may also name
     the parts folder (``<path>.parts``) itself.
@@ -81,6 +85,8 @@ def open_recording(path: str | os.PathLike[str]) -> Recording:
             RecoveryWarning,
             stacklevel=2,
         )
+    if source.suffix.lower() == ".csv":
+        return read_csv(source)
     kind = format_of(source)
     if kind == "parquet":
         return _from_table(read_table(source), str(source))

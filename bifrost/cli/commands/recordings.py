@@ -1,8 +1,9 @@
 """``bifrost convert`` and ``bifrost publish``: recordings after the fact.
 
-``convert`` rewrites a recording in another format (Parquet, Zarr, NetCDF; CSV as an
-export). ``publish`` sends a recording's samples to an MQTT broker through a
-bifrost-cloud sink, marked historical, through the sink's disk spool.
+``convert`` rewrites a recording in another format (Parquet, Zarr, NetCDF, CSV; a CSV
+holds times, values and qualities only, see :mod:`bifrost.recording.csvfile`).
+``publish`` sends a recording's samples to an MQTT broker through a bifrost-cloud sink,
+marked historical, through the sink's disk spool.
 """
 
 from __future__ import annotations
@@ -24,46 +25,65 @@ _CSV = (".csv",)
 
 
 def convert(
-    source: Annotated[Path, typer.Argument(help="A recording: .parquet, .zarr or .nc.")],
+    source: Annotated[Path, typer.Argument(help="A recording: .parquet, .zarr, .nc or .csv.")],
     target: Annotated[Path, typer.Argument(help="The new file: .parquet, .zarr, .nc or .csv.")],
     force: Annotated[bool, typer.Option("--force", help="Replace TARGET if it exists.")] = False,
+    dtype: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--dtype",
+            help="TAG=TYPE for a CSV column whose cells do not tell its type (repeatable).",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
-    """Convert a recording between Parquet, Zarr and NetCDF, or export it as CSV."""
+    """Convert a recording between Parquet, Zarr, NetCDF and CSV."""
     import bifrost as bf
 
-    if source.suffix.lower() in _CSV:
+    reads_csv = source.suffix.lower() in _CSV
+    if dtype and not reads_csv:
         raise ConfigurationError(
-            f"{source}: CSV is an export (no tag table, types or session metadata), not a "
-            "recording bifrost reads back; convert from the .parquet, .zarr or .nc file"
+            f"--dtype is for CSV sources; {source} carries its tags' data types itself"
         )
     if target.exists() and not force:
         raise ConfigurationError(f"{target} exists; pass --force to replace it")
-    recording = bf.open_recording(source)
-    if target.suffix.lower() in _CSV:
-        write_csv(recording, target)
-        written = str(target)
+    if reads_csv:
+        from bifrost.recording.csvfile import read_csv
+
+        recording = read_csv(source, dtypes=_dtypes(dtype or []))
     else:
-        written = recording.save(target)
+        recording = bf.open_recording(source)
+    if reads_csv or target.suffix.lower() in _CSV:
+        from bifrost.recording.csvfile import LOST_IN_CSV
+
+        output.errors.print(f"warning: {LOST_IN_CSV}", markup=False, highlight=False)
+    written = (
+        write_csv(recording, target) if target.suffix.lower() in _CSV else recording.save(target)
+    )
     output.out.print(
         f"{len(recording)} samples of {len(recording.names)} tags: {source} -> {written}",
         markup=False,
     )
 
 
-def write_csv(recording: bf.Recording, path: Path) -> None:
-    """Wide CSV: UTC ISO-8601 ``time``, then per tag its value and ``<tag>.quality``."""
-    frame = recording.to_pandas()
-    quality = recording.quality_frame()
-    columns = {}
-    for name in recording.names:
-        columns[name] = frame[name]
-        columns[f"{name}.quality"] = quality[name].astype(str)
-    import pandas as pd
+def _dtypes(options: list[str]) -> dict[str, str]:
+    """``--dtype TAG=TYPE`` options as a mapping (a tag name may itself hold ``=``)."""
+    dtypes = {}
+    for option in options:
+        name, sep, kind = option.rpartition("=")
+        if not sep or not name or not kind:
+            raise ConfigurationError(
+                f"--dtype {option!r}: write TAG=TYPE, e.g. --dtype recipe=string"
+            )
+        dtypes[name] = kind
+    return dtypes
 
-    wide = pd.DataFrame(columns, index=frame.index)
-    wide.index = wide.index.map(lambda t: t.isoformat())
-    wide.index.name = "time"
-    wide.to_csv(path)
+
+def write_csv(recording: bf.Recording, path: Path) -> str:
+    """Wide CSV: UTC ISO-8601 ``time``, then per tag its value and ``<tag>.quality``."""
+    from bifrost.recording.csvfile import write_csv as write
+
+    return write(recording, path)
 
 
 def publish(
