@@ -61,10 +61,10 @@ LOST_IN_CSV = (
 _QUALITY_NAMES = [q.name.lower() for q in Quality]
 _QUALITY_CODES = np.array([q.value for q in Quality], dtype=np.uint8)
 
-# What pandas writes, and nothing else, so that a string tag holding "007" or "1.50"
-# is not taken for a number: integers without leading zeros, floats as Python's repr.
+# Numbers as pandas writes them, and text otherwise, so that a string tag holding "007"
+# is not taken for the number 7: no leading zeros, no "+", floats with a "." or exponent.
 _INT = r"^-?(0|[1-9][0-9]*)$"
-_FLOAT = r"^-?([0-9]+\.[0-9]+(e[+-][0-9]+)?|[0-9](\.[0-9]+)?e[+-][0-9]+|inf|nan)$"
+_FLOAT = r"^-?((0|[1-9][0-9]*)\.[0-9]+(e[+-][0-9]+)?|[0-9](\.[0-9]+)?e[+-][0-9]+|inf|nan)$"
 _BOOL = ["True", "False"]
 _FAMILY_DTYPE = {"bool": "bool", "array": "float64[]", "text": "string"}
 _FAMILY_NAME = {
