@@ -106,8 +106,9 @@ def read_csv(path: str | os.PathLike[str], dtypes: Mapping[str, str] | None = No
     reader = _Cells(source, table)
     names = _tag_names(reader, table.column_names)
     declared = dict(dtypes or {})
+    tags = set(names)
     for name, dtype in declared.items():
-        if name not in names:
+        if name not in tags:
             raise CsvRecordingError(
                 f"{source}: dtype given for {name!r}, which is not a tag column of the file "
                 f"(its tags: {', '.join(names) or 'none'})"
@@ -119,14 +120,13 @@ def read_csv(path: str | os.PathLike[str], dtypes: Mapping[str, str] | None = No
     for j, name in enumerate(names):
         quality[:, j] = reader.quality(name + QUALITY_SUFFIX)
     kinds = [declared.get(name) or reader.dtype_of(name) for name in names]
-    numeric = [is_numeric(d) for d in kinds]
-    numbers = np.empty((rows, sum(numeric)), order="F")
-    objects = np.empty((rows, len(names) - sum(numeric)), dtype=object)
-    for j, name in enumerate(n for n, v in zip(names, numeric, strict=True) if v):
-        numbers[:, j] = reader.numbers(name, kinds[names.index(name)])
-    for j, name in enumerate(n for n, v in zip(names, numeric, strict=True) if not v):
-        i = names.index(name)
-        column = reader.objects(name, kinds[i])
+    numeric = np.array([is_numeric(d) for d in kinds], dtype=bool)
+    numbers = np.empty((rows, int(numeric.sum())), order="F")
+    objects = np.empty((rows, int((~numeric).sum())), dtype=object)
+    for j, i in enumerate(np.flatnonzero(numeric)):
+        numbers[:, j] = reader.numbers(names[i], kinds[i])
+    for j, i in enumerate(np.flatnonzero(~numeric)):
+        column = reader.objects(names[i], kinds[i])
         # Bad rows have no value, whatever the cell holds (as in every format).
         column[quality[:, i] >= Quality.BAD] = None
         objects[:, j] = column
@@ -194,8 +194,8 @@ def _read_text(source: Path) -> pa.Table:
         table = pacsv.read_csv(source, parse_options=parse, convert_options=convert)
     except (pa.ArrowException, UnicodeDecodeError) as exc:
         raise CsvRecordingError(
-            f"{source}: cannot read it as CSV ({exc}); a recording's CSV has a header line "
-            "and one line per row, comma-separated, UTF-8"
+            f"{source}: cannot read it as CSV ({_clip(exc, 200)}); a recording's CSV has a "
+            "header line and one line per row, comma-separated, UTF-8"
         ) from exc
     except OSError as exc:
         raise CsvRecordingError(f"{source}: cannot read it ({exc})") from exc
@@ -412,6 +412,7 @@ def _line_of(source: Path, text: str) -> str:
     return "?" if at < 0 else str(data.count(b"\n", 0, at) + 1)
 
 
-def _clip(text: Any, limit: int = 80) -> str:
-    text = str(text).replace("\n", "\\n").replace("\r", "\\r")
+def _clip(value: Any, limit: int = 80) -> str:
+    """A cell for a one-line message: line breaks escaped, long text cut."""
+    text = str(value).replace("\n", "\\n").replace("\r", "\\r")
     return text if len(text) <= limit else text[: limit - 3] + "..."

@@ -18,7 +18,8 @@ T1 = "2024-05-01T12:00:01.000000001+00:00"
 
 def recording() -> Recording:
     tags = [Tag("level", "hr:0:float32"), Tag("count", "hr:2:uint32"), Tag("on", "di:0")]
-    rec = Recording([*tags, Tag("recipe", "hr:10:string[8]")], ["float32", "uint32", "bool", "string[8]"], 0.1)  # fmt: skip
+    tags.append(Tag("recipe", "hr:10:string[8]"))
+    rec = Recording(tags, ["float32", "uint32", "bool", "string[8]"], 0.1)
     for i in range(12):
         values = np.array([float(np.float32(i / 3)), i * 1000, i % 2, 0.0])
         objects = np.array([None, None, None, f"batch {i}"], dtype=object)
