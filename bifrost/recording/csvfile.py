@@ -62,9 +62,9 @@ _QUALITY_NAMES = [q.name.lower() for q in Quality]
 _QUALITY_CODES = np.array([q.value for q in Quality], dtype=np.uint8)
 
 # Numbers as pandas writes them, and text otherwise, so that a string tag holding "007"
-# is not taken for the number 7: no leading zeros, no "+", floats with a "." or exponent.
-_INT = r"^-?(0|[1-9][0-9]*)$"
-_FLOAT = r"^-?((0|[1-9][0-9]*)\.[0-9]+(e[+-][0-9]+)?|[0-9](\.[0-9]+)?e[+-][0-9]+|inf|nan)$"
+# is not taken for the number 7: no leading zeros, no "+". A number without ".", "e" or
+# "n" (inf, nan) is an integer.
+_NUMBER = r"^-?((0|[1-9][0-9]*)(\.[0-9]+)?(e[+-][0-9]+)?|inf|nan)$"
 _BOOL = ["True", "False"]
 _FAMILY_DTYPE = {"bool": "bool", "array": "float64[]", "text": "string"}
 _FAMILY_NAME = {
@@ -303,10 +303,9 @@ class _Cells:
         """The data type the cells of ``name`` tell, or an error naming a cell that differs."""
         text = self._column(name)
         filled = pc.not_equal(text, "")
-        integers = pc.match_substring_regex(text, _INT)
         families = {
             "bool": pc.is_in(text, value_set=pa.array(_BOOL)),
-            "number": pc.or_(integers, pc.match_substring_regex(text, _FLOAT)),
+            "number": pc.match_substring_regex(text, _NUMBER),
             "array": pc.and_(pc.starts_with(text, "["), pc.ends_with(text, "]")),
         }
         known = pc.or_(pc.or_(families["bool"], families["number"]), families["array"])
@@ -317,8 +316,8 @@ class _Cells:
         if len(present) == 1:
             family = present[0]
             if family == "number":
-                whole = pc.all(pc.or_(integers, pc.invert(filled))).as_py()
-                return "int64" if whole else "float64"
+                fractional = (pc.any(pc.match_substring(text, c)).as_py() for c in ".en")
+                return "float64" if any(fractional) else "int64"
             return _FAMILY_DTYPE[family]
         first, second = sorted((_first(families[f]), f) for f in present)[:2]
         earlier = self._table.column(name)[first[0]].as_py()
