@@ -10,9 +10,11 @@ A CSV carries no header of its own (Parquet, Zarr and NetCDF carry the tag table
 dtypes and session metadata), so reading one back gets less than was written:
 :data:`LOST_IN_CSV` says what. The type of each column follows from the cells: all
 ``True``/``False`` is ``bool``, all integers ``int64``, numbers ``float64``, JSON lists
-``float64[]``, anything else ``string``. A column that mixes these is refused, as is a
-string tag whose every value reads as a number only by how it looks; ``dtypes=`` (the
-CLI's ``--dtype``) names the type of such columns instead.
+``float64[]``, anything else ``string`` (an empty string where the sample is good,
+``None`` where it is bad). A column that mixes these is refused rather than guessed;
+``dtypes=`` (the CLI's ``--dtype``) names its type instead, as it must for a string tag
+whose every value looks like a number (it would come back as one). Numbers count as
+numbers only as pandas writes them, so text such as ``007`` or ``+5`` stays text.
 """
 
 from __future__ import annotations
