@@ -200,3 +200,11 @@ def test_line_numbers_count_line_breaks_inside_quoted_cells(tmp_path: Path):
 def test_missing_csv_is_a_configuration_error(tmp_path: Path):
     with pytest.raises(bf.ConfigurationError, match="no recording"):
         bf.open_recording(tmp_path / "missing.csv")
+
+
+def test_a_file_that_is_not_utf8_is_refused_naming_it(tmp_path: Path):
+    path = tmp_path / "latin1.csv"
+    path.write_bytes(f"{HEAD}{T0},".encode() + b"Gr\xfcn,good\n")
+    with pytest.raises(CsvRecordingError, match=r"cannot read it as CSV.*UTF-8") as caught:
+        bf.open_recording(path)
+    assert str(path) in str(caught.value)
