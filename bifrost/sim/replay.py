@@ -195,7 +195,7 @@ class Replay(Plant):
     ----------
     source
         A :class:`~bifrost.recording.session.Recording`, or the path of a saved one
-        (``.parquet``, ``.zarr``, ``.nc``: whatever :func:`bifrost.open_recording` reads).
+        (``.parquet``, ``.zarr``, ``.nc``, ``.csv``: whatever :func:`bifrost.open_recording` reads).
     speed
         Replay time per real second (2.0: twice as fast).
     loop
