@@ -120,7 +120,8 @@ class _Stamper:
         stamp = max(self.clock.wall_ns(), self.last + 1)
         self.last = stamp
         # A step another thread saw after this stamp was taken belongs to the next row.
-        steps = [s for s in self.clock.steps_since(self.seen) if s.at_ns <= stamp]
+        seen = self.clock.steps_since(self.seen)
+        steps = [s for s in seen if s.at_ns <= stamp] if seen else seen
         if steps:
             self.seen += len(steps)
             events = self.recording.metadata.setdefault("clock_steps", [])
@@ -270,10 +271,13 @@ async def _run(
     lateness_log = recording._timing.lateness
     if not all_numeric or not _raw(recording.tags):
         rows = None
+    wakeup = recording._wakeup
+    assert wakeup is not None
+    early = min(lead, interval / 4)
     try:
         while k < cycles and not recording._stop_requested.is_set():
             due = start + k * interval
-            await _sleep_until(recording, due - min(lead, interval / 4))
+            await wakeup.sleep_until(due - early)
             if recording._stop_requested.is_set():
                 break
             now = loop.time()

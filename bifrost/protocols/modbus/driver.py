@@ -166,6 +166,7 @@ class ModbusDriver(Driver):
         # held from connect() to close().
         self._line: SerialLine | None = None
         self._last_reply = 0.0  # TCP, for pause_between_requests
+        self._last_jobs: tuple[ReadPlan, tuple[_Job, ...]] | None = None
         if options.serial_port:
             self.library = pymodbus
         else:
@@ -254,6 +255,8 @@ class ModbusDriver(Driver):
             return await self._ask_paced(request)
         deadline = time.monotonic() + self.options.timeout
         reply = await self._tcp.exchange(request)
+        if reply.exception != BUSY:
+            return reply  # the usual reply: no retry loop entered for it
         return await self._busy_retries(request, reply, deadline)
 
     async def _ask_paced(self, request: Request) -> Reply:
@@ -397,6 +400,7 @@ class ModbusDriver(Driver):
         if tcp is None:
             return None
         layout = row_layout(plan)
+        jobs = _jobs_of(plan)
         lock = self._lock
 
         async def read_row(
@@ -408,7 +412,7 @@ class ModbusDriver(Driver):
             async with lock:
                 started = time.monotonic()
                 try:
-                    replies = await self._replies_tcp(plan)
+                    replies = await self._replies_tcp(plan, jobs)
                 finally:
                     if self.options.close_after_each_cycle:
                         tcp.disconnect()
@@ -439,28 +443,32 @@ class ModbusDriver(Driver):
         )
 
     # -- reading over TCP, on the loop ----------------------------------------------------
+    def _jobs(self, plan: ReadPlan) -> tuple[_Job, ...]:
+        # The jobs of a plan never change: made once for the plan read last (a
+        # connection reads the same plan cycle after cycle), not per read.
+        cached = self._last_jobs
+        if cached is not None and cached[0] is plan:
+            return cached[1]
+        jobs = _jobs_of(plan)
+        self._last_jobs = (plan, jobs)
+        return jobs
+
     async def _read_tcp(self, plan: ReadPlan) -> ReadResult:
         started = time.monotonic()
-        return self._result(plan, await self._replies_tcp(plan), started)
+        return self._result(plan, await self._replies_tcp(plan, self._jobs(plan)), started)
 
-    async def _replies_tcp(self, plan: ReadPlan) -> _Replies:
+    async def _replies_tcp(self, plan: ReadPlan, jobs: tuple[_Job, ...]) -> _Replies:
         replies = self._new_replies(plan)
-        if self.pipeline.in_flight > 1 and len(plan.spans) > 1 and await self._trust_bursts(plan):
+        if self.pipeline.in_flight > 1 and len(jobs) > 1 and await self._trust_bursts(plan):
             fallbacks = self.pipeline.fallbacks
-            jobs = deque(
-                _Job(span, base, request)
-                for span, base, request in zip(
-                    plan.spans, plan.span_base, plan.requests, strict=True
-                )
-            )
-            await self._pipelined(plan, jobs, replies)
+            await self._pipelined(plan, deque(jobs), replies)
             if self.pipeline.fallbacks == fallbacks:
                 return replies
             # A burst went wrong: a reply under another request's id may have passed for
             # its answer, so nothing from the burst is kept; ask again one at a time.
             replies = self._new_replies(plan)
-        for span, base, request in zip(plan.spans, plan.span_base, plan.requests, strict=True):
-            await self._sequential(plan, _Job(span, base, request), replies)
+        for job in jobs:
+            await self._sequential(plan, job, replies)
         return replies
 
     async def _trust_bursts(self, plan: ReadPlan) -> bool:
@@ -854,6 +862,13 @@ def _write_request(write: ModbusWrite) -> Request:
     if isinstance(write.payload, bool):
         return write_coil_request(write.unit, offset, write.payload)
     return write_registers_request(write.unit, offset, write.payload)
+
+
+def _jobs_of(plan: ReadPlan) -> tuple[_Job, ...]:
+    return tuple(
+        _Job(span, base, request)
+        for span, base, request in zip(plan.spans, plan.span_base, plan.requests, strict=True)
+    )
 
 
 def _split(plan: ReadPlan, span: Span, base: int) -> list[_Job]:
