@@ -16,6 +16,10 @@ with :func:`user_facing` is raised from the caller's frame, without the portal's
 concurrent.futures' and the driver's frames (50-90 lines for a misspelt tag name). Its
 ``__cause__`` (a driver library's exception) stays, without frames. :func:`debug` (or
 ``BIFROST_DEBUG=1`` in the environment) keeps every frame.
+
+A connection whose socket a caller's thread may use without the loop (Modbus TCP reads,
+zero thread hand-overs) is shared through a :class:`Handover`: either one caller's thread
+holds it, or any number of uses on the loop, never both.
 """
 
 from __future__ import annotations
@@ -26,12 +30,12 @@ import functools
 import os
 import threading
 from collections.abc import Callable, Coroutine
-from typing import Any, ParamSpec, TypeVar
+from typing import Any, ParamSpec, Protocol, TypeVar
 
 from bifrost.exceptions import BifrostError
 from bifrost.exceptions import TimeoutError as BifrostTimeoutError
 
-__all__ = ["Portal", "debug", "portal", "user_facing"]
+__all__ = ["Handover", "OffLoop", "Portal", "debug", "portal", "user_facing"]
 
 T = TypeVar("T")
 P = ParamSpec("P")
@@ -109,6 +113,136 @@ def user_facing(function: Callable[P, T]) -> Callable[P, T]:
 
 
 _CANCEL_GRACE = 2.0  # seconds a cancelled coroutine gets to unwind before we give up waiting
+
+
+class OffLoop(Protocol):
+    """A connection's socket as a :class:`Handover` hands it between the loop and a thread."""
+
+    def hand_over(self) -> bool:
+        """On the loop: stop reading the socket there; whether it could."""
+
+    def take_back(self) -> None:
+        """On the loop, nobody off it: read the socket there again."""
+
+    def enter(self, limit: float) -> bool:
+        """On a caller's thread: start using the socket (False: go through the loop)."""
+
+    def leave(self, moving: bool = False) -> None:
+        """On the same thread: stop using it (``moving``: the call goes on on the loop)."""
+
+
+class Handover:
+    """Who uses one connection: one caller's thread off the loop, or the loop, never both.
+
+    Every use on the loop (a call, a recording's start, identification) is bracketed by
+    ``async with handover:``, which waits, without blocking the loop, for a thread off
+    the loop to finish and takes the socket back. A thread goes off the loop only by
+    :meth:`take`, which says no while any use on the loop is under way; the loop hands
+    the socket over again (:meth:`offer`) when its last use has ended. The lock here is
+    held for a few field updates only, never across I/O.
+    """
+
+    def __init__(self, socket: OffLoop) -> None:
+        self.socket = socket
+        self._lock = threading.Lock()
+        self._owner: int | None = None  # the thread off the loop
+        self._uses = 0  # uses on the loop under way (or waiting for the owner)
+        self._waiters: list[asyncio.Future[None]] = []
+        self._depth = 0  # brackets entered by the thread off the loop, not yet left
+
+    @property
+    def owned_here(self) -> bool:
+        """Whether this thread is the one off the loop (its calls' brackets do nothing)."""
+        owner = self._owner
+        return owner is not None and owner == threading.get_ident()
+
+    def take(self, allowed: Callable[[], bool], limit: float) -> bool:
+        """On a caller's thread: hold the connection off the loop until :meth:`give_back`.
+
+        ``allowed`` (asked under the lock) says whether nothing else shares the
+        connection; ``limit`` is the monotonic time by which the call must end.
+        """
+        with self._lock:
+            if self._owner is not None or self._uses or not allowed():
+                return False
+            if not self.socket.enter(limit):
+                return False
+            self._owner = threading.get_ident()
+            return True
+
+    def give_back(self) -> None:
+        """End :meth:`take`; uses on the loop that waited for it go on."""
+        try:
+            self.socket.leave()
+        finally:
+            self._release(0)
+
+    def move_to_loop(self) -> None:
+        """End :meth:`take` for a call that goes on on the loop (it suspended off it).
+
+        Its brackets still open become uses on the loop: they end there, on the loop's
+        thread, and count as such until then (nothing goes off the loop meanwhile).
+        """
+        try:
+            self.socket.leave(moving=True)
+        finally:
+            self._release(self._depth)
+
+    def _release(self, uses: int) -> None:
+        with self._lock:
+            self._owner = None
+            self._uses += uses
+            self._depth = 0
+            waiters, self._waiters = self._waiters, []
+        for waiter in waiters:
+            waiter.get_loop().call_soon_threadsafe(_wake, waiter)
+
+    def offer(self, allowed: Callable[[], bool]) -> bool:
+        """On the loop: hand the socket over if no use is under way and ``allowed()``."""
+        with self._lock:
+            if self._owner is not None or self._uses or not allowed():
+                return False
+            return self.socket.hand_over()
+
+    async def __aenter__(self) -> None:
+        if self.owned_here:
+            self._depth += 1
+            return
+        with self._lock:
+            self._uses += 1
+            if self._owner is None:
+                waiter = None
+            else:
+                waiter = asyncio.get_running_loop().create_future()
+                self._waiters.append(waiter)
+        try:
+            while waiter is not None:
+                await waiter
+                with self._lock:
+                    if self._owner is None:
+                        waiter = None
+                    else:  # woken late: another take() cannot have happened (uses > 0)
+                        waiter = asyncio.get_running_loop().create_future()
+                        self._waiters.append(waiter)
+            self.socket.take_back()
+        except BaseException:
+            with self._lock:
+                self._uses -= 1
+                if waiter is not None and waiter in self._waiters:
+                    self._waiters.remove(waiter)
+            raise
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        if self.owned_here:
+            self._depth -= 1
+            return
+        with self._lock:
+            self._uses -= 1
+
+
+def _wake(waiter: asyncio.Future[None]) -> None:
+    if not waiter.done():
+        waiter.set_result(None)
 
 
 class Portal:

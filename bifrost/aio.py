@@ -13,14 +13,16 @@ from __future__ import annotations
 
 import asyncio
 import builtins
+import contextlib
 import json
 import os
-from collections.abc import Callable, Generator, Iterable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, Literal
+from collections.abc import Awaitable, Callable, Generator, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 import numpy as np
 import pandas as pd
 
+from bifrost._portal import Handover
 from bifrost.clock import wall_ns
 from bifrost.exceptions import (
     ArgumentTypeError,
@@ -59,6 +61,7 @@ TagSource = TagTable | Iterable[Tag] | str | os.PathLike[str] | None
 Errors = Literal["raise", "quality"]
 RecordMode = Literal["poll", "subscribe"]
 _PLAN_CACHE_SIZE = 256
+T = TypeVar("T")
 
 
 class _CompiledRead:
@@ -110,17 +113,26 @@ class AsyncConnection:
         self._driver: Driver = driver_for_url(url, timeout=timeout, **options)
         self._timeout = float(timeout)
         self._plans: dict[tuple[TagLike, ...], _CompiledRead] = {}
+        # The last list of tags compiled, a copy of it (the caller's may change).
+        self._last_read: tuple[list[Any], _CompiledRead] | None = None
         self._recordings: list[Recording] = []
         self._subscriptions: list[Subscription] = []
         self._closed = False
         self._device: str | None = None  # identification, once asked (recordings' metadata)
         self._background: set[asyncio.Task[None]] = set()
+        # Modbus TCP: a sync read with the connection to itself runs on the caller's
+        # thread (bifrost.connection); every use on the loop goes through this, which
+        # keeps the two apart. Other drivers: nothing to keep apart.
+        self._handover = _handover_for(self._driver)
+        self._use: contextlib.AbstractAsyncContextManager[Any] = (
+            contextlib.nullcontext() if self._handover is None else self._handover
+        )
 
     # -- lifecycle ------------------------------------------------------------------------
     async def open(self) -> None:
         """Connect to the device (done by ``await connect(...)`` and ``async with``)."""
         self._closed = False
-        await self._driver.connect()
+        await self._on_loop(self._driver.connect())
 
     async def close(self) -> None:
         """Stop this connection's recordings (keeping their samples) and close it."""
@@ -133,7 +145,7 @@ class AsyncConnection:
         for subscription in self._subscriptions:
             await subscription._close()
         self._subscriptions.clear()
-        await self._driver.close()
+        await self._on_loop(self._driver.close())
 
     async def __aenter__(self) -> AsyncConnection:
         await self.open()
@@ -191,8 +203,19 @@ class AsyncConnection:
             )
         self._tags = table
         self._plans.clear()
+        self._last_read = None
 
     # -- helpers --------------------------------------------------------------------------
+    async def _on_loop(self, work: Awaitable[T]) -> T:
+        # A use of the driver on the loop: waits for a read on a caller's thread to end
+        # (and takes the socket back); a read that is itself on that thread goes on.
+        async with self._use:
+            return await work
+
+    def _alone(self) -> bool:
+        """Whether nothing but sync calls uses the connection (no recording, subscription)."""
+        return not (self._closed or self._recordings or self._subscriptions)
+
     def resolve(self, tags: TagLike | Sequence[TagLike]) -> list[Tag]:
         """Turn names, Tags and raw addresses into Tags (no I/O).
 
@@ -206,6 +229,17 @@ class AsyncConnection:
         return self._tags.resolve_all(_tag_items(tags), self._driver.is_address)
 
     def _compile(self, tags: TagLike | Sequence[TagLike]) -> _CompiledRead:
+        last = self._last_read
+        if last is not None and type(tags) is list:
+            # The same list read again (the usual loop): equal items in order, so the
+            # same key; comparing item by item (the very same strings, mostly) costs a
+            # fraction of hashing a fresh tuple of them.
+            try:
+                same = tags == last[0]
+            except Exception:  # an item whose == raises (an array): resolve() names it
+                same = False
+            if same:
+                return last[1]
         key = tuple(_tag_items(tags))
         try:
             compiled = self._plans.get(key)
@@ -220,6 +254,8 @@ class AsyncConnection:
             if len(self._plans) >= _PLAN_CACHE_SIZE:
                 self._plans.clear()
             self._plans[key] = compiled
+        if type(tags) is list:
+            self._last_read = (list(key), compiled)
         return compiled
 
     def explain(self, tags: TagLike | Sequence[TagLike]) -> pd.DataFrame:
@@ -234,7 +270,7 @@ class AsyncConnection:
     async def read_result(self, tags: TagLike | Sequence[TagLike]) -> ReadResult:
         """Read ``tags`` and return the columnar :class:`ReadResult` (for recorders)."""
         compiled = self._compile(tags)
-        return compiled.scaling.apply(await self._driver.execute_read(compiled.plan))
+        return compiled.scaling.apply(await self._on_loop(self._driver.execute_read(compiled.plan)))
 
     # -- the public verbs -----------------------------------------------------------------
     async def read(
@@ -277,7 +313,9 @@ class AsyncConnection:
         if timestamp != "source":
             self._check_timestamp(timestamp)
         compiled = self._compile(tags)
-        result = compiled.scaling.apply(await self._driver.execute_read(compiled.plan))
+        result = compiled.scaling.apply(
+            await self._on_loop(self._driver.execute_read(compiled.plan))
+        )
         if timestamp != "source":
             result = self._driver.restamp(result, timestamp)
         if errors == "raise" and result.errors:
@@ -290,7 +328,9 @@ class AsyncConnection:
     async def read_value(self, tag: TagLike) -> Any:
         """Read one tag and return its value as a plain Python object."""
         compiled = self._compile([tag])
-        result = compiled.scaling.apply(await self._driver.execute_read(compiled.plan))
+        result = compiled.scaling.apply(
+            await self._on_loop(self._driver.execute_read(compiled.plan))
+        )
         if result.errors:
             raise result.errors[0]
         return result.values()[0]
@@ -359,7 +399,7 @@ class AsyncConnection:
             plan = self._driver.compile_write(items)
             if dry_run:
                 return pd.DataFrame.from_records(_write_requests(plan))
-            await self._driver.execute_write(plan)
+            await self._on_loop(self._driver.execute_write(plan))
         return None
 
     async def record(
@@ -409,72 +449,78 @@ class AsyncConnection:
         flush_s = seconds(flush_interval, "flush_interval")
         if mode not in ("poll", "subscribe"):
             raise ConfigurationError(f"mode must be 'poll' or 'subscribe', got {mode!r}")
-        compiled = self._compile(tags)
-        dtypes = [str(self._driver.describe(t)["dtype"]) for t in compiled.tags]
-        if "object" in dtypes:
-            # The protocol only knows types at run time (OPC UA): ask the device once so
-            # numbers get numeric columns.
-            dtypes = _dtypes_from(await self._driver.execute_read(compiled.plan), dtypes)
-        dtypes = [_engineering_dtype(t, d) for t, d in zip(compiled.tags, dtypes, strict=True)]
-        recording = Recording(
-            compiled.tags,
-            dtypes,
-            interval_s,
-            {
-                "protocol": self.protocol,
-                "url": self._url,
-                "endpoint": self.endpoint,
-                "interval_s": interval_s,
-                "mode": mode,
-                "cycles": _cycles(mode, interval_s, duration_s),
-                "bifrost_version": _version(),
-                "driver": self._driver.library,
-                "tags": ", ".join(t.name for t in compiled.tags),
-                "started": pd.Timestamp.now(tz="UTC").isoformat(),
-                "device": self._device or "",
-            },
-        )
-        plan, scaling = compiled.plan, compiled.scaling
-
-        async def read(due: float) -> ReadResult:
-            return scaling.apply(await self._driver.execute_read_at(plan, due))
-
-        def done() -> None:
-            if recording in self._recordings:
-                self._recordings.remove(recording)
-
-        target = None if path is None else os.fspath(path)
-
-        if mode == "subscribe":
-
-            async def subscribe(on_data: Any) -> Subscription:
-                subscription = Subscription(recording.names, interval_s)
-                await subscription._start(self._driver, plan, scaling, on_data, None, 0.0)
-                return subscription
-
-            start_subscribed_recording(
-                recording,
-                subscribe,
-                duration_s,
-                done,
-                path=target,
-                flush_interval=flush_s,
-                sinks=sinks,
+        # Started as a use on the loop: a read on a caller's thread ends first, and
+        # once the recording is listed no other starts (bifrost._portal.Handover).
+        async with self._use:
+            compiled = self._compile(tags)
+            dtypes = [str(self._driver.describe(t)["dtype"]) for t in compiled.tags]
+            if "object" in dtypes:
+                # The protocol only knows types at run time (OPC UA): ask the device once so
+                # numbers get numeric columns.
+                dtypes = _dtypes_from(
+                    await self._on_loop(self._driver.execute_read(compiled.plan)), dtypes
+                )
+            dtypes = [_engineering_dtype(t, d) for t, d in zip(compiled.tags, dtypes, strict=True)]
+            recording = Recording(
+                compiled.tags,
+                dtypes,
+                interval_s,
+                {
+                    "protocol": self.protocol,
+                    "url": self._url,
+                    "endpoint": self.endpoint,
+                    "interval_s": interval_s,
+                    "mode": mode,
+                    "cycles": _cycles(mode, interval_s, duration_s),
+                    "bifrost_version": _version(),
+                    "driver": self._driver.library,
+                    "tags": ", ".join(t.name for t in compiled.tags),
+                    "started": pd.Timestamp.now(tz="UTC").isoformat(),
+                    "device": self._device or "",
+                },
             )
-        else:
-            start_recording(
-                recording,
-                read,
-                duration_s,
-                done,
-                path=target,
-                flush_interval=flush_s,
-                sinks=sinks,
-                lead=self._driver.cycle_lead,
-            )
-        self._recordings.append(recording)
-        if self._device is None:
-            self._identify_later(recording)
+            plan, scaling = compiled.plan, compiled.scaling
+
+            async def read(due: float) -> ReadResult:
+                return scaling.apply(await self._on_loop(self._driver.execute_read_at(plan, due)))
+
+            def done() -> None:
+                if recording in self._recordings:
+                    self._recordings.remove(recording)
+
+            target = None if path is None else os.fspath(path)
+
+            if mode == "subscribe":
+
+                async def subscribe(on_data: Any) -> Subscription:
+                    subscription = Subscription(recording.names, interval_s)
+                    async with self._use:
+                        await subscription._start(self._driver, plan, scaling, on_data, None, 0.0)
+                    return subscription
+
+                start_subscribed_recording(
+                    recording,
+                    subscribe,
+                    duration_s,
+                    done,
+                    path=target,
+                    flush_interval=flush_s,
+                    sinks=sinks,
+                )
+            else:
+                start_recording(
+                    recording,
+                    read,
+                    duration_s,
+                    done,
+                    path=target,
+                    flush_interval=flush_s,
+                    sinks=sinks,
+                    lead=self._driver.cycle_lead,
+                )
+            self._recordings.append(recording)
+            if self._device is None:
+                self._identify_later(recording)
         if not background:
             await recording
         return recording
@@ -502,7 +548,7 @@ class AsyncConnection:
         # quickly must not delay the start.
         try:
             async with asyncio.timeout(min(1.0, self._timeout)):
-                info = await self._driver.info()
+                info = await self._on_loop(self._driver.info())
         except (BifrostError, builtins.TimeoutError):
             return ""
         return json.dumps(info, default=str, sort_keys=True)
@@ -549,11 +595,14 @@ class AsyncConnection:
             callback(read_frame(result, ReadLayout(result.tags)))
 
         subscription = Subscription([t.name for t in compiled.tags], interval_s)
-        await subscription._start(
-            self._driver, compiled.plan, compiled.scaling, deliver, queue_size, deadband
-        )
-        self._subscriptions = [s for s in self._subscriptions if s.active]
-        self._subscriptions.append(subscription)
+        # Its polls use the driver on their own: listed before the bracket ends, the
+        # subscription keeps every later read on the loop (bifrost._portal.Handover).
+        async with self._use:
+            await subscription._start(
+                self._driver, compiled.plan, compiled.scaling, deliver, queue_size, deadband
+            )
+            self._subscriptions = [s for s in self._subscriptions if s.active]
+            self._subscriptions.append(subscription)
         return subscription
 
     async def browse(self, path: str | None = None, depth: int = 1) -> pd.DataFrame:
@@ -563,7 +612,7 @@ class AsyncConnection:
         ``depth`` levels deep. Modbus and classic S7 expose no symbols: their answer is
         the connection's tag table, with each tag's data type and protocol details.
         """
-        native = await self._driver.browse(path, depth)
+        native = await self._on_loop(self._driver.browse(path, depth))
         if native is not None:
             return native
         rows = []
@@ -590,7 +639,7 @@ class AsyncConnection:
 
     async def info(self) -> dict[str, Any]:
         """Device identification (vendor, model, firmware where the protocol has them)."""
-        return await self._driver.info()
+        return await self._on_loop(self._driver.info())
 
     def _check_timestamp(self, timestamp: Any) -> None:
         if timestamp not in ("source", "server", "received"):
@@ -664,13 +713,15 @@ class AsyncConnection:
             )
         interval_s = None if interval is None else seconds(interval, "interval")
         compiled = self._compile(tags)
-        result = await self._driver.read_history(
-            compiled.plan,
-            start_ns,
-            end_ns,
-            max_values=max_values,
-            aggregate=aggregate,
-            interval_s=interval_s,
+        result = await self._on_loop(
+            self._driver.read_history(
+                compiled.plan,
+                start_ns,
+                end_ns,
+                max_values=max_values,
+                aggregate=aggregate,
+                interval_s=interval_s,
+            )
         )
         if errors == "raise" and result.errors:
             raise result.errors[0]
@@ -701,7 +752,7 @@ class AsyncConnection:
         def on_events(rows: list[dict[str, Any]]) -> None:
             subscription._deliver(callback, events_frame(rows))
 
-        handle = await self._driver.subscribe_events(source, on_events)
+        handle = await self._on_loop(self._driver.subscribe_events(source, on_events))
         subscription._attach(handle)
         self._subscriptions = [s for s in self._subscriptions if s.active]
         self._subscriptions.append(subscription)
@@ -724,7 +775,7 @@ class AsyncConnection:
                 f"source is a browse path or NodeId string, got {value_repr(source)}"
             )
         rows: list[dict[str, Any]] = []
-        handle = await self._driver.subscribe_events(source, rows.extend)
+        handle = await self._on_loop(self._driver.subscribe_events(source, rows.extend))
         try:
             await asyncio.sleep(duration_s)
         finally:
@@ -747,7 +798,7 @@ class AsyncConnection:
                 f"the connection to {self._url} is read-only; open it with writable=True "
                 "to acknowledge alarms"
             )
-        await self._driver.acknowledge(bytes(event_id), comment)
+        await self._on_loop(self._driver.acknowledge(bytes(event_id), comment))
 
     async def call(self, object_path: str, method: str, *args: Any) -> Any:
         """Call ``method`` of the object at ``object_path`` (OPC UA), e.g. ``"2:Reset"``.
@@ -767,7 +818,7 @@ class AsyncConnection:
                 f"the connection to {self._url} is read-only; open it with writable=True "
                 f"to call methods ({method})"
             )
-        return await self._driver.call(object_path, method, args)
+        return await self._on_loop(self._driver.call(object_path, method, args))
 
     # -- Modbus device helpers -------------------------------------------------------------
     async def scan(
@@ -793,14 +844,16 @@ class AsyncConnection:
         connection for its whole run. ``result.to_quirks("device.yaml")`` saves what it
         found for ``bifrost.connect(url, quirks="device.yaml")``.
         """
-        return await self._driver.scan(  # type: ignore[no-any-return]
-            table,
-            start,
-            stop,
-            unit,
-            resolution=resolution,
-            pipeline=pipeline,
-            timeout=timeout,
+        return await self._on_loop(
+            self._driver.scan(
+                table,
+                start,
+                stop,
+                unit,
+                resolution=resolution,
+                pipeline=pipeline,
+                timeout=timeout,
+            )
         )
 
     def __repr__(self) -> str:
@@ -930,3 +983,13 @@ def _write_requests(plan: Iterable[Any]) -> list[dict[str, Any]]:
             row[name] = value.hex(" ") if isinstance(value, bytes | bytearray) else value
         rows.append(row)
     return rows
+
+
+def _handover_for(driver: Driver) -> Handover | None:
+    # Only Modbus TCP reads run off the loop; imported here, as only Modbus needs it.
+    if driver.protocol != "modbus":
+        return None
+    from bifrost.protocols.modbus.transport import off_loop_transport
+
+    transport = off_loop_transport(driver)
+    return None if transport is None else Handover(transport)

@@ -2,6 +2,15 @@
 
 It wraps an :class:`~bifrost.aio.AsyncConnection` living on the portal's loop thread, so
 it works alike in scripts, IPython and Jupyter kernels (whose own loop is running).
+
+Reads are the exception where they can be: a Modbus TCP connection that nothing else
+uses (no recording, subscription, async call or other thread at that moment) is read on
+the caller's own thread, with no hand-over to the loop and back, the loop having handed
+the socket over after the read before (:class:`bifrost._portal.Handover`). The read's
+coroutine is the same one the loop would run, driven here without a loop: nothing in it
+waits for the loop on that path. Where something would (a reconnect, a busy device's
+pauses), the coroutine suspends, and the rest of it, requests in flight included, goes
+on on the loop as a hop would have run it.
 """
 
 from __future__ import annotations
@@ -9,12 +18,13 @@ from __future__ import annotations
 import asyncio
 import os
 import threading
-from collections.abc import Callable, Coroutine, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, TypeVar, cast
+import time
+from collections.abc import Awaitable, Callable, Coroutine, Generator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast
 
 import pandas as pd
 
-from bifrost._portal import portal, user_facing
+from bifrost._portal import Handover, portal, user_facing
 from bifrost.aio import AsyncConnection, Errors, RecordMode, TagSource, _record_spans
 from bifrost.exceptions import TimeoutError as BifrostTimeoutError
 from bifrost.frames import read_frame
@@ -79,6 +89,45 @@ class Connection:
         if portal.in_loop_thread():
             return portal.call(coro, self._call_timeout)  # refuses it, as every call does
         return _run_on(portal.loop, coro, self._call_timeout)
+
+    def _read(self, make: Callable[[], Coroutine[Any, Any, T]]) -> T:
+        # A read: on this thread if the connection is ours alone right now, else a hop
+        # after which the loop hands the socket over if nothing else is using it.
+        handover = self._async._handover
+        if handover is None or not self._holds_portal:
+            return self._hop(make())
+        alone = self._async._alone
+        limit = time.monotonic() + self._call_timeout
+        # A thread with a running loop (a Jupyter kernel's) would lend it to asyncio's
+        # calls in the read: those go through bifrost's loop.
+        if asyncio._get_running_loop() is None and handover.take(alone, limit):
+            coro = make()
+            try:
+                first = coro.send(None)
+            except StopIteration as stop:
+                handover.give_back()
+                return cast(T, stop.value)
+            except asyncio.CancelledError:
+                # The call's own time ran out off the loop (the transport says so).
+                handover.give_back()
+                raise BifrostTimeoutError(
+                    f"the call did not finish within {self._call_timeout:g} s and was cancelled"
+                ) from None
+            except RuntimeError as exc:
+                handover.give_back()
+                if str(exc) != "no running event loop":
+                    raise
+                # Something in it asked for the running loop (none here): it has
+                # unwound before any await, so it is asked again through the loop.
+            except BaseException:
+                handover.give_back()
+                raise
+            else:
+                # It suspended, waiting for the loop: the rest of it runs there.
+                handover.move_to_loop()
+                rest = _Rest(coro, first, handover, alone)
+                return _run_on(portal.loop, rest, max(0.0, limit - time.monotonic()))
+        return self._hop(_then_offer(make(), handover, alone))
 
     # -- lifecycle ------------------------------------------------------------------------
     @user_facing
@@ -170,7 +219,7 @@ class Connection:
     @user_facing
     def read_result(self, tags: TagLike | Sequence[TagLike]) -> ReadResult:
         """Read ``tags`` and return the columnar result."""
-        return self._hop(self._async.read_result(tags))
+        return self._read(lambda: self._async.read_result(tags))
 
     @user_facing
     def read(
@@ -181,13 +230,13 @@ class Connection:
         timestamp: TimestampKind = "source",
     ) -> pd.DataFrame:
         """Read tags in one planned batch; see :meth:`AsyncConnection.read`."""
-        result, layout = self._hop(self._async._read_columns(tags, errors, timestamp))
+        result, layout = self._read(lambda: self._async._read_columns(tags, errors, timestamp))
         return read_frame(result, layout)
 
     @user_facing
     def read_value(self, tag: TagLike) -> Any:
         """Read one tag and return its value."""
-        return self._hop(self._async.read_value(tag))
+        return self._read(lambda: self._async.read_value(tag))
 
     @user_facing
     def write(
@@ -402,7 +451,7 @@ class _Hop:
 
     __slots__ = ("coro", "done", "outcome", "started", "task")
 
-    def __init__(self, coro: Coroutine[Any, Any, Any]) -> None:
+    def __init__(self, coro: Coroutine[Any, Any, Any] | _Rest[Any]) -> None:
         self.coro = coro
         self.done = threading.Lock()
         self.done.acquire()
@@ -431,7 +480,9 @@ class _Hop:
             self.done.release()
 
 
-def _run_on(loop: asyncio.AbstractEventLoop, coro: Coroutine[Any, Any, T], timeout: float) -> T:
+def _run_on(
+    loop: asyncio.AbstractEventLoop, coro: Coroutine[Any, Any, T] | _Rest[T], timeout: float
+) -> T:
     hop = _Hop(coro)
     loop.call_soon_threadsafe(hop.start)
     try:
@@ -449,6 +500,67 @@ def _run_on(loop: asyncio.AbstractEventLoop, coro: Coroutine[Any, Any, T], timeo
     if ok:
         return cast(T, value)
     raise value
+
+
+async def _then_offer(coro: Awaitable[T], handover: Handover, alone: Callable[[], bool]) -> T:
+    # On the loop, once the read's own use has ended: the next read may be off the loop.
+    try:
+        return await coro
+    finally:
+        handover.offer(alone)
+
+
+class _Rest(Generic[T]):
+    """The rest of a read that suspended off the loop (it yielded ``first``), for a hop.
+
+    On the loop the socket is taken back first (requests still in flight get the loop's
+    timers), then the task running it drives the coroutine as if it had always run
+    it: what it yields, the task waits for; what the task sends or throws (a
+    cancellation), the coroutine gets. Closed unstarted (a hop cancelled before its
+    first step), it closes the read too, which unwinds on the loop's thread.
+    """
+
+    __slots__ = ("_coro", "_steps")
+
+    def __init__(
+        self,
+        coro: Coroutine[Any, Any, T],
+        first: Any,
+        handover: Handover,
+        alone: Callable[[], bool],
+    ) -> None:
+        self._coro = coro
+        self._steps = _drive(coro, first, handover, alone)
+
+    def __await__(self) -> Generator[Any, Any, T]:
+        return self._steps
+
+    def close(self) -> None:
+        self._steps.close()
+        self._coro.close()
+
+
+def _drive(
+    coro: Coroutine[Any, Any, T], first: Any, handover: Handover, alone: Callable[[], bool]
+) -> Generator[Any, Any, T]:
+    try:
+        handover.socket.take_back()
+        yielded = first
+        while True:
+            try:
+                sent = yield yielded
+            except BaseException as exc:
+                try:
+                    yielded = coro.throw(exc)
+                except StopIteration as stop:
+                    return cast(T, stop.value)
+            else:
+                try:
+                    yielded = coro.send(sent)
+                except StopIteration as stop:
+                    return cast(T, stop.value)
+    finally:
+        handover.offer(alone)
 
 
 def _wait_with_progress(recording: Recording, progress: bool) -> None:

@@ -19,21 +19,52 @@ request. Here
 The connection is an asyncio protocol on the caller's event loop (bifrost's loop thread
 for the sync API): no thread per device, and several requests can be in flight at once
 (:meth:`TcpTransport.start`), each matched to its reply by transaction id.
+
+A sync caller with the connection to itself reads without the loop: the loop stops
+reading the socket and hands it over (:meth:`TcpTransport.hand_over`), the caller's
+thread sends and waits for the replies itself (:meth:`TcpTransport.enter` to
+:meth:`TcpTransport.leave`, see :class:`bifrost._portal.Handover` for who may), and any
+use of the connection from the loop takes it back first (:meth:`TcpTransport.take_back`).
+Whatever cannot be done off the loop (reconnecting, a busy device's pauses) is where
+the call moves onto the loop: the coroutine suspends there (:data:`TO_LOOP`) and the
+caller's thread hands the rest of it, requests in flight included, to the loop.
 """
 
 from __future__ import annotations
 
 import asyncio
 import builtins
+import math
 import random
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Generator
 from typing import Any
 
 from bifrost.exceptions import ConnectionError, TimeoutError
-from bifrost.protocols.modbus.pdu import Reply, ReplyMismatch, Request, device_id_request
-from bifrost.protocols.modbus.wire import Closed, MbapStream, Pending
+from bifrost.protocols.modbus.pdu import BUSY, Reply, ReplyMismatch, Request, device_id_request
+from bifrost.protocols.modbus.wire import Closed, DirectSocket, MbapStream, Pending
 
-__all__ = ["TcpTransport", "TransactionIds", "decode_identification"]
+__all__ = [
+    "TO_LOOP",
+    "TcpTransport",
+    "TransactionIds",
+    "decode_identification",
+    "off_loop_transport",
+]
+
+
+class _ToLoop:
+    """Awaited off the loop where the rest of a call needs it: it suspends there once.
+
+    The thread driving the call sees it suspend and hands it to the loop, where it goes
+    on from this point (on the loop itself, a bare yield: one loop iteration).
+    """
+
+    def __await__(self) -> Generator[None, None, None]:
+        yield
+
+
+TO_LOOP = _ToLoop()
 
 
 class TransactionIds:
@@ -79,6 +110,10 @@ class TcpTransport:
         self._stale = 0
         self._duplicates = 0
         self.stale_bytes = 0  # bytes found waiting before a request, discarded
+        # The thread reading off the loop (between enter() and leave()), and until when.
+        self._owner: int | None = None
+        self._limit = math.inf
+        self.direct_reads = 0  # reads done off the loop (enter() that said yes)
 
     @property
     def connected(self) -> bool:
@@ -106,6 +141,102 @@ class TcpTransport:
             self._stale += stream.stale_replies
             self._duplicates += stream.duplicates
             stream.close()
+
+    # -- handing the socket to a caller's thread -----------------------------------------
+    @property
+    def handed_over(self) -> bool:
+        """Whether the loop has stopped reading the open connection, for a caller's thread."""
+        stream = self._stream
+        return stream is not None and stream.direct is not None and not stream.closed
+
+    def hand_over(self) -> bool:
+        """On the loop: stop reading the socket there, for :meth:`enter`; whether it could.
+
+        Only an open connection with no request waiting and nothing left to write.
+        """
+        stream = self._stream
+        if stream is None or stream.closed or stream.waiting:
+            return False
+        if stream.direct is not None:
+            return True
+        transport = stream.transport
+        if transport is None or transport.is_closing() or transport.get_write_buffer_size():
+            return False
+        sock = transport.get_extra_info("socket")
+        if sock is None:
+            return False
+        transport.pause_reading()
+        stream.hand_over(DirectSocket(sock.fileno()))
+        return True
+
+    def take_back(self) -> None:
+        """On the loop, with no thread between :meth:`enter` and :meth:`leave`: read there."""
+        stream = self._stream
+        if stream is None or stream.direct is None:
+            return
+        if self._owner is not None:
+            # The handover's rule was broken: the loop must not touch the socket now.
+            raise RuntimeError(
+                f"the Modbus connection to {self.endpoint} was used from the loop while "
+                "a caller's thread was reading it"
+            )
+        stream.take_back()
+        if not stream.closed and stream.transport is not None:
+            stream.transport.resume_reading()
+
+    def enter(self, limit: float) -> bool:
+        """On a caller's thread: start reading off the loop, until monotonic ``limit``.
+
+        False if the connection is not handed over (or not open, or busy): the caller
+        goes through the loop. Called under :class:`bifrost._portal.Handover`'s lock.
+        """
+        stream = self._stream
+        if stream is None or stream.closed or stream.direct is None or stream.waiting:
+            return False
+        self._owner = threading.get_ident()
+        self._limit = limit
+        self.direct_reads += 1
+        return True
+
+    def leave(self, moving: bool = False) -> None:
+        """End :meth:`enter`; requests left unanswered (an interrupted call) are forgotten.
+
+        ``moving``: the call goes on on the loop, with its requests still in flight.
+        """
+        stream = self._stream
+        if not moving and stream is not None and stream.waiting:
+            for pending in list(stream.waiting.values()):
+                self.forget(pending)
+        self._owner = None
+        self._limit = math.inf
+
+    def _off_loop(self) -> bool:
+        # Whether this thread holds the connection off the loop; on the loop, a use the
+        # handover did not see first (none should) takes the socket back.
+        owner = self._owner
+        if owner is not None and owner == threading.get_ident():
+            return True
+        if self._stream is not None and self._stream.direct is not None:
+            self.take_back()
+        return False
+
+    def _start_off_loop(
+        self, requests: list[Request], timeout: float | None
+    ) -> list[Pending] | None:
+        # None: the connection has to be reopened, which is the loop's to do (the device
+        # closed it while idle, or a request before reset it); nothing was sent.
+        stream = self._stream
+        if stream is None or stream.closed or stream.direct is None:
+            return None
+        stream.drain()
+        if stream.closed:
+            return None
+        take = self._ids.take
+        pendings = [Pending(r, take()) for r in requests]
+        if not stream.waiting:
+            self.stale_bytes += stream.partial
+        stream.send(pendings, self.timeout if timeout is None else timeout)
+        return pendings
 
     async def _ready(self) -> MbapStream:
         stream = self._stream
@@ -142,11 +273,16 @@ class TcpTransport:
         Each request fails by itself ``timeout`` seconds (default: the transport's) after
         it was sent.
         """
+        if self._off_loop():
+            pendings = self._start_off_loop(requests, timeout)
+            if pendings is not None:
+                return pendings
+            await TO_LOOP  # from here on, on the loop
         stream = self._stream
         if stream is None or stream.closed:
             stream = await self._ready()
-        loop = asyncio.get_running_loop()
-        pendings = [Pending(r, self._ids.take(), loop.create_future()) for r in requests]
+        take = self._ids.take
+        pendings = [Pending(r, take()) for r in requests]
         if not stream.waiting:
             self.stale_bytes += stream.partial
         stream.send(pendings, self.timeout if timeout is None else timeout)
@@ -173,8 +309,27 @@ class TcpTransport:
         Resend, Dropped
             (:mod:`~bifrost.protocols.modbus.wire`) for the caller to ask again.
         """
+        owner = self._owner
+        off_loop = owner is not None and owner == threading.get_ident()
         try:
-            return await pending.future
+            if pending.reply is None and pending.error is None:
+                if off_loop:
+                    stream = self._stream
+                    if stream is not None and not stream.wait(pending, self._limit):
+                        # The sync call's own time is up: it ends as a cancelled call does.
+                        raise asyncio.CancelledError
+                if pending.reply is None and pending.error is None:
+                    if off_loop:
+                        # No outcome off the loop and no way to wait for one there (it
+                        # cannot happen: closing fails every request waiting).
+                        off_loop = False
+                        await TO_LOOP
+                    await _outcome(pending)
+            error = pending.error
+            if error is not None:
+                raise error
+            reply = pending.reply
+            assert reply is not None
         except builtins.TimeoutError:
             raise self._timed_out() from None
         except Closed:
@@ -190,6 +345,10 @@ class TcpTransport:
         except asyncio.CancelledError:
             self.forget(pending)
             raise
+        if off_loop and reply.exception == BUSY:
+            # A busy device is asked again after pauses: the loop's to wait.
+            await TO_LOOP
+        return reply
 
     def forget(self, pending: Pending) -> None:
         """Stop waiting for ``pending``; its reply, if it comes, is dropped and counted."""
@@ -197,9 +356,6 @@ class TcpTransport:
             self._stream.forget(pending)
         else:
             pending.settle()
-        future = pending.future
-        if future.done() and not future.cancelled():
-            future.exception()  # retrieved: it was the read's to report, or nobody's
 
     async def exchange(self, request: Request, timeout: float | None = None) -> Reply:
         """Send one request and return its checked reply (see :meth:`reply`)."""
@@ -220,6 +376,33 @@ class TcpTransport:
             f"no answer from the Modbus device at {self.endpoint} within "
             f"{self.timeout:g} s{_timeout_detail(stale, partial)}"
         )
+
+
+async def _outcome(pending: Pending) -> None:
+    # On the loop: wait until the stream gives the request its outcome.
+    waiter = pending.waiter = asyncio.get_running_loop().create_future()
+    try:
+        await waiter
+    finally:
+        pending.waiter = None
+
+
+def off_loop_transport(driver: object) -> TcpTransport | None:
+    """The TCP transport of a Modbus driver whose reads may run off the loop, or None.
+
+    Not for RTU (a worker thread's serial client), nor for devices that need quiet time
+    between requests or a new connection per cycle: their pauses and reconnects are
+    the loop's to wait for.
+    """
+    transport = getattr(driver, "_tcp", None)
+    options = getattr(driver, "options", None)
+    if not isinstance(transport, TcpTransport) or options is None:
+        return None
+    if getattr(options, "pause_between_requests", 1) or getattr(
+        options, "close_after_each_cycle", True
+    ):
+        return None
+    return transport
 
 
 def decode_identification(reply: Reply) -> dict[int, Any]:
