@@ -3,7 +3,9 @@
 Reads are one Read service call for all the plan's nodes (split only at the server's
 MaxNodesPerRead); browse paths are translated once per plan and connection with one
 TranslateBrowsePathsToNodeIds call, and cached. Values are decoded into typed columns
-per variant type; arrays stay NumPy arrays (in an object column).
+per variant type; arrays stay NumPy arrays (in an object column). A ReadResponse is
+decoded from its bytes (``wire``), not into one asyncua object per value, and its count
+of DataValues must equal its request's.
 
 Security is explicit: ``security="None"`` must be asked for; otherwise a policy and mode
 (``"Basic256Sha256,SignAndEncrypt"``) with a client certificate and key. The server's
