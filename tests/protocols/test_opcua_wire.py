@@ -299,3 +299,10 @@ def test_without_raw_requests_asyncua_decodes_the_same(plant: Plant) -> None:
         else:
             assert type(mine) is type(expected)
             assert mine == expected
+
+
+def test_another_response_type_is_refused() -> None:
+    response = ua.WriteResponse()
+    response.Results = [ua.StatusCode(0)]
+    with pytest.raises(WireError, match="not a ReadResponse"):
+        read_response(ua, Buffer(struct_to_binary(response)))

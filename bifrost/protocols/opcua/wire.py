@@ -109,7 +109,8 @@ def read_response(ua: Any, data: Any) -> WireValues:
         header = struct_from_binary(ua.ResponseHeader, data)
     except Exception as exc:  # asyncua's decoder: NotEnoughData, struct.error, ...
         raise WireError(f"unreadable header ({type(exc).__name__}: {exc})") from None
-    if type_id.Identifier != ua.ObjectIds.ReadResponse_Encoding_DefaultBinary:
+    read_response_id = ua.ObjectIds.ReadResponse_Encoding_DefaultBinary
+    if type_id.NamespaceIndex != 0 or type_id.Identifier != read_response_id:
         raise WireError(f"a response of type {type_id.to_string()}, not a ReadResponse")
     header.ServiceResult.check()
     body = bytes(data)
