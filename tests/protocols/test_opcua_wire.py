@@ -175,9 +175,10 @@ def test_a_count_beyond_the_body_is_refused() -> None:
     body = bytearray(_response([_dv(k, ua.VariantType.UInt16) for k in range(10)]))
     start = len(_response([])) - 8  # the Results count: after the header, before 2 arrays
     assert int.from_bytes(body[start : start + 4], "little") == 10
-    body[start : start + 4] = (11).to_bytes(4, "little")
-    with pytest.raises(WireError):
-        read_response(ua, Buffer(bytes(body)))
+    for count in (11, 2**31 - 1):  # the latter: refused before anything is allocated
+        body[start : start + 4] = count.to_bytes(4, "little")
+        with pytest.raises(WireError):
+            read_response(ua, Buffer(bytes(body)))
 
 
 def test_a_failed_service_result_raises_as_asyncua_does() -> None:

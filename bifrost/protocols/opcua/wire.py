@@ -117,6 +117,8 @@ def read_response(ua: Any, data: Any) -> WireValues:
     try:
         (count,) = _I32(body, 0)
         count = max(count, 0)  # -1: a null array
+        if count > len(body) - 8:  # a DataValue takes at least its mask byte
+            raise WireError(f"{count} DataValues announced in {len(body)} bytes")
         decoded = _uniform(body, count) or _walk(ua, body, count)
         _check_end(ua, body, decoded[1])
     except WireError:
