@@ -181,12 +181,18 @@ class Handover:
         """End :meth:`take` for a call that goes on on the loop (it suspended off it).
 
         Its brackets still open become uses on the loop: they end there, on the loop's
-        thread, and count as such until then (nothing goes off the loop meanwhile).
+        thread, and count as such until then (nothing goes off the loop meanwhile). So
+        does the move itself, until :meth:`moved` (whoever drives the rest calls it).
         """
         try:
             self.socket.leave(moving=True)
         finally:
-            self._release(self._depth)
+            self._release(self._depth + 1)
+
+    def moved(self) -> None:
+        """On the loop: the call that :meth:`move_to_loop` handed over has ended there."""
+        with self._lock:
+            self._uses -= 1
 
     def _release(self, uses: int) -> None:
         with self._lock:

@@ -560,6 +560,7 @@ def _drive(
                 except StopIteration as stop:
                     return cast(T, stop.value)
     finally:
+        handover.moved()
         handover.offer(alone)
 
 

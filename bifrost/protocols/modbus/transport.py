@@ -309,6 +309,9 @@ class TcpTransport:
         Resend, Dropped
             (:mod:`~bifrost.protocols.modbus.wire`) for the caller to ask again.
         """
+        reply = pending.reply
+        if reply is not None and reply.exception is None:
+            return reply  # the usual case, already in (a burst's replies come together)
         owner = self._owner
         off_loop = owner is not None and owner == threading.get_ident()
         try:

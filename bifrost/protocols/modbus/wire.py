@@ -296,15 +296,18 @@ class MbapStream(asyncio.Protocol):
             deadline = now + timeout  # the loop's clock is time.monotonic() as well
         waiting = self.waiting
         frames = []
+        seq = self._seq
+        pack = MBAP.pack
         for pending in pendings:
             request = pending.request
-            frames.append(
-                MBAP.pack(pending.tid, 0, len(request.pdu) + 1, request.unit) + request.pdu
-            )
+            pdu = request.pdu
+            frames.append(pack(pending.tid, 0, len(pdu) + 1, request.unit) + pdu)
             pending.sent = now
-            pending.seq = self._seq = self._seq + 1
+            seq += 1
+            pending.seq = seq
             pending.deadline = deadline
             waiting[pending.tid] = pending
+        self._seq = seq
         data = frames[0] if len(frames) == 1 else b"".join(frames)
         if direct is not None:
             # No timer off the loop: the thread waiting for a reply watches the deadlines.
