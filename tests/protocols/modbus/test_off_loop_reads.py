@@ -356,3 +356,33 @@ def test_the_inline_acceptance_of_a_read_reply_is_exactly_the_full_check():
             except ReplyMismatch:
                 accepted = False
             assert is_good_read(request, pdu) == accepted, (request, pdu)
+
+
+@pytest.mark.parametrize(
+    "options", [{"pause_between_requests": 0.001}, {"close_after_each_cycle": True}]
+)
+def test_devices_that_need_pauses_or_new_connections_are_read_through_the_loop(server, options):
+    tags = registers(GOOD)
+    with bf.connect(server.url, timeout=TIMEOUT, **options) as plc:
+        for _ in range(5):
+            assert read_values(plc, tags) == values(GOOD)
+        assert plc.aio._handover is None
+
+
+def test_a_thread_running_an_event_loop_reads_through_bifrosts_loop(server):
+    # A Jupyter kernel's thread runs a loop: asyncio calls in a read there would use it.
+    import asyncio
+
+    tags = registers(GOOD)
+    with bf.connect(server.url, timeout=TIMEOUT) as plc:
+        read_values(plc, tags)
+        before = off_loop_reads(plc)
+
+        async def cell() -> list[int]:
+            return read_values(plc, tags)
+
+        for _ in range(3):
+            assert asyncio.run(cell()) == values(GOOD)
+        assert off_loop_reads(plc) == before
+        assert read_values(plc, tags) == values(GOOD)  # a plain thread: off the loop again
+        assert off_loop_reads(plc) == before + 1
