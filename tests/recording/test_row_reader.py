@@ -304,3 +304,33 @@ def test_a_timeout_on_the_row_path_is_a_gap_row(faults):
     assert quality.tolist() == [[Quality.BAD_TIMEOUT]]
     assert np.isnan(numbers).all()
     assert recording.stats.missed_cycles == 2
+
+
+@pytest.mark.parametrize(
+    "options",
+    [{"close_after_each_cycle": True}, {"pause_between_requests": 0.002}, {"busy_retries": 0}],
+)
+def test_the_row_path_keeps_the_connection_options(server, options):
+    addresses = [f"hr:{i}" for i in range(10)] + ["hr:50:float32", "hr:300@2"]
+    slow, fast = both(server.port, addresses, **options)
+    assert_same(slow, fast)
+
+
+def test_the_row_path_closes_after_each_cycle_when_asked(server):
+    tags = [Tag("a", "hr:0"), Tag("b", "hr:300@2")]
+
+    async def run() -> list[bool]:
+        driver = ModbusDriver(
+            ModbusOptions(port=server.port, timeout=TIMEOUT, close_after_each_cycle=True)
+        )
+        reader = driver.row_reader(driver.compile_read(tags))
+        assert reader is not None
+        connected = []
+        for _ in range(2):
+            values, quality = np.empty(2), np.empty(2, dtype=np.uint8)
+            await reader(time.monotonic(), values, quality)
+            connected.append(driver.connected)
+        await driver.close()
+        return connected
+
+    assert asyncio.run(run()) == [False, False]

@@ -401,6 +401,7 @@ class ModbusDriver(Driver):
             return None
         layout = row_layout(plan)
         jobs = _jobs_of(plan)
+        single = jobs[0] if len(jobs) == 1 else None
         lock = self._lock
 
         async def read_row(
@@ -409,15 +410,27 @@ class ModbusDriver(Driver):
             delay = due - time.monotonic()
             if delay > 0:
                 await asyncio.sleep(delay)
-            async with lock:
+            # What `async with` does, without its two coroutines per cycle.
+            await lock.acquire()
+            try:
                 started = time.monotonic()
-                try:
+                if single is not None:
+                    # One request: never pipelined, so what _replies_tcp would do.
+                    replies = self._new_replies(plan)
+                    await self._sequential(plan, single, replies)
+                else:
                     replies = await self._replies_tcp(plan, jobs)
-                finally:
+            finally:
+                try:
                     if self.options.close_after_each_cycle:
                         tcp.disconnect()
+                finally:
+                    lock.release()
             quality[:] = replies.quality
-            decode_row(layout, replies.registers, replies.bits, quality, values)
+            # A tag's quality turns bad only with an error of its read kept beside it:
+            # with none, every tag is good and no value needs blanking.
+            checked = quality if replies.errors else None
+            decode_row(layout, replies.registers, replies.bits, checked, values)
             return started
 
         return read_row

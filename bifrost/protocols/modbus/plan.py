@@ -495,13 +495,14 @@ def decode_row(
     layout: RowLayout,
     registers: npt.NDArray[np.uint16],
     bits: npt.NDArray[np.bool_],
-    quality: npt.NDArray[np.uint8],
+    quality: npt.NDArray[np.uint8] | None,
     out: npt.NDArray[np.float64],
 ) -> None:
     """Decode a read's images into ``out``, one float64 per tag, NaN where bad or not numeric.
 
     The same values, cast the same way, as ``ReadResult.as_float()`` of the read's
-    result; ``quality`` is the read's (one code per tag).
+    result; ``quality`` is the read's (one code per tag), or None when the read knows
+    every tag's to be good (no value to blank).
     """
     for group, where, direct, target in layout.groups:
         if direct is not None:
@@ -510,6 +511,7 @@ def decode_row(
             out[where] = decode(group, registers, bits)
     if len(layout.rest):
         out[layout.rest] = np.nan
-    bad = quality >= _BAD
-    if bad.any():
-        out[bad] = np.nan
+    if quality is not None:
+        bad = quality >= _BAD
+        if bad.any():
+            out[bad] = np.nan
