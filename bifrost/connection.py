@@ -98,36 +98,41 @@ class Connection:
             return self._hop(make())
         alone = self._async._alone
         limit = time.monotonic() + self._call_timeout
-        # A thread with a running loop (a Jupyter kernel's) would lend it to asyncio's
-        # calls in the read: those go through bifrost's loop.
-        if asyncio._get_running_loop() is None and handover.take(alone, limit):
-            coro = make()
+        coro = make()
+        moving = retry = False
+        try:
+            # A thread with a running loop (a Jupyter kernel's) would lend it to
+            # asyncio's calls in the read: those go through bifrost's loop.
+            if asyncio._get_running_loop() is not None or not handover.take(alone, limit):
+                return self._hop(_then_offer(coro, handover, alone))
             try:
                 first = coro.send(None)
             except StopIteration as stop:
-                handover.give_back()
                 return cast(T, stop.value)
             except asyncio.CancelledError:
                 # The call's own time ran out off the loop (the transport says so).
-                handover.give_back()
                 raise BifrostTimeoutError(
                     f"the call did not finish within {self._call_timeout:g} s and was cancelled"
                 ) from None
             except RuntimeError as exc:
-                handover.give_back()
                 if str(exc) != "no running event loop":
                     raise
-                # Something in it asked for the running loop (none here): it has
-                # unwound before any await, so it is asked again through the loop.
-            except BaseException:
-                handover.give_back()
-                raise
+                # Something in it asked for the running loop (none here). It has
+                # unwound, and a read is safe to ask again: through the loop.
+                retry = True
             else:
                 # It suspended, waiting for the loop: the rest of it runs there.
                 handover.move_to_loop()
-                rest = _Rest(coro, first, handover, alone)
-                return _run_on(portal.loop, rest, max(0.0, limit - time.monotonic()))
-        return self._hop(_then_offer(make(), handover, alone))
+                moving = True
+        finally:
+            # Whatever ended the read here (Ctrl-C included), this thread lets go; the
+            # handover's own record of who holds it is what counts.
+            if not moving and handover.owned_here:
+                handover.give_back()
+        if retry:
+            return self._hop(_then_offer(make(), handover, alone))
+        rest = _Rest(coro, first, handover, alone)
+        return _run_on(portal.loop, rest, max(0.0, limit - time.monotonic()))
 
     # -- lifecycle ------------------------------------------------------------------------
     @user_facing

@@ -386,3 +386,26 @@ def test_a_thread_running_an_event_loop_reads_through_bifrosts_loop(server):
         assert off_loop_reads(plc) == before
         assert read_values(plc, tags) == values(GOOD)  # a plain thread: off the loop again
         assert off_loop_reads(plc) == before + 1
+
+
+def test_ctrl_c_during_a_read_off_the_loop_leaves_the_connection_usable(server):
+    import os
+    import signal
+
+    silent = FAULTS["silent"]
+    with bf.connect(server.url, timeout=2.0) as plc:
+        read_values(plc, registers(GOOD))
+        read_values(plc, registers(GOOD))
+        before = off_loop_reads(plc)
+        timer = threading.Timer(0.2, os.kill, (os.getpid(), signal.SIGINT))
+        timer.start()
+        started = time.monotonic()
+        with pytest.raises(KeyboardInterrupt):
+            plc.read(registers(silent, 1))
+        timer.join()
+        assert time.monotonic() - started < 1.5
+        assert off_loop_reads(plc) == before + 1
+        # The late request was forgotten; the loop may use the connection again.
+        assert read_values(plc, registers(GOOD)) == values(GOOD)
+        assert plc.info()["pipeline"]["requested"] == 1
+        assert read_values(plc, registers(GOOD)) == values(GOOD)
