@@ -42,7 +42,13 @@ from typing import Any
 
 from bifrost.exceptions import ConnectionError, TimeoutError
 from bifrost.protocols.modbus.pdu import BUSY, Reply, ReplyMismatch, Request, device_id_request
-from bifrost.protocols.modbus.wire import Closed, DirectSocket, MbapStream, Pending
+from bifrost.protocols.modbus.wire import (
+    OFF_LOOP_POSSIBLE,
+    Closed,
+    DirectSocket,
+    MbapStream,
+    Pending,
+)
 
 __all__ = [
     "TO_LOOP",
@@ -395,11 +401,11 @@ def off_loop_transport(driver: object) -> TcpTransport | None:
 
     Not for RTU (a worker thread's serial client), nor for devices that need quiet time
     between requests or a new connection per cycle: their pauses and reconnects are
-    the loop's to wait for.
+    the loop's to wait for. POSIX only (``wire.OFF_LOOP_POSSIBLE``).
     """
     transport = getattr(driver, "_tcp", None)
     options = getattr(driver, "options", None)
-    if not isinstance(transport, TcpTransport) or options is None:
+    if not OFF_LOOP_POSSIBLE or not isinstance(transport, TcpTransport) or options is None:
         return None
     if getattr(options, "pause_between_requests", 1) or getattr(
         options, "close_after_each_cycle", True

@@ -27,7 +27,16 @@ from typing import Any
 
 from bifrost.protocols.modbus.pdu import Reply, ReplyMismatch, Request, check_reply
 
-__all__ = ["MBAP", "Closed", "DirectSocket", "Dropped", "MbapStream", "Pending", "Resend"]
+__all__ = [
+    "MBAP",
+    "OFF_LOOP_POSSIBLE",
+    "Closed",
+    "DirectSocket",
+    "Dropped",
+    "MbapStream",
+    "Pending",
+    "Resend",
+]
 
 MBAP = struct.Struct(">HHHB")  # transaction id, protocol id, length, unit id
 _HEADER = MBAP.size
@@ -35,6 +44,8 @@ _MAX_LENGTH = 254  # unit id + the largest PDU (253 bytes)
 # Bytes a device may send while no request of ours waits before the connection counts as
 # flooding (sending without being asked); it is then closed and reopened on demand.
 MAX_IDLE_BYTES = 65536
+# DirectSocket reads a socket's descriptor with os.read and waits with poll(): POSIX only.
+OFF_LOOP_POSSIBLE = os.name == "posix" and hasattr(select, "poll")
 _NEW_REPLY = tuple.__new__  # a Reply without the named tuple's Python-level __new__
 # How many answered transaction ids are remembered to tell a duplicated reply from a
 # merely late one.

@@ -409,3 +409,15 @@ def test_ctrl_c_during_a_read_off_the_loop_leaves_the_connection_usable(server):
         assert read_values(plc, registers(GOOD)) == values(GOOD)
         assert plc.info()["pipeline"]["requested"] == 1
         assert read_values(plc, registers(GOOD)) == values(GOOD)
+
+
+def test_without_poll_reads_stay_on_the_loop(server, monkeypatch):
+    # Windows has no select.poll and no os.read on sockets: the loop reads there.
+    from bifrost.protocols.modbus import transport
+
+    monkeypatch.setattr(transport, "OFF_LOOP_POSSIBLE", False)
+    with bf.connect(server.url, timeout=TIMEOUT) as plc:
+        for _ in range(3):
+            assert read_values(plc, registers(GOOD)) == values(GOOD)
+        assert plc.aio._handover is None
+        assert off_loop_reads(plc) == 0
