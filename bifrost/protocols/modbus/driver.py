@@ -417,7 +417,10 @@ class ModbusDriver(Driver):
                 if single is not None:
                     # One request: never pipelined, so what _replies_tcp would do.
                     replies = self._new_replies(plan)
-                    await self._sequential(plan, single, replies)
+                    if self.options.pause_between_requests:
+                        await self._sequential(plan, single, replies)
+                    else:
+                        await self._one_request(plan, single, replies)
                 else:
                     replies = await self._replies_tcp(plan, jobs)
             finally:
@@ -515,6 +518,21 @@ class ModbusDriver(Driver):
                 )
                 return False
         return True
+
+    async def _one_request(self, plan: ReadPlan, job: _Job, replies: _Replies) -> None:
+        # _sequential and _ask in one coroutine, for a device asked without pauses: a
+        # recording's cycle of one request goes through it every time.
+        assert self._tcp is not None
+        deadline = time.monotonic() + self.options.timeout
+        try:
+            reply = await self._tcp.exchange(job.request)
+            if reply.exception == BUSY:
+                reply = await self._busy_retries(job.request, reply, deadline)
+        except ReplyMismatch as exc:
+            self._reject(plan, job, exc, replies)
+            return
+        for sub in self._take(plan, job, reply, replies):
+            await self._sequential(plan, sub, replies)
 
     async def _sequential(self, plan: ReadPlan, job: _Job, replies: _Replies) -> None:
         try:
