@@ -19,7 +19,7 @@ import asyncio
 import os
 import threading
 import time
-from collections.abc import Awaitable, Callable, Coroutine, Generator, Mapping, Sequence
+from collections.abc import Callable, Coroutine, Generator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast
 
 import pandas as pd
@@ -101,10 +101,16 @@ class Connection:
         coro = make()
         moving = retry = False
         try:
-            # A thread with a running loop (a Jupyter kernel's) would lend it to
-            # asyncio's calls in the read: those go through bifrost's loop.
-            if asyncio._get_running_loop() is not None or not handover.take(alone, limit):
-                return self._hop(_then_offer(coro, handover, alone))
+            if portal.in_loop_thread():
+                return self._hop(coro)  # refused, as every sync call from the loop is
+            if not handover.take(alone, limit):
+                return _run_on(portal.loop, _Offering(coro, handover, alone), self._call_timeout)
+            # A thread whose own loop is running (a Jupyter kernel's: cells run in it)
+            # reads as any other thread: asyncio's calls in the read must not take that
+            # loop for theirs, so it is not this thread's running loop meanwhile.
+            running = asyncio._get_running_loop()
+            if running is not None:
+                asyncio._set_running_loop(None)
             try:
                 first = coro.send(None)
             except StopIteration as stop:
@@ -124,13 +130,16 @@ class Connection:
                 # It suspended, waiting for the loop: the rest of it runs there.
                 handover.move_to_loop()
                 moving = True
+            finally:
+                if running is not None:
+                    asyncio._set_running_loop(running)
         finally:
             # Whatever ended the read here (Ctrl-C included), this thread lets go; the
             # handover's own record of who holds it is what counts.
             if not moving and handover.owned_here:
                 handover.give_back()
         if retry:
-            return self._hop(_then_offer(make(), handover, alone))
+            return _run_on(portal.loop, _Offering(make(), handover, alone), self._call_timeout)
         rest = _Rest(coro, first, handover, alone)
         return _run_on(portal.loop, rest, max(0.0, limit - time.monotonic()))
 
@@ -456,7 +465,7 @@ class _Hop:
 
     __slots__ = ("coro", "done", "outcome", "started", "task")
 
-    def __init__(self, coro: Coroutine[Any, Any, Any] | _Rest[Any]) -> None:
+    def __init__(self, coro: Coroutine[Any, Any, Any] | _Rest[Any] | _Offering[Any]) -> None:
         self.coro = coro
         self.done = threading.Lock()
         self.done.acquire()
@@ -486,7 +495,9 @@ class _Hop:
 
 
 def _run_on(
-    loop: asyncio.AbstractEventLoop, coro: Coroutine[Any, Any, T] | _Rest[T], timeout: float
+    loop: asyncio.AbstractEventLoop,
+    coro: Coroutine[Any, Any, T] | _Rest[T] | _Offering[T],
+    timeout: float,
 ) -> T:
     hop = _Hop(coro)
     loop.call_soon_threadsafe(hop.start)
@@ -507,12 +518,30 @@ def _run_on(
     raise value
 
 
-async def _then_offer(coro: Awaitable[T], handover: Handover, alone: Callable[[], bool]) -> T:
-    # On the loop, once the read's own use has ended: the next read may be off the loop.
-    try:
-        return await coro
-    finally:
-        handover.offer(alone)
+class _Offering(Generic[T]):
+    """A read run by a hop; once its use of the loop has ended, the socket is offered.
+
+    (:meth:`bifrost._portal.Handover.offer`: the next read may then be off the loop.)
+    Closed unstarted (a hop cancelled before its first step), it closes the read.
+    """
+
+    __slots__ = ("_alone", "_coro", "_handover")
+
+    def __init__(
+        self, coro: Coroutine[Any, Any, T], handover: Handover, alone: Callable[[], bool]
+    ) -> None:
+        self._coro = coro
+        self._handover = handover
+        self._alone = alone
+
+    def __await__(self) -> Generator[Any, Any, T]:
+        try:
+            return (yield from self._coro.__await__())
+        finally:
+            self._handover.offer(self._alone)
+
+    def close(self) -> None:
+        self._coro.close()
 
 
 class _Rest(Generic[T]):

@@ -369,8 +369,9 @@ def test_devices_that_need_pauses_or_new_connections_are_read_through_the_loop(s
         assert plc.aio._handover is None
 
 
-def test_a_thread_running_an_event_loop_reads_through_bifrosts_loop(server):
-    # A Jupyter kernel's thread runs a loop: asyncio calls in a read there would use it.
+def test_a_thread_running_an_event_loop_reads_off_the_loop_and_keeps_its_loop(server):
+    # A Jupyter kernel's thread runs its loop while a cell runs: the read goes as on any
+    # thread, and the cell's loop is the thread's running loop again afterwards.
     import asyncio
 
     tags = registers(GOOD)
@@ -379,13 +380,29 @@ def test_a_thread_running_an_event_loop_reads_through_bifrosts_loop(server):
         before = off_loop_reads(plc)
 
         async def cell() -> list[int]:
-            return read_values(plc, tags)
+            loop = asyncio.get_running_loop()
+            got = read_values(plc, tags)
+            assert asyncio.get_running_loop() is loop
+            await asyncio.sleep(0)  # the cell's loop still works
+            return got
 
         for _ in range(3):
             assert asyncio.run(cell()) == values(GOOD)
-        assert off_loop_reads(plc) == before
-        assert read_values(plc, tags) == values(GOOD)  # a plain thread: off the loop again
-        assert off_loop_reads(plc) == before + 1
+        assert off_loop_reads(plc) == before + 3
+
+
+def test_a_sync_read_from_bifrosts_loop_thread_is_refused(server):
+    tags = registers(GOOD)
+    with bf.connect(server.url, timeout=TIMEOUT) as plc:
+        read_values(plc, tags)
+        from bifrost._portal import portal
+
+        async def on_the_loop() -> None:
+            plc.read(tags)
+
+        with pytest.raises(RuntimeError, match="from the bifrost loop thread"):
+            portal.call(on_the_loop(), 10)
+        assert read_values(plc, tags) == values(GOOD)
 
 
 def test_ctrl_c_during_a_read_off_the_loop_leaves_the_connection_usable(server):
