@@ -57,17 +57,23 @@ _RESOLUTION = time.get_clock_info("monotonic").resolution
 
 
 class _Timetable:
-    """The pending sleeps of one loop, earliest first, behind a single loop timer."""
+    """The pending sleeps of one loop, earliest first, behind a single loop timer.
+
+    It holds its loop only weakly (and through its timer while one is armed), so a
+    loop that ran recordings is freed with its timetable once it is gone.
+    """
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
-        self._loop = loop
+        self.loop = weakref.ref(loop)
         self._heap: list[tuple[float, int, asyncio.Future[None]]] = []
         self._order = itertools.count()  # ties keep the order the sleeps began in
         self._timer: asyncio.TimerHandle | None = None
         self._at = 0.0  # the timer's deadline
         self._live = 0  # sleeps added and not yet over
 
-    def add(self, deadline: float, waiter: asyncio.Future[None]) -> None:
+    def add(
+        self, loop: asyncio.AbstractEventLoop, deadline: float, waiter: asyncio.Future[None]
+    ) -> None:
         """Wake ``waiter`` (set its result) at ``deadline`` on the loop's clock."""
         self._live += 1
         heapq.heappush(self._heap, (deadline, next(self._order), waiter))
@@ -75,24 +81,24 @@ class _Timetable:
         if timer is None or deadline < self._at:
             if timer is not None:
                 timer.cancel()
-            self._arm(deadline)
+            self._arm(loop, deadline)
 
-    def _arm(self, deadline: float) -> None:
+    def _arm(self, loop: asyncio.AbstractEventLoop, deadline: float) -> None:
         self._at = deadline
-        self._timer = self._loop.call_at(deadline, self._fire)
+        self._timer = loop.call_at(deadline, self._fire, loop)
 
-    def _fire(self) -> None:
+    def _fire(self, loop: asyncio.AbstractEventLoop) -> None:
         self._timer = None
         heap = self._heap
-        end = self._loop.time() + _RESOLUTION
+        end = loop.time() + _RESOLUTION
         while heap and heap[0][0] < end:
             waiter = heapq.heappop(heap)[2]
             if not waiter.done():  # not already woken by a stop, nor cancelled
                 waiter.set_result(None)
         if heap:
-            self._arm(heap[0][0])
+            self._arm(loop, heap[0][0])
 
-    def done(self) -> None:
+    def done(self, loop: asyncio.AbstractEventLoop) -> None:
         """One sleep is over (woken, stopped early or cancelled)."""
         self._live -= 1
         heap = self._heap
@@ -112,7 +118,7 @@ class _Timetable:
                 timer.cancel()
                 self._timer = None
                 if heap:
-                    self._arm(heap[0][0])
+                    self._arm(loop, heap[0][0])
 
 
 _timetables: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Timetable] = (
@@ -159,11 +165,11 @@ class Wakeup:
         waiter: asyncio.Future[None] = loop.create_future()
         self._waiter = waiter
         table = self._table
-        if table is None or table._loop is not loop:
+        if table is None or table.loop() is not loop:
             table = self._table = _timetable(loop)
-        table.add(deadline, waiter)
+        table.add(loop, deadline, waiter)
         try:
             await waiter
         finally:
             self._waiter = None
-            table.done()
+            table.done(loop)

@@ -91,3 +91,24 @@ def test_sleeps_on_two_loops_keep_to_their_own_loop():
     # The same Wakeup class, a new loop each time: each sleep is timed by its own loop.
     assert run_one(0.02) >= 0.02 - 0.001
     assert run_one(0.01) >= 0.01 - 0.001
+
+
+def test_a_loop_that_ran_sleeps_is_freed_with_its_timetable():
+    import gc
+    import weakref
+
+    wakeup = Wakeup()  # outlives the loop, as a finished recording does
+    seen: list[weakref.ref[asyncio.AbstractEventLoop]] = []
+
+    async def scenario() -> None:
+        loop = asyncio.get_running_loop()
+        seen.append(weakref.ref(loop))
+        await wakeup.sleep_until(loop.time() + 0.01)
+        long = asyncio.create_task(Wakeup().sleep_until(loop.time() + 3600))
+        await asyncio.sleep(0)
+        long.cancel()
+        await asyncio.gather(long, return_exceptions=True)
+
+    asyncio.run(scenario())
+    gc.collect()
+    assert seen[0]() is None
