@@ -34,7 +34,7 @@ from bifrost.exceptions import (
 from bifrost.frames import ReadLayout, read_frame
 from bifrost.model import Tag
 from bifrost.planning import gc_paused
-from bifrost.protocols.base import Driver, TimestampKind
+from bifrost.protocols.base import Driver, RowRead, TimestampKind
 from bifrost.protocols.options import TABLE_QUIRKS
 from bifrost.protocols.registry import driver_for_url
 from bifrost.recording import (
@@ -53,6 +53,8 @@ from bifrost.tags import TagLike, TagTable
 from bifrost.values import exact_writes, unscale
 
 if TYPE_CHECKING:
+    import numpy.typing as npt
+
     from bifrost.protocols.modbus.scan import ScanResult
 
 __all__ = ["AsyncConnection", "connect"]
@@ -484,6 +486,21 @@ class AsyncConnection:
             async def read(due: float) -> ReadResult:
                 return scaling.apply(await self._on_loop(self._driver.execute_read_at(plan, due)))
 
+            # Cycles decoded straight into the recording's row where the driver can (the
+            # recorder takes it only for numeric, unscaled tags); the same bracket as a
+            # read, so a sync read off the loop never shares the socket with it.
+            row_reader = self._driver.row_reader(plan)
+            rows: RowRead | None = None
+            if row_reader is not None:
+                reader = row_reader
+
+                async def read_row(
+                    due: float, values: npt.NDArray[np.float64], quality: npt.NDArray[np.uint8]
+                ) -> float:
+                    return await self._on_loop(reader(due, values, quality))
+
+                rows = read_row
+
             def done() -> None:
                 if recording in self._recordings:
                     self._recordings.remove(recording)
@@ -517,6 +534,7 @@ class AsyncConnection:
                     flush_interval=flush_s,
                     sinks=sinks,
                     lead=self._driver.cycle_lead,
+                    rows=rows,
                 )
             self._recordings.append(recording)
             if self._device is None:

@@ -17,6 +17,7 @@ import pytest
 from faults.modbus_fault_server import FAULTS, ModbusFaultServer
 from modbus_server import ModbusTestServer
 
+import bifrost as bf
 from bifrost.exceptions import BifrostError
 from bifrost.model import Quality, Tag
 from bifrost.protocols.modbus.driver import ModbusDriver
@@ -334,3 +335,28 @@ def test_the_row_path_closes_after_each_cycle_when_asked(server):
         return connected
 
     assert asyncio.run(run()) == [False, False]
+
+
+def test_a_connections_recording_takes_the_row_path_and_reads_the_same(server, monkeypatch):
+    # Through the public API: a recording of plain numeric tags decodes into its rows,
+    # and holds the values a read of the same tags returns.
+    taken: list[int] = []
+    original = ModbusDriver.row_reader
+
+    def counting(self, plan):  # type: ignore[no-untyped-def]
+        reader = original(self, plan)
+
+        async def read_row(due, values, quality):  # type: ignore[no-untyped-def]
+            taken.append(1)
+            return await reader(due, values, quality)
+
+        return read_row
+
+    monkeypatch.setattr(ModbusDriver, "row_reader", counting)
+    tags = [Tag(f"t{i}", f"hr:{i}") for i in range(10)] + [Tag("f", "hr:30:float32:CDAB")]
+    with bf.connect(f"modbus://127.0.0.1:{server.port}", tags=tags, timeout=2.0) as plc:
+        expected = plc.read_result([t.name for t in tags]).as_float()
+        recording = plc.record([t.name for t in tags], interval="50ms", duration="0.3s")
+    assert len(taken) == len(recording) >= 4
+    frame = recording.to_pandas()
+    np.testing.assert_array_equal(frame[[t.name for t in tags]].to_numpy()[0], expected)
