@@ -210,6 +210,32 @@ class Handover:
                 return False
             return self.socket.hand_over()
 
+    def enter_now(self) -> bool:
+        """:meth:`__aenter__` without a coroutine, when nothing off the loop holds the socket.
+
+        False (nothing entered): a thread off the loop holds it, or this is that thread;
+        ``async with`` then does the waiting. True: a use on the loop is under way, exactly
+        as after ``__aenter__``, until :meth:`exit_now`.
+        """
+        if self.owned_here:
+            return False
+        with self._lock:
+            if self._owner is not None:
+                return False
+            self._uses += 1
+        try:
+            self.socket.take_back()
+        except BaseException:
+            with self._lock:
+                self._uses -= 1
+            raise
+        return True
+
+    def exit_now(self) -> None:
+        """End a use on the loop begun by :meth:`enter_now` returning True."""
+        with self._lock:
+            self._uses -= 1
+
     async def __aenter__(self) -> None:
         if self.owned_here:
             self._depth += 1
