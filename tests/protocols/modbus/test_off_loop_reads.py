@@ -16,6 +16,7 @@ from collections.abc import Iterator
 
 import pytest
 from faults.modbus_fault_server import FAULTS, ModbusFaultServer
+from waiting import wait_for
 
 import bifrost as bf
 from bifrost.protocols.modbus.pdu import ReplyMismatch, check_reply, is_good_read, read_request
@@ -84,6 +85,8 @@ def test_a_recording_on_the_same_connection_keeps_reads_on_the_loop(server):
         for _ in range(100):
             assert read_values(plc, tags) == values(GOOD)
         assert off_loop_reads(plc) == started  # every one went through the loop
+        # The reads can be done before the recording has more than a few rows.
+        assert wait_for(lambda: len(recording) > 5, 10)
         recording.stop()
         recording.wait()
         assert plc.recordings == []
