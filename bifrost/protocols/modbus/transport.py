@@ -237,6 +237,13 @@ class TcpTransport:
         stream.drain()
         if stream.closed:
             return None
+        return self._send(stream, requests, timeout)
+
+    def _send(
+        self, stream: MbapStream, requests: list[Request], timeout: float | None
+    ) -> list[Pending]:
+        # Ids from the driver's sequence; bytes left over from an earlier reply are only
+        # stale when nothing is in flight to claim them.
         take = self._ids.take
         pendings = [Pending(r, take()) for r in requests]
         if not stream.waiting:
@@ -287,12 +294,7 @@ class TcpTransport:
         stream = self._stream
         if stream is None or stream.closed:
             stream = await self._ready()
-        take = self._ids.take
-        pendings = [Pending(r, take()) for r in requests]
-        if not stream.waiting:
-            self.stale_bytes += stream.partial
-        stream.send(pendings, self.timeout if timeout is None else timeout)
-        return pendings
+        return self._send(stream, requests, timeout)
 
     @property
     def stream(self) -> MbapStream | None:

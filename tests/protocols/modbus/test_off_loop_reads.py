@@ -47,6 +47,13 @@ def read_values(plc: bf.Connection, tags: list[str]) -> list[int]:
     return [int(v) for v in plc.read(tags)["value"]]
 
 
+def handed_over(plc: bf.Connection) -> int:
+    """Two reads (the loop hands the socket over after the first); reads off it so far."""
+    read_values(plc, registers(GOOD))
+    read_values(plc, registers(GOOD))
+    return off_loop_reads(plc)
+
+
 def test_a_read_with_the_connection_alone_runs_on_the_callers_thread(server):
     tags = registers(GOOD)
     with bf.connect(server.url, timeout=TIMEOUT) as plc:
@@ -221,9 +228,7 @@ def test_a_connection_the_device_closed_while_idle_is_reopened_without_an_error(
 def test_a_connection_lost_during_a_read_off_the_loop_is_a_connection_error(server):
     close = FAULTS["close"]
     with bf.connect(server.url, timeout=TIMEOUT) as plc:
-        read_values(plc, registers(GOOD))
-        read_values(plc, registers(GOOD))
-        before = off_loop_reads(plc)
+        before = handed_over(plc)
         with pytest.raises(bf.ConnectionError, match="closed by the device"):
             plc.read(registers(close, 1))
         assert off_loop_reads(plc) == before + 1
@@ -233,9 +238,7 @@ def test_a_connection_lost_during_a_read_off_the_loop_is_a_connection_error(serv
 def test_a_device_silent_off_the_loop_times_out_and_the_next_read_works(server):
     silent = FAULTS["silent"]
     with bf.connect(server.url, timeout=TIMEOUT) as plc:
-        read_values(plc, registers(GOOD))
-        read_values(plc, registers(GOOD))
-        before = off_loop_reads(plc)
+        before = handed_over(plc)
         started = time.monotonic()
         with pytest.raises(bf.TimeoutError, match="no answer"):
             plc.read(registers(silent, 1))
@@ -250,9 +253,7 @@ def test_the_calls_own_timeout_holds_off_the_loop(server):
     # Each request has 1 s; the call as a whole 0.3 s: it ends as a cancelled call.
     silent = FAULTS["silent"]
     with bf.connect(server.url, timeout=1.0, call_timeout=0.3) as plc:
-        read_values(plc, registers(GOOD))
-        read_values(plc, registers(GOOD))
-        before = off_loop_reads(plc)
+        before = handed_over(plc)
         with pytest.raises(bf.TimeoutError, match=r"did not finish within 0\.3 s"):
             plc.read(registers(silent, 1))
         assert off_loop_reads(plc) == before + 1
@@ -262,9 +263,7 @@ def test_the_calls_own_timeout_holds_off_the_loop(server):
 def test_a_busy_device_off_the_loop_is_asked_again_on_the_loop(server):
     busy = FAULTS["busy_then_ok"]
     with bf.connect(server.url, timeout=TIMEOUT) as plc:
-        read_values(plc, registers(GOOD))
-        read_values(plc, registers(GOOD))
-        before = off_loop_reads(plc)
+        before = handed_over(plc)
         requests = server.requests
         assert read_values(plc, registers(busy, 1)) == [busy]
         assert server.requests == requests + 3  # busy twice, then the answer
@@ -318,9 +317,7 @@ def test_a_bad_reply_off_the_loop_ends_as_it_does_on_the_loop(server, fault):
         bf.connect(server.url, timeout=TIMEOUT) as loop_only,
         bf.connect(server.url, timeout=TIMEOUT) as plc,
     ):
-        read_values(plc, registers(GOOD))
-        read_values(plc, registers(GOOD))
-        before = off_loop_reads(plc)
+        before = handed_over(plc)
         ours = outcome(plc, tags)
         assert off_loop_reads(plc) == before + 1
         # The same read through the loop (a recording keeps that connection on it).
@@ -414,9 +411,7 @@ def test_ctrl_c_during_a_read_off_the_loop_leaves_the_connection_usable(server):
 
     silent = FAULTS["silent"]
     with bf.connect(server.url, timeout=2.0) as plc:
-        read_values(plc, registers(GOOD))
-        read_values(plc, registers(GOOD))
-        before = off_loop_reads(plc)
+        before = handed_over(plc)
         timer = threading.Timer(0.2, os.kill, (os.getpid(), signal.SIGINT))
         timer.start()
         started = time.monotonic()
