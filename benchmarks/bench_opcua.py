@@ -52,6 +52,12 @@ MANY_SECONDS = 6.0
 MANY_INTERVAL_MS = 500.0
 MANY_ROUNDS = 3
 MONITORED_ITEMS_PER_CALL = 1000
+# After the window, both clients keep taking notifications for this long without
+# counting them as the window's work: a server update reaches a client 0.3-1.5 s after
+# its source time (the publishing interval, then the server encoding 5,000 items), so an
+# update stamped near the window's end arrives after it. Counted at the window's end, it
+# showed as a whole update lost (4,999 or 5,000 values) in both clients.
+DRAIN_SECONDS = 3.0
 # asyncua's health probe, as bifrost sets its own (twice per session timeout): the reads
 # anchor runs its loop only while it reads, and a probe left pending in between times out
 # on the next run and ends the session.
@@ -156,25 +162,30 @@ def coverage(
     """Values received per server update, over the updates well inside the window.
 
     Each update stamps all ``n`` items alike (``run["stamps"]``: source time in ns ->
-    values received). Near the window's edges an update can be cut: at the start, values
-    that came while the items were still being created (in several calls) were not
-    counted; at the end, the last publish responses are still on their way. So only the
-    server's updates from one interval after the start to two before the end count; each
-    must have brought one value per item whose value changed (``unchanged``: per update
-    the server made, the count of the others; a server sends a value only on a change).
+    values received in the window; ``run["late"]``: the same, received in the drain after
+    it). Near the window's start an update can be cut: values that came while the items
+    were still being created (in several calls) were not counted. So only the server's
+    updates from one interval after the start to two before the end count; each must have
+    brought one value per item whose value changed by the end of the drain (``unchanged``:
+    per update the server made, the count of the others; a server sends a value only on a
+    change).
     """
     stamps: Counter[int] = run["stamps"]
+    late: Counter[int] = run["late"]
     since, until = run["window_ns"]
     interval_ns = int(interval_ms * 1e6)
     inner = [t for t in sorted(unchanged) if since + interval_ns < t < until - 2 * interval_ns]
     expected = {t: n - unchanged[t] for t in inner}
+    received = {t: stamps[t] + late[t] for t in inner}
     return {
         "inner_updates": len(inner),
         # Stamps the server did not make: a timestamp mismatch would hide losses.
         "stamps_unknown_to_server": sum(t not in unchanged for t in stamps),
         "values_unchanged": sum(n - e for e in expected.values()),
-        "values_missing": sum(max(0, expected[t] - stamps[t]) for t in inner),
-        "values_extra": sum(max(0, stamps[t] - expected[t]) for t in inner),
+        "values_missing": sum(max(0, expected[t] - received[t]) for t in inner),
+        "values_extra": sum(max(0, received[t] - expected[t]) for t in inner),
+        # Inner updates' values that came only in the drain: the delivery latency.
+        "values_after_window": sum(late[t] for t in inner),
     }
 
 
@@ -283,6 +294,7 @@ def asyncua_subscription(
             index = {node.nodeid: i for i, node in enumerate(nodes)}
             overflow = 0
             stamps: Counter[int] = Counter()
+            late: Counter[int] = Counter()  # values taken after the window
             await sub.next_event(timeout=5.0)  # the initial values start the clock
             cpu, wall, since = time.process_time(), time.monotonic(), time.time_ns()
             deadline = wall + seconds
@@ -300,6 +312,14 @@ def asyncua_subscription(
                     overflow += 1
             cpu = time.process_time() - cpu
             until = time.time_ns()
+            drain_until = time.monotonic() + DRAIN_SECONDS
+            while (left := drain_until - time.monotonic()) > 0:
+                event = await sub.next_event(timeout=left)
+                if event is None:
+                    break
+                data = getattr(event, "data", None)
+                if data is not None:
+                    late[datetime_ns(data.monitored_item.Value.SourceTimestamp)] += 1
             await sub.delete()
             return {
                 "counts": counts,
@@ -307,6 +327,7 @@ def asyncua_subscription(
                 "overflow": overflow,
                 "ticks": len(stamps),
                 "stamps": stamps,
+                "late": late,
                 "window_ns": (since, until),
             }
         finally:
@@ -323,6 +344,7 @@ def bifrost_subscription(
     overflow = 0
     publishes = 0
     stamps: Counter[int] = Counter()
+    late: Counter[int] = Counter()  # values taken after the window
 
     async def run() -> float:
         nonlocal overflow, publishes
@@ -330,12 +352,15 @@ def bifrost_subscription(
             driver: Any = plc._driver  # the native hook, as record(mode="subscribe") uses it
             plan = driver.compile_read(list(tags))
             started = asyncio.Event()
-            counting = False
+            counting = draining = False
 
             def on_data(result: bf.ReadResult) -> None:
                 nonlocal overflow, publishes
                 started.set()
                 if not counting:
+                    if draining:
+                        ticks, per_tick = np.unique(result.timestamp_ns, return_counts=True)
+                        late.update(dict(zip(ticks.tolist(), per_tick.tolist(), strict=True)))
                     return
                 publishes += 1
                 assert result.indices is not None
@@ -349,8 +374,10 @@ def bifrost_subscription(
             counting = True
             cpu, since = time.process_time(), time.time_ns()
             await asyncio.sleep(seconds)
-            counting = False
+            counting, draining = False, True
             cpu, until = time.process_time() - cpu, time.time_ns()
+            await asyncio.sleep(DRAIN_SECONDS)
+            draining = False
             await handle.close()
             window[:] = [since, until]
             return cpu
@@ -364,6 +391,7 @@ def bifrost_subscription(
         "publishes": publishes,
         "ticks": len(stamps),
         "stamps": stamps,
+        "late": late,
         "window_ns": tuple(window),
     }
 
@@ -415,6 +443,7 @@ def many_items(loop: asyncio.AbstractEventLoop) -> dict[str, Any]:
         out[f"{name}_values_missing"] = sum(r["coverage"]["values_missing"] for r in runs)
         out[f"{name}_values_extra"] = sum(r["coverage"]["values_extra"] for r in runs)
         out[f"{name}_values_unchanged"] = sum(r["coverage"]["values_unchanged"] for r in runs)
+        out[f"{name}_values_after_window"] = sum(r["coverage"]["values_after_window"] for r in runs)
         out[f"{name}_stamps_unknown_to_server"] = sum(
             r["coverage"]["stamps_unknown_to_server"] for r in runs
         )
@@ -496,7 +525,8 @@ def main() -> None:
         f"{many['bifrost_inner_updates']} server updates inside the window "
         f"({many['bifrost_values_extra']} extra; {many['bifrost_values_unchanged']} unchanged "
         f"on the server, not sent; {many['bifrost_stamps_unknown_to_server']} stamps the server "
-        f"did not make), asyncua {many['asyncua_values_missing']} missing over "
+        f"did not make; {many['bifrost_values_after_window']} came in the {DRAIN_SECONDS:g} s "
+        f"drain), asyncua {many['asyncua_values_missing']} missing over "
         f"{many['asyncua_inner_updates']}; overflow flags "
         f"{many['bifrost_overflow_flags']} / {many['asyncua_overflow_flags']}; "
         f"CreateMonitoredItems calls {many['create_monitored_items_calls']}, "
