@@ -28,6 +28,8 @@ import threading
 import time
 from collections.abc import Mapping, Sequence
 
+from bifrost._accepts import close_listener
+
 MBAP = struct.Struct(">HHHB")
 LIMITS = {1: 2000, 2: 2000, 3: 125, 4: 125}
 TABLES = {1: "co", 2: "di", 3: "hr", 4: "ir"}
@@ -88,8 +90,7 @@ class ReferenceServer:
 
     def stop(self) -> None:
         async def close() -> None:
-            if self._server is not None:
-                self._server.close()
+            await close_listener(self._server)
             for task in list(self._tasks):
                 task.cancel()
             await asyncio.gather(*self._tasks, return_exceptions=True)

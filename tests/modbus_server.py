@@ -15,6 +15,8 @@ from typing import Any
 from pymodbus.server import ModbusSerialServer, ModbusTcpServer
 from pymodbus.simulator import DataType, SimData, SimDevice
 
+from bifrost._accepts import close_listener
+
 FC = {"co": 5, "di": 2, "hr": 6, "ir": 4}
 
 
@@ -103,8 +105,14 @@ class ModbusTestServer:
         return list(self._run(fetch()))
 
     def stop(self) -> None:
-        if self._server is not None:
-            self._run(self._server.shutdown())
+        server = self._server
+        if server is not None:
+
+            async def shutdown() -> None:
+                await close_listener(server.transport)  # then shutdown closes the late ones
+                await server.shutdown()
+
+            self._run(shutdown())
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(5)
         self._loop.close()

@@ -11,6 +11,8 @@ import contextlib
 import threading
 from typing import Any
 
+from bifrost._accepts import close_listener
+
 
 class FaultyProxy:
     """Forwards 127.0.0.1:<port> to a target; ``stall()``, ``cut()`` and ``heal()`` faults."""
@@ -68,12 +70,14 @@ class FaultyProxy:
 
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.connections += 1
+        self._writers.add(writer)  # from the first step: a stop meanwhile closes it too
         try:
             up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self.target_port)
         except OSError:
+            self._writers.discard(writer)
             writer.close()
             return
-        self._writers |= {writer, up_writer}
+        self._writers.add(up_writer)
         await asyncio.gather(self._pipe(reader, up_writer), self._pipe(up_reader, writer))
         self._writers -= {writer, up_writer}
 
@@ -98,8 +102,7 @@ class FaultyProxy:
     def stop(self) -> None:
         async def stop() -> None:
             self._flowing.set()
-            if self._server is not None:
-                self._server.close()
+            await close_listener(self._server)
             for writer in list(self._writers):
                 writer.transport.abort()
 

@@ -13,6 +13,8 @@ import asyncio
 import contextlib
 from collections.abc import Callable
 
+from bifrost._accepts import close_listener
+
 __all__ = ["FaultProxy"]
 
 _CHUNK = 65536
@@ -38,12 +40,19 @@ class FaultProxy:
         return int(self._server.sockets[0].getsockname()[1])
 
     async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        # Known from the first step on: a stop while the upstream connects closes it too.
+        self._writers.add(writer)
         try:
             up_reader, up_writer = await asyncio.open_connection(*self._upstream)
         except OSError:
+            self._writers.discard(writer)
             writer.close()
             return
-        self._writers.update((writer, up_writer))
+        if writer.is_closing():  # stopped while connecting upstream
+            self._writers.discard(writer)
+            up_writer.close()
+            return
+        self._writers.add(up_writer)
         tainted = asyncio.Event()
         pumps = [
             asyncio.create_task(self._pump(reader, up_writer, tainted, reply=False)),
@@ -88,8 +97,7 @@ class FaultProxy:
     async def stop(self) -> None:
         """Stop listening and close every forwarded connection."""
         server, self._server = self._server, None
-        if server is not None:
-            server.close()
+        await close_listener(server)
         for writer in list(self._writers):
             writer.close()
         for task in list(self._tasks):

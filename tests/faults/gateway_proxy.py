@@ -18,6 +18,8 @@ import contextlib
 import struct
 import threading
 
+from bifrost._accepts import close_listener
+
 MBAP = struct.Struct(">HHHB")
 
 
@@ -60,8 +62,7 @@ class GatewayProxy:
 
     def stop(self) -> None:
         async def stop() -> None:
-            if self._server is not None:
-                self._server.close()
+            await close_listener(self._server)
             for task in list(self._handlers):
                 task.cancel()
             await asyncio.gather(*self._handlers, return_exceptions=True)

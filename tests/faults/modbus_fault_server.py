@@ -18,6 +18,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from bifrost._accepts import close_listener
+
 MBAP = struct.Struct(">HHHB")
 
 # Behaviour -> the start address that triggers it, 20 apart so that the one-tag reads
@@ -143,8 +145,7 @@ class ModbusFaultServer:
 
     def stop(self) -> None:
         async def stop() -> None:
-            if self._server is not None:
-                self._server.close()
+            await close_listener(self._server)
             for task in list(self._handlers):
                 task.cancel()
             await asyncio.gather(*self._handlers, return_exceptions=True)

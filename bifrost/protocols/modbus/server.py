@@ -34,6 +34,7 @@ from pymodbus.server import ModbusTcpServer
 from pymodbus.simulator import DataType as SimType
 from pymodbus.simulator import SimData, SimDevice
 
+from bifrost._accepts import close_listener
 from bifrost.exceptions import ConfigurationError
 from bifrost.model import ByteOrder, DataType
 from bifrost.protocols.modbus.address import ModbusAddress, parse_modbus_address
@@ -324,5 +325,7 @@ class ModbusBinding:
         """Stop listening and drop the open connections."""
         server, self._server = self._server, None
         if server is not None:
+            # Accepting stops first, so that shutdown closes the late ones with the rest.
+            await close_listener(server.transport)
             await server.shutdown()  # type: ignore[no-untyped-call]
             await asyncio.sleep(0)  # let the transports run their close callbacks

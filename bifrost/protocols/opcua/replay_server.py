@@ -29,7 +29,7 @@ from asyncua import ua as _ua
 from asyncua.server.server import Server
 
 from bifrost.exceptions import ConfigurationError
-from bifrost.protocols.opcua.server import listen, quiet_asyncua
+from bifrost.protocols.opcua.server import listen, quiet_asyncua, stop_server
 
 __all__ = ["REPLAY_FOLDER", "REPLAY_NAMESPACE", "ReplayOpcUaBinding", "ReplayVariable"]
 
@@ -166,9 +166,7 @@ class ReplayOpcUaBinding:
         """Stop listening and drop the sessions."""
         server, self._server = self._server, None
         self._attributes = []
-        if server is not None:
-            with contextlib.suppress(Exception):  # a half-started server may fail to stop
-                await server.stop()
+        await stop_server(server)
 
 
 def _python(value: Any, variable: ReplayVariable) -> Any:

@@ -55,6 +55,7 @@ from asyncua.server.server import Server
 from asyncua.server.user_managers import UserManager
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
+from bifrost._accepts import close_listener
 from bifrost.exceptions import ConfigurationError
 from bifrost.protocols.opcua.nodes import datetime_ns
 from bifrost.protocols.opcua.server_alarms import TankAlarm
@@ -154,6 +155,19 @@ def _free_port(host: str) -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
         probe.bind((host, 0))
         return int(probe.getsockname()[1])
+
+
+async def stop_server(server: Server | None) -> None:
+    """Stop an asyncua server: accepting first, then its sessions and connections.
+
+    asyncua closes the connections before the listener; one accepted in between would
+    stay open (``bifrost._accepts``).
+    """
+    if server is None:
+        return
+    await close_listener(getattr(server.bserver, "_server", None))
+    with contextlib.suppress(Exception):  # a half-started server may fail to stop
+        await server.stop()
 
 
 async def listen(
@@ -554,9 +568,7 @@ class OpcUaBinding:
         for var in self._vars:
             var.attribute = None
         self._aux_vars = []
-        if server is not None:
-            with contextlib.suppress(Exception):  # a half-started server may fail to stop
-                await server.stop()
+        await stop_server(server)
 
     def cleanup(self) -> None:
         """Remove the generated certificates."""
