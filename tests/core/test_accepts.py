@@ -62,4 +62,3 @@ def test_a_plain_close_in_the_same_window_leaks_on_this_python():
     # What close_listener guards against; if a later Python fixes it, this test says so.
     if sys.version_info < (3, 12):
         assert _unclosed_after_closing(_plain_close) > 0
-
