@@ -24,7 +24,9 @@ from _common import interleaved, plant_process, save
 from snap7.type import Area
 
 import bifrost as bf
-from bifrost.protocols.s7.driver import _decode
+from bifrost.protocols.s7 import client as snap7_calls
+from bifrost.protocols.s7.codec import decode
+from bifrost.protocols.s7.plan import layout
 
 N_TAGS = 1000
 AUX_DB = 100
@@ -39,10 +41,10 @@ def requests_only(plc: bf.Connection, tags: list[str]) -> None:
     """
     driver: Any = plc._async._driver  # benchmark introspection, not API
     plan = plc._async._compile(tags).plan
-    layout = driver.layout(plan, driver.pdu_size)
-    image = np.zeros(layout.size, dtype=np.uint8)
-    driver._read_blocking(driver._client, plan, layout, image)
-    [(g.positions, _decode(g, image, layout.starts, plan.bits)) for g in plan.groups]
+    laid_out = layout(plan, driver._pdu, driver.options)
+    image = np.zeros(laid_out.size, dtype=np.uint8)
+    snap7_calls.read_all(driver._client, plan, laid_out, image, None)
+    [(g.positions, decode(g, image, laid_out.starts, plan.bits)) for g in plan.groups]
 
 
 def main() -> dict[str, object]:
