@@ -160,22 +160,105 @@ def coalesce_arrays(
     if len(keys) == 0:
         return []
     order = np.lexsort((ends, starts, keys))
-    sorted_keys = keys[order].tolist()
-    sorted_starts = starts[order].tolist()
-    sorted_ends = ends[order].tolist()
-    spans = []
-    first = 0
-    key, start, end = sorted_keys[0], sorted_starts[0], sorted_ends[0]
-    for i in range(1, len(order)):
-        item_key, item_start, item_end = sorted_keys[i], sorted_starts[i], sorted_ends[i]
+    sorted_keys, sorted_starts, sorted_ends = keys[order], starts[order], ends[order]
+    bounds = _merge_at_once(sorted_keys, sorted_starts, sorted_ends, max_span, max_gap)
+    if bounds is None:
+        bounds = _merge_one_by_one(sorted_keys, sorted_starts, sorted_ends, max_span, max_gap)
+    firsts, stops = bounds
+    return [
+        (key, start, stop - start, order[first:last])
+        for key, start, stop, first, last in zip(
+            sorted_keys[firsts].tolist(),
+            sorted_starts[firsts].tolist(),
+            stops.tolist(),
+            firsts.tolist(),
+            [*firsts[1:].tolist(), len(order)],
+            strict=True,
+        )
+    ]
+
+
+# Each merge gives the index (into the sorted items) of each span's first item and the
+# span's end.
+_Bounds = tuple["npt.NDArray[np.intp]", "npt.NDArray[np.int64]"]
+
+
+def _merge_one_by_one(
+    keys: npt.NDArray[np.intp],
+    starts: npt.NDArray[np.intp],
+    ends: npt.NDArray[np.intp],
+    max_span: int,
+    max_gap: int,
+) -> _Bounds:
+    """The merge item by item, over sorted items."""
+    import numpy as np
+
+    all_keys, all_starts, all_ends = keys.tolist(), starts.tolist(), ends.tolist()
+    firsts, stops = [0], []
+    key, start, end = all_keys[0], all_starts[0], all_ends[0]
+    for i in range(1, len(all_keys)):
+        item_key, item_start, item_end = all_keys[i], all_starts[i], all_ends[i]
         new_end = end if end > item_end else item_end
         if item_key == key and item_start - end <= max_gap and new_end - start <= max_span:
             end = new_end
             continue
-        spans.append((key, start, end - start, order[first:i]))
-        first, key, start, end = i, item_key, item_start, item_end
-    spans.append((key, start, end - start, order[first:]))
-    return spans
+        firsts.append(i)
+        stops.append(end)
+        key, start, end = item_key, item_start, item_end
+    stops.append(end)
+    return np.array(firsts, dtype=np.intp), np.array(stops, dtype=np.int64)
+
+
+def _merge_at_once(
+    keys: npt.NDArray[np.intp],
+    starts: npt.NDArray[np.intp],
+    ends: npt.NDArray[np.intp],
+    max_span: int,
+    max_gap: int,
+) -> _Bounds | None:
+    """The same merge as :func:`_merge_one_by_one`, with NumPy steps and one jump per span.
+
+    Holes wider than ``max_gap`` cut the items into runs at once; a run that fits
+    ``max_span`` is one span, a longer one is cut where the running maximum of the ends
+    first passes its span's start plus ``max_span`` (a binary search, not a step per
+    item). That running maximum is each span's end: at such a cut the item's own end
+    is the new maximum, so nothing from the span before reaches past it. Only after an
+    item longer than ``max_span`` (which callers' checks normally refuse) can it be
+    otherwise: None then, and the caller merges item by item.
+    """
+    import numpy as np
+
+    low = int(starts.min())
+    # Keys set apart by more than any span and hole, so one running maximum serves them
+    # all and a key change always reads as a hole too wide to merge over.
+    stride = int(ends.max()) - low + max_span + max_gap + 1
+    lift = (keys.astype(np.int64) - int(keys[0])) * stride - low
+    lifted_starts = starts + lift
+    lifted_ends = ends + lift
+    reach = np.maximum.accumulate(lifted_ends)
+    run_firsts = np.flatnonzero(lifted_starts[1:] - reach[:-1] > max_gap) + 1
+    run_firsts = np.concatenate(([0], run_firsts))
+    run_stops = np.concatenate((run_firsts[1:], [len(keys)]))
+    fits = reach[run_stops - 1] - lifted_starts[run_firsts] <= max_span
+    if fits.all():
+        return run_firsts, reach[run_stops - 1] - lift[run_firsts]
+    firsts: list[int] = []
+    for run_first, run_stop, run_fits in zip(
+        run_firsts.tolist(), run_stops.tolist(), fits.tolist(), strict=True
+    ):
+        first = run_first
+        if run_fits:
+            firsts.append(first)
+            continue
+        while first < run_stop:
+            firsts.append(first)
+            cut = int(reach.searchsorted(lifted_starts[first] + max_span, side="right"))
+            first = min(max(cut, first + 1), run_stop)
+            if first < run_stop and reach[first - 1] > lifted_ends[first]:
+                return None
+    span_firsts = np.array(firsts, dtype=np.intp)
+    lasts = np.concatenate((span_firsts[1:], [len(keys)])) - 1
+    return span_firsts, reach[lasts] - lift[span_firsts]
 
 
 @dataclass(frozen=True, slots=True)

@@ -634,7 +634,7 @@ if _FAST_TAGS:
 
 def _address_tags(addresses: list[str]) -> list[Tag]:
     """:func:`_address_tag` of each address, field by field over all of them at once."""
-    if not _FAST_TAGS or not all(a.isascii() and a.strip() for a in addresses):
+    if not _FAST_TAGS or not "".join(addresses).isascii() or not all(map(str.strip, addresses)):
         return [_address_tag(a) for a in addresses]
     n = len(addresses)
     tags = list(map(object.__new__, repeat(Tag, n)))

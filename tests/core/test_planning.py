@@ -110,6 +110,59 @@ def test_array_coalescing_merges_as_coalesce_does():
         ]
 
 
+def test_array_coalescing_of_long_lists_merges_as_coalesce_does_on_both_paths():
+    """Long dense lists, cut by the span limit, with and without overlapping tags."""
+    import random
+
+    import numpy as np
+
+    from bifrost.planning import _merge_at_once, coalesce_arrays
+
+    rng = random.Random(11)
+    merged_at_once = 0
+    for case in range(120):
+        overlapping = case % 2 == 1
+        max_span, max_gap = rng.randint(8, 125), rng.randint(0, 6)
+        items = []
+        for i in range(rng.randint(200, 600)):
+            start = rng.randint(0, 300) if overlapping else 2 * i + rng.randint(0, 1)
+            size = rng.randint(1, 8) if overlapping else rng.randint(1, 2)
+            items.append(Item(rng.choice(["a", "b"]), start, start + size))
+        codes = {key: i for i, key in enumerate(dict.fromkeys(item.key for item in items))}
+        keys = np.array([codes[item.key] for item in items], dtype=np.intp)
+        starts = np.array([item.start for item in items], dtype=np.intp)
+        ends = np.array([item.end for item in items], dtype=np.intp)
+        fast = coalesce_arrays(keys, starts, ends, max_span, max_gap)
+        slow = coalesce(items, max_span, max_gap)
+        names = list(codes)
+        assert [(names[k], s, c, tuple(m.tolist())) for k, s, c, m in fast] == [
+            (span.key, span.start, span.count, span.members) for span in slow
+        ]
+        order = np.lexsort((ends, starts, keys))
+        bounds = _merge_at_once(keys[order], starts[order], ends[order], max_span, max_gap)
+        merged_at_once += bounds is not None
+    assert merged_at_once == 120
+
+
+def test_array_coalescing_after_an_item_longer_than_a_span_merges_item_by_item():
+    import numpy as np
+
+    from bifrost.planning import _merge_at_once, coalesce_arrays
+
+    # [0, 20) is longer than max_span 10: a span of its own; [1, 2) after it starts
+    # another span ending at 2, not at the running end of 20.
+    keys = np.array([0, 0, 0], dtype=np.intp)
+    starts = np.array([0, 1, 30], dtype=np.intp)
+    ends = np.array([20, 2, 31], dtype=np.intp)
+    assert _merge_at_once(keys, starts, ends, 10, 0) is None
+    merged = coalesce_arrays(keys, starts, ends, 10, 0)
+    assert [(k, s, c, m.tolist()) for k, s, c, m in merged] == [
+        (0, 0, 20, [0]),
+        (0, 1, 1, [1]),
+        (0, 30, 1, [2]),
+    ]
+
+
 def test_a_modbus_plan_of_mixed_tags_reads_each_tag_where_its_data_lands():
     from bifrost.model import Tag
     from bifrost.protocols.modbus.options import ModbusOptions

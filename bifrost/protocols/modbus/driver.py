@@ -143,6 +143,10 @@ class PipelineStats:
     resent: int = 0  # requests asked again after a reset or a drop
 
 
+# What a plain address starts with: a table, then its offset or its unit id.
+_PLAIN_HEADS = frozenset(f"{table}{sep}" for table in READ_FUNCTIONS for sep in ":@")
+
+
 class ModbusDriver(Driver):
     """Modbus TCP (on the event loop) and RTU (blocking, on a worker thread) driver."""
 
@@ -314,6 +318,8 @@ class ModbusDriver(Driver):
     # -- addresses ------------------------------------------------------------------------
     def is_address(self, text: str) -> bool:
         """Whether ``text`` starts like a Modbus address (``hr:``, ``40101``...)."""
+        if text[:3] in _PLAIN_HEADS:  # the usual form, asked once per tag of a cold plan
+            return True
         head = text.split(":", 1)[0].split("@", 1)[0].strip().lower()
         return head in READ_FUNCTIONS or (head.isdigit() and len(head) in (5, 6))
 

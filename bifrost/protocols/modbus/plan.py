@@ -211,7 +211,10 @@ def _columns_at_once(tags: Sequence[Tag], options: ModbusOptions) -> _Columns | 
         except AddressError:
             return None
     kind_arr = np.array(kind_of, dtype=np.intp)
-    offset_arr = np.array(list(map(int, offset_texts)), dtype=np.intp)
+    # Every offset text is 1-5 digits (the regex): NumPy's text parser reads them all.
+    offset_arr = np.fromstring(" ".join(offset_texts), dtype=np.intp, sep=" ")
+    if len(offset_arr) != n:
+        return None
     count_of_kind = np.array([p.count for p in prototypes], dtype=np.intp)
     end_arr = offset_arr + count_of_kind[kind_arr]
     if offset_arr.max() > _LAST or end_arr.max() > _LAST + 1:
