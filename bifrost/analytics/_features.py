@@ -20,7 +20,8 @@ def window_features(x: Any, window: int) -> Any:
 
     Windows do not overlap; a trailing partial window is left out. NaN samples are
     skipped; kurtosis is the excess (Fisher) kurtosis, biased, as
-    ``scipy.stats.kurtosis`` by default (NaN for a constant window).
+    ``scipy.stats.kurtosis`` by default (NaN for a constant window, and for a variance
+    below ~1.5e-154, whose squares underflow).
 
     Parameters
     ----------

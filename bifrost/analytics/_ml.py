@@ -66,7 +66,9 @@ def features(
     as ``scipy.stats.kurtosis`` by default), ``slope`` (least squares, units per second)
     and band energies ``band_<low>_<high>Hz`` (the power, units squared, in each
     frequency band of the window's mean Hann periodogram; blocks with a gap are left out).
-    Missing samples are skipped; a window with none gives NaN.
+    Missing samples are skipped; a window with none gives NaN. Skewness and kurtosis
+    are NaN for a window without spread, and for one whose variance is below ~1.5e-154
+    (its third and fourth powers would lose their digits to float underflow).
 
     Parameters
     ----------

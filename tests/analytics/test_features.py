@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import scipy.stats
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
@@ -92,8 +92,24 @@ def test_compiled_kernel_and_twin_agree_with_bands() -> None:
             impl.segment_features(x, t, offsets, 6400.0, 0, bands[:1])
 
 
+@pytest.mark.parametrize("impl", IMPLS)
+def test_skewness_and_kurtosis_are_nan_when_the_spread_underflows(impl: ModuleType) -> None:
+    # [0, a, a]: skewness -1/sqrt(2), excess kurtosis -1.5 at any scale, but at a ~ 2e-107
+    # the cubes and fourth powers are subnormal or zero: garbage, so no value.
+    offsets = np.array([0, 3, 6], dtype=np.int64)
+    x = np.array([0.0, 2e-107, 2e-107, 0.0, 2e-70, 2e-70])
+    t = np.arange(6.0)
+    got = impl.segment_features(x, t, offsets, 0.0, 0, NO_BANDS)
+    skew, kurt = COL["skewness"], COL["kurtosis"]
+    assert np.isnan(got[0, skew])
+    assert np.isnan(got[0, kurt])
+    assert got[0, COL["std"]] > 0  # the spread itself is still given
+    np.testing.assert_allclose(got[1, [skew, kurt]], [-(0.5**0.5), -1.5], rtol=1e-9)
+
+
 @needs_rust
 @settings(max_examples=60, deadline=None)
+@example(x=np.array([0.0, 2.06788191e-107, 2.06788191e-107]), cuts=[], block=0)
 @given(
     x=arrays(
         np.float64,

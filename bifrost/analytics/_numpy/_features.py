@@ -12,6 +12,10 @@ from numpy.typing import NDArray
 
 from bifrost.analytics._checks import MOMENT_FEATURES
 
+# The kernel's MIN_MOMENT_VARIANCE: below it the deviations' third and fourth powers are
+# not normal floats and skewness and kurtosis would be garbage, so they are NaN.
+MIN_MOMENT_VARIANCE = float(np.sqrt(np.finfo(np.float64).tiny))
+
 __all__ = ["MOMENT_FEATURES", "segment_features", "window_features"]
 
 F64 = NDArray[np.float64]
@@ -51,7 +55,7 @@ def window_features(x: F64, window: int) -> tuple[F64, F64, F64, F64]:
         rms = np.sqrt((filled * filled).sum(axis=1) / count)
         peak = np.where(count > 0, np.abs(filled).max(axis=1, initial=0.0), np.nan)
         crest = peak / rms
-        kurtosis = np.where(m2 > 0, m4 / (m2 * m2) - 3.0, np.nan)
+        kurtosis = np.where(m2 >= MIN_MOMENT_VARIANCE, m4 / (m2 * m2) - 3.0, np.nan)
     return rms, peak, crest, kurtosis
 
 
@@ -132,8 +136,9 @@ def _moments(x: F64, t: F64) -> list[float]:
     rms = np.sqrt((v * v).mean())
     peak = np.abs(v).max()
     with np.errstate(invalid="ignore", divide="ignore"):
-        skewness = m3 / m2**1.5 if m2 > 0 else np.nan
-        kurtosis = m4 / (m2 * m2) - 3.0 if m2 > 0 else np.nan
+        has_moments = m2 >= MIN_MOMENT_VARIANCE
+        skewness = m3 / m2**1.5 if has_moments else np.nan
+        kurtosis = m4 / (m2 * m2) - 3.0 if has_moments else np.nan
         dt = tv - tv.mean()
         t_m2 = float((dt * dt).sum())
         slope = float((dt * d).sum()) / t_m2 if t_m2 > 0 else np.nan

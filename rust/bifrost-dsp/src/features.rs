@@ -11,6 +11,12 @@ use crate::DspError;
 
 /// Names of the moment features, in the order of the first columns of
 /// [`segment_features`]; the band energies follow.
+/// Smallest variance whose skewness and kurtosis are given: below it the third and
+/// fourth powers of the deviations fall under the smallest normal `f64` and keep only a
+/// few bits, so those two come out as garbage rather than a value; NaN instead.
+/// (`sqrt(f64::MIN_POSITIVE)`: a spread of about 1e-77 in the samples' units.)
+pub const MIN_MOMENT_VARIANCE: f64 = 1.491_668_146_240_041_3e-154;
+
 pub const MOMENT_FEATURES: [&str; 11] = [
     "count", "mean", "std", "min", "max", "rms", "peak", "crest", "skewness", "kurtosis", "slope",
 ];
@@ -86,7 +92,8 @@ impl Bands {
 /// * `mean`, `std` (population, ddof = 0), `min`, `max`;
 /// * `rms`, `peak` (largest absolute sample), `crest` (peak / rms);
 /// * `skewness` and `kurtosis`: biased, kurtosis in excess (Fisher), as
-///   `scipy.stats.skew` and `scipy.stats.kurtosis` by default; NaN for a constant segment;
+///   `scipy.stats.skew` and `scipy.stats.kurtosis` by default; NaN for a constant segment
+///   and for a variance below [`MIN_MOMENT_VARIANCE`];
 /// * `slope`: least-squares slope of the samples against their times `t`, per unit of
 ///   `t`; NaN with fewer than two distinct times;
 /// * band energies: the power (mean square, units squared) in each band of the mean
@@ -181,7 +188,7 @@ fn moments(x: &[f64], t: &[f64]) -> [f64; 11] {
         return empty;
     }
     let rms = (squares / n).sqrt();
-    let (skewness, kurtosis) = if m2 > 0.0 {
+    let (skewness, kurtosis) = if m2 / n >= MIN_MOMENT_VARIANCE {
         (n.sqrt() * m3 / m2.powf(1.5), n * m4 / (m2 * m2) - 3.0)
     } else {
         (f64::NAN, f64::NAN)

@@ -7,6 +7,7 @@ use realfft::RealFftPlanner;
 use realfft::num_complex::Complex64;
 
 use crate::DspError;
+use crate::features::MIN_MOMENT_VARIANCE;
 
 /// Segments per parallel task: large enough to amortise the FFT plan and buffers.
 const SEGMENTS_PER_TASK: usize = 64;
@@ -113,7 +114,8 @@ pub struct WindowFeatures {
 
 /// RMS, peak, crest factor and kurtosis of the `x.len() / window` whole windows of
 /// `x` (a trailing partial window is left out). NaN samples are skipped; a window
-/// without samples gives NaN, and a constant window has NaN kurtosis (0 / 0).
+/// without samples gives NaN, and a constant window has NaN kurtosis (0 / 0), as has one
+/// whose variance is below [`MIN_MOMENT_VARIANCE`].
 ///
 /// # Errors
 ///
@@ -146,7 +148,7 @@ pub fn window_features(x: &[f64], window: usize) -> Result<WindowFeatures, DspEr
             }
             let (m2, m4) = (m2 / n, m4 / n);
             let rms = (squares / n).sqrt();
-            let kurtosis = if m2 > 0.0 {
+            let kurtosis = if m2 >= MIN_MOMENT_VARIANCE {
                 m4 / (m2 * m2) - 3.0
             } else {
                 f64::NAN
