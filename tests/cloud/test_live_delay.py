@@ -3,10 +3,10 @@
 A sink's spool fills while the broker is away; the broker comes back and the backlog
 replays while live rows are fed every publish interval. An independent subscriber
 stamps each live message on arrival; each must arrive within the interval (plus a
-tolerance for this loaded machine) of being fed, one stall in a hundred rows aside, and the backlog must drain in full, in
-order, marked historical. Over loopback, and through a slow link (a bandwidth-limited
-proxy) where a fixed number of backlog messages ahead of a live one would take far
-longer than an interval to get through.
+tolerance for this loaded machine) of being fed, one stall in a hundred rows aside, and
+the backlog must drain in full, in order, marked historical. Over loopback, and through
+a slow link (a bandwidth-limited proxy) where a fixed number of backlog messages ahead
+of a live one would take far longer than an interval to get through.
 """
 
 from __future__ import annotations
